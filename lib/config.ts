@@ -1,0 +1,154 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+const identifier = z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, 'lower-case letters, digits and dashes, starting with a letter');
+
+export const modelSchema = z
+  .object({
+    modelId: z
+      .string()
+      .min(1)
+      .describe(
+        'Bedrock model id (anthropic.claude-3-haiku-20240307-v1:0), cross-region inference profile id (us./eu./apac./global. prefix) or application inference profile ARN',
+      ),
+  })
+  .strict();
+
+export const routeSchema = z
+  .object({
+    model: identifier.describe('Key of the model in `models` that serves this route'),
+    path: z
+      .string()
+      .regex(/^\/[a-z0-9-]+(\/[a-z0-9-]+)*$/, 'an absolute path such as /api/classify')
+      .optional()
+      .describe('Static HTTP path that submits jobs to this route (POST), e.g. /api/classify'),
+  })
+  .strict();
+
+const filterValue = z.array(z.string().min(1)).min(1);
+
+export const subscriptionSchema = z
+  .object({
+    protocol: z.enum(['email', 'https', 'sqs', 'lambda']).describe('SNS subscription protocol'),
+    endpoint: z.string().min(1).describe('Email address, https URL, SQS queue ARN or Lambda function ARN'),
+    filter: z
+      .object({ status: filterValue.optional(), route: filterValue.optional(), tenant: filterValue.optional() })
+      .strict()
+      .optional()
+      .describe('SNS filter policy on the message attributes status / route / tenant'),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    stackName: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/).default('Quarry').describe('CloudFormation stack name'),
+    models: z
+      .record(identifier, modelSchema)
+      .default({
+        'claude-haiku': { modelId: 'anthropic.claude-3-haiku-20240307-v1:0' },
+        'claude-sonnet': { modelId: 'us.anthropic.claude-sonnet-4-20250514-v1:0' },
+        'claude-opus': { modelId: 'us.anthropic.claude-opus-4-1-20250805-v1:0' },
+      })
+      .describe('Models the pipeline may call, by key'),
+    routes: z
+      .record(identifier, routeSchema)
+      .default({
+        classify: { model: 'claude-haiku', path: '/api/classify' },
+        generate: { model: 'claude-sonnet', path: '/api/generate' },
+        analyze: { model: 'claude-opus', path: '/api/analyze' },
+      })
+      .describe('Routes: a name jobs ask for, the model that serves it and an optional static path'),
+    defaultRoute: identifier.default('generate').describe('Route used by POST /jobs when the body names none'),
+    api: z
+      .object({
+        rateLimit: z.number().positive().default(50).describe('Stage-wide steady-state requests per second'),
+        burstLimit: z.number().int().positive().default(100).describe('Stage-wide burst capacity'),
+        maxRequestBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(350_000)
+          .default(256_000)
+          .describe('Largest accepted job request body in bytes (the request is stored in DynamoDB, 400 KB per item)'),
+      })
+      .strict()
+      .prefault({}),
+    worker: z
+      .object({
+        memorySize: z.number().int().min(128).max(10240).default(512).describe('Worker Lambda memory (MB)'),
+        timeoutSeconds: z.number().int().min(10).max(900).default(120).describe('Worker Lambda timeout (s); the queue visibility timeout is 6x this'),
+        batchSize: z.number().int().min(1).max(100).default(5).describe('SQS records per worker invocation'),
+        maxBatchingWindowSeconds: z.number().int().min(0).max(300).default(0).describe('How long the event source mapping gathers a batch (s)'),
+        maxConcurrency: z.number().int().min(2).max(1000).default(10).describe('Most concurrent worker invocations the event source mapping starts'),
+        maxReceiveCount: z.number().int().min(1).max(1000).default(5).describe('Deliveries of a failing message before it moves to the DLQ'),
+        retryDelaySeconds: z
+          .number()
+          .int()
+          .min(0)
+          .max(900)
+          .default(10)
+          .describe('First delay before a failed job is retried; doubles per receive, capped at the visibility timeout'),
+      })
+      .strict()
+      .prefault({}),
+    results: z
+      .object({
+        inlineMaxBytes: z.number().int().min(0).max(300_000).default(32_768).describe('Results larger than this (UTF-8 bytes of the text) go to S3'),
+        expirationDays: z.number().int().min(1).default(30).describe('Days before result objects in S3 expire'),
+        presignedUrlSeconds: z.number().int().min(60).max(604_800).default(900).describe('Lifetime of the resultUrl returned by GET /jobs/{id}'),
+      })
+      .strict()
+      .prefault({}),
+    jobs: z
+      .object({
+        ttlDays: z.number().int().min(1).default(30).describe('Days before a job record expires (DynamoDB TTL)'),
+      })
+      .strict()
+      .prefault({}),
+    logPromptText: z.boolean().default(false).describe('Log prompt and completion text (off: logs hold ids, sizes and usage only)'),
+    subscriptions: z.array(subscriptionSchema).default([]).describe('SNS subscriptions created with the stack'),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    for (const [name, route] of Object.entries(config.routes)) {
+      if (!(route.model in config.models)) {
+        ctx.addIssue({ code: 'custom', path: ['routes', name, 'model'], message: `unknown model "${route.model}"; known: ${Object.keys(config.models).join(', ')}` });
+      }
+    }
+    if (!(config.defaultRoute in config.routes)) {
+      ctx.addIssue({ code: 'custom', path: ['defaultRoute'], message: `unknown route "${config.defaultRoute}"` });
+    }
+    const paths = Object.values(config.routes).flatMap((r) => (r.path ? [r.path] : []));
+    const duplicate = paths.find((p, i) => paths.indexOf(p) !== i);
+    if (duplicate) ctx.addIssue({ code: 'custom', path: ['routes'], message: `path ${duplicate} is used by two routes` });
+    if (paths.some((p) => p === '/jobs' || p.startsWith('/jobs/') || p === '/models')) {
+      ctx.addIssue({ code: 'custom', path: ['routes'], message: 'route paths may not shadow /jobs or /models' });
+    }
+  });
+
+export type QuarryConfig = z.output<typeof configSchema>;
+export type QuarryConfigInput = z.input<typeof configSchema>;
+
+export class ConfigError extends Error {}
+
+/** Validates a raw configuration; the message names every offending field. */
+export function parseConfig(raw: unknown): QuarryConfig {
+  const parsed = configSchema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  - ${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new ConfigError(`Invalid Quarry configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}
+
+/**
+ * Reads the configuration from, in order: the JSON file named by the `configFile` context key or the
+ * QUARRY_CONFIG environment variable, then the `quarry` context object (cdk.json or `-c`), merged shallowly.
+ */
+export function loadConfig(tryGetContext: (key: string) => unknown): QuarryConfig {
+  const file = (tryGetContext('configFile') as string | undefined) ?? process.env.QUARRY_CONFIG;
+  const fromFile = file ? JSON.parse(readFileSync(file, 'utf8')) : {};
+  const context = tryGetContext('quarry');
+  const fromContext = typeof context === 'string' ? JSON.parse(context) : (context ?? {});
+  return parseConfig({ ...fromFile, ...fromContext });
+}
