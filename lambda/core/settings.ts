@@ -16,10 +16,10 @@ export const ENV = {
   logPromptText: 'LOG_PROMPT_TEXT',
 } as const;
 
-/** What the functions know of routing: route name -> Bedrock model id. Serialized into QUARRY_ROUTES. */
+/** What the functions know of routing: route name -> Bedrock model id (and its static POST path). Serialized into QUARRY_ROUTES. */
 export const routingTableSchema = z.object({
   defaultRoute: z.string(),
-  routes: z.record(z.string(), z.object({ modelId: z.string() })),
+  routes: z.record(z.string(), z.object({ modelId: z.string(), path: z.string().optional() })),
 });
 export type RoutingTable = z.infer<typeof routingTableSchema>;
 
