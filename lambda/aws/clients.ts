@@ -1,0 +1,47 @@
+import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { SQSClient } from '@aws-sdk/client-sqs';
+
+/*
+ * One client per service per container, created on first use. Endpoints come from the SDK's own
+ * configuration (AWS_ENDPOINT_URL_<SERVICE>), which is how the local runtime points them at emulators.
+ */
+
+let documents: DynamoDBDocumentClient | undefined;
+let queue: SQSClient | undefined;
+let topic: SNSClient | undefined;
+let objects: S3Client | undefined;
+let bedrock: BedrockRuntimeClient | undefined;
+
+export function documentClient(): DynamoDBDocumentClient {
+  documents ??= DynamoDBDocumentClient.from(new DynamoDBClient({ maxAttempts: 3 }), {
+    marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
+  });
+  return documents;
+}
+
+export function sqsClient(): SQSClient {
+  // The queue URL travels in the request; the endpoint stays the configured one (regional, or an emulator's).
+  queue ??= new SQSClient({ maxAttempts: 3, useQueueUrlAsEndpoint: false });
+  return queue;
+}
+
+export function snsClient(): SNSClient {
+  topic ??= new SNSClient({ maxAttempts: 3 });
+  return topic;
+}
+
+export function s3Client(): S3Client {
+  // Path-style only where an endpoint override is configured (emulators have no bucket DNS names).
+  objects ??= new S3Client({ maxAttempts: 3, forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL) });
+  return objects;
+}
+
+export function bedrockClient(): BedrockRuntimeClient {
+  // Small and explicit: the pipeline's own policy and SQS redelivery do the long waiting, not the SDK.
+  bedrock ??= new BedrockRuntimeClient({ maxAttempts: 2, retryMode: 'standard' });
+  return bedrock;
+}

@@ -1,0 +1,32 @@
+import { ChangeMessageVisibilityCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { z } from 'zod';
+
+/** The queue message: only the job id (and tenant, for logs). The request itself stays in DynamoDB. */
+export const jobMessageSchema = z.object({ jobId: z.string().min(1).max(64), tenant: z.string().optional() });
+export type JobMessage = z.infer<typeof jobMessageSchema>;
+
+/** Queue URL from the ARN an SQS event carries: arn:aws:sqs:<region>:<account>:<name>. */
+export function queueUrlFromArn(arn: string): string {
+  const [, partition, , region, account, name] = arn.split(':');
+  const domain = partition === 'aws-cn' ? 'amazonaws.com.cn' : 'amazonaws.com';
+  return `https://sqs.${region}.${domain}/${account}/${name}`;
+}
+
+export class JobQueue {
+  constructor(private readonly client: SQSClient) {}
+
+  async enqueue(queueUrl: string, message: JobMessage): Promise<void> {
+    await this.client.send(
+      new SendMessageCommand({
+        QueueUrl: queueUrl,
+        MessageBody: JSON.stringify(message),
+        MessageAttributes: message.tenant ? { tenant: { DataType: 'String', StringValue: message.tenant } } : undefined,
+      }),
+    );
+  }
+
+  /** Hands a received message back after `delaySeconds` instead of the full visibility timeout. */
+  async redeliverAfter(queueUrl: string, receiptHandle: string, delaySeconds: number): Promise<void> {
+    await this.client.send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: receiptHandle, VisibilityTimeout: delaySeconds }));
+  }
+}

@@ -1,0 +1,115 @@
+import type { NormalizedJobRequest } from './job-request';
+
+export const JOB_STATUSES = ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+export type TerminalStatus = Extract<JobStatus, 'SUCCEEDED' | 'FAILED' | 'CANCELLED'>;
+
+export function isTerminal(status: JobStatus): status is TerminalStatus {
+  return status === 'SUCCEEDED' || status === 'FAILED' || status === 'CANCELLED';
+}
+
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+}
+
+export interface Attempt {
+  modelId: string;
+  region?: string;
+  outcome: 'succeeded' | 'failed';
+  errorCode?: string;
+  latencyMs: number;
+  startedAt: string;
+}
+
+/** The model's answer. `text` is absent from the record when the result was offloaded to S3. */
+export interface JobResult {
+  text?: string;
+  stopReason: string;
+  usage: Usage;
+  modelId: string;
+}
+
+export interface ResultLocation {
+  bucket: string;
+  key: string;
+  bytes: number;
+}
+
+export interface JobError {
+  code: string;
+  message: string;
+}
+
+export interface Lease {
+  owner: string;
+  expiresAt: number;
+}
+
+export interface Job {
+  jobId: string;
+  status: JobStatus;
+  tenant: string;
+  route: string;
+  modelId: string;
+  createdAt: string;
+  updatedAt: string;
+  request: NormalizedJobRequest;
+  requestHash: string;
+  idempotencyKey?: string;
+  metadata?: Record<string, unknown>;
+  attempts: Attempt[];
+  lease?: Lease;
+  result?: JobResult;
+  resultLocation?: ResultLocation;
+  error?: JobError;
+  /** Set once the terminal event is on SNS; a terminal job without it still owes its event. */
+  eventPublishedAt?: string;
+  /** Epoch seconds; DynamoDB TTL. Reads treat an expired record as absent (TTL deletion lags). */
+  expiresAt: number;
+}
+
+export function isExpired(job: Pick<Job, 'expiresAt'>, now: Date): boolean {
+  return job.expiresAt * 1000 <= now.getTime();
+}
+
+export function expiryFor(now: Date, ttlDays: number): number {
+  return Math.floor(now.getTime() / 1000) + ttlDays * 86_400;
+}
+
+/** What a worker does with a delivery whose claim (QUEUED -> RUNNING) was refused. */
+export type RefusedClaim = 'gone' | 'publish-owed-event' | 'already-finished' | 'held-by-another-worker';
+
+export function afterRefusedClaim(job: Job | undefined, now: Date): RefusedClaim {
+  if (!job || isExpired(job, now)) return 'gone';
+  if (isTerminal(job.status)) return job.eventPublishedAt ? 'already-finished' : 'publish-owed-event';
+  // QUEUED or RUNNING with a live lease: the holder's own delivery stays in flight and comes back if it dies.
+  return 'held-by-another-worker';
+}
+
+export type JobView = Omit<Job, 'request' | 'requestHash' | 'lease' | 'resultLocation' | 'eventPublishedAt' | 'expiresAt' | 'tenant' | 'idempotencyKey'> & {
+  resultUrl?: string;
+};
+
+/** The GET /jobs/{jobId} body: the record minus internals, with a link for offloaded results. */
+export function jobView(job: Job, resultUrl?: string): JobView {
+  return {
+    jobId: job.jobId,
+    status: job.status,
+    createdAt: job.createdAt,
+    updatedAt: job.updatedAt,
+    route: job.route,
+    modelId: job.modelId,
+    attempts: job.attempts,
+    ...(job.result && { result: job.result }),
+    ...(resultUrl && { resultUrl }),
+    ...(job.error && { error: job.error }),
+    metadata: job.metadata ?? {},
+  };
+}
+
+/** Seconds a poller should wait before asking again; absent once the job is terminal. */
+export function pollAfterSeconds(job: Pick<Job, 'status'>): number | undefined {
+  if (isTerminal(job.status)) return undefined;
+  return job.status === 'QUEUED' ? 2 : 1;
+}

@@ -1,0 +1,27 @@
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { documentClient, s3Client } from '../aws/clients';
+import { JobRepository } from '../aws/job-repository';
+import { ResultStore } from '../aws/result-store';
+import { JobNotFoundError } from '../core/errors';
+import { jobView, pollAfterSeconds } from '../core/job';
+import { ENV, readSettings, statusSettingsSchema } from '../core/settings';
+import { errorResponse, jsonResponse, tenantOf } from './http';
+import { instrumented, tracer } from './observability';
+
+const settings = readSettings(statusSettingsSchema, process.env);
+const store = new JobRepository(tracer.captureAWSv3Client(documentClient()), settings[ENV.jobsTable]);
+const s3 = s3Client();
+
+export const handler = instrumented(async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
+  try {
+    const jobId = event.pathParameters?.jobId ?? '';
+    const job = /^[A-Za-z0-9-]{1,64}$/.test(jobId) ? await store.get(jobId, new Date()) : undefined;
+    // Another tenant's job answers exactly like an unknown one.
+    if (!job || job.tenant !== tenantOf(event)) throw new JobNotFoundError(jobId);
+    const resultUrl = job.resultLocation ? await ResultStore.presignedUrl(s3, job.resultLocation, settings[ENV.resultUrlSeconds]) : undefined;
+    const retryAfter = pollAfterSeconds(job);
+    return jsonResponse(200, jobView(job, resultUrl), retryAfter === undefined ? {} : { 'Retry-After': String(retryAfter) });
+  } catch (error) {
+    return errorResponse(error);
+  }
+});

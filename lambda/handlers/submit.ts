@@ -1,0 +1,42 @@
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { documentClient, sqsClient } from '../aws/clients';
+import { JobQueue } from '../aws/job-queue';
+import { JobRepository } from '../aws/job-repository';
+import { headerValue, readJsonBody } from '../core/http-body';
+import { submitJob } from '../core/job-submission';
+import { routeForPath } from '../core/routing';
+import { ENV, readSettings, submitSettingsSchema } from '../core/settings';
+import { errorResponse, jsonResponse, tenantOf } from './http';
+import { instrumented, jobLog, metrics, tracer } from './observability';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+
+const settings = readSettings(submitSettingsSchema, process.env);
+const store = new JobRepository(tracer.captureAWSv3Client(documentClient()), settings[ENV.jobsTable]);
+const queue = new JobQueue(tracer.captureAWSv3Client(sqsClient()));
+const routing = settings[ENV.routes];
+
+export const handler = instrumented(async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
+  try {
+    const body = readJsonBody(event, settings[ENV.maxRequestBytes]);
+    const { httpStatus, job } = await submitJob(
+      {
+        body,
+        tenant: tenantOf(event),
+        pathRoute: routeForPath(event.resource, routing),
+        idempotencyKey: headerValue(event.headers, 'idempotency-key'),
+      },
+      {
+        store,
+        queue: { enqueue: (message) => queue.enqueue(settings[ENV.jobsQueueUrl], message) },
+        routing,
+        jobTtlDays: settings[ENV.jobTtlDays],
+        clock: () => new Date(),
+        log: jobLog,
+      },
+    );
+    if (httpStatus === 202) metrics.addMetric('JobsSubmitted', MetricUnit.Count, 1);
+    return jsonResponse(httpStatus, { jobId: job.jobId, status: job.status, createdAt: job.createdAt }, { Location: `/jobs/${job.jobId}` });
+  } catch (error) {
+    return errorResponse(error);
+  }
+});
