@@ -1,0 +1,22 @@
+import { startBedrockSimulator } from './index';
+
+async function main(): Promise<void> {
+  const port = Number(process.env.PORT ?? 4010);
+  const host = process.env.HOST ?? '127.0.0.1';
+  const seed = process.env.SIM_SEED === undefined ? undefined : Number(process.env.SIM_SEED);
+  const simulator = await startBedrockSimulator({ port, host, seed });
+  console.log(`Bedrock simulator listening on ${simulator.url}`);
+  const shutdown = () => {
+    simulator.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
