@@ -25,6 +25,9 @@ export const routeSchema = z
   })
   .strict();
 
+/** The retention periods CloudWatch Logs accepts. */
+export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+
 const filterValue = z.array(z.string().min(1)).min(1);
 
 export const subscriptionSchema = z
@@ -70,6 +73,11 @@ export const configSchema = z
           .max(350_000)
           .default(256_000)
           .describe('Largest accepted job request body in bytes (the request is stored in DynamoDB, 400 KB per item)'),
+        webAclArn: z
+          .string()
+          .regex(/^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:regional\/webacl\/.+$/, 'a regional WAFv2 web ACL ARN')
+          .optional()
+          .describe('Regional WAFv2 web ACL to associate with the API stage (none by default)'),
       })
       .strict()
       .prefault({}),
@@ -105,6 +113,16 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    removalPolicy: z
+      .enum(['retain', 'destroy'])
+      .default('retain')
+      .describe('What `cdk destroy` does to the jobs table, results bucket and topic key: retain them (and protect the table from deletion) or delete them (sandboxes)'),
+    logRetentionDays: z
+      .number()
+      .int()
+      .refine((d) => LOG_RETENTION_DAYS.includes(d), `one of ${LOG_RETENTION_DAYS.join(', ')}`)
+      .default(30)
+      .describe('Retention of the functions\' and API access log groups (days)'),
     logPromptText: z.boolean().default(false).describe('Log prompt and completion text (off: logs hold ids, sizes and usage only)'),
     subscriptions: z.array(subscriptionSchema).default([]).describe('SNS subscriptions created with the stack'),
   })
@@ -117,6 +135,9 @@ export const configSchema = z
     }
     if (!(config.defaultRoute in config.routes)) {
       ctx.addIssue({ code: 'custom', path: ['defaultRoute'], message: `unknown route "${config.defaultRoute}"` });
+    }
+    if (config.worker.batchSize > 10 && config.worker.maxBatchingWindowSeconds < 1) {
+      ctx.addIssue({ code: 'custom', path: ['worker', 'maxBatchingWindowSeconds'], message: 'must be at least 1 when worker.batchSize is above 10 (an SQS event source rule)' });
     }
     const paths = Object.values(config.routes).flatMap((r) => (r.path ? [r.path] : []));
     const duplicate = paths.find((p, i) => paths.indexOf(p) !== i);

@@ -1,0 +1,134 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
+import { Construct } from 'constructs';
+
+export const API_STAGE = 'v1';
+
+export interface JobApiProps {
+  /** Handles `POST /jobs` and every static route path. */
+  readonly submitFunction: lambda.IFunction;
+  /** Handles `GET /jobs/{jobId}`. */
+  readonly statusFunction: lambda.IFunction;
+  /** JSON schema (draft 4) of the POST body, checked by API Gateway before the submit function runs. */
+  readonly jobRequestSchema: apigateway.JsonSchema;
+  /** Extra `POST` paths that submit to a preset route, e.g. `/api/classify`. @default - none */
+  readonly routePaths?: readonly string[];
+  /** Stage-wide steady-state requests per second. @default 50 */
+  readonly rateLimit?: number;
+  /** Stage-wide burst. @default 100 */
+  readonly burstLimit?: number;
+  /** Regional WAFv2 web ACL to associate with the stage. @default - none */
+  readonly webAclArn?: string;
+  /** Access log retention. @default logs.RetentionDays.ONE_MONTH */
+  readonly accessLogRetention?: logs.RetentionDays;
+  /** What `cdk destroy` does to the access log group. @default RemovalPolicy.RETAIN */
+  readonly logRemovalPolicy?: RemovalPolicy;
+}
+
+/** Error responses API Gateway itself sends, in the API's `{error:{code,message}}` shape. */
+const GATEWAY_ERRORS: { type: apigateway.ResponseType; statusCode?: string; code: string; message?: string; details?: string }[] = [
+  { type: apigateway.ResponseType.BAD_REQUEST_BODY, code: 'INVALID_REQUEST', details: '$context.error.validationErrorString' },
+  { type: apigateway.ResponseType.BAD_REQUEST_PARAMETERS, code: 'INVALID_REQUEST' },
+  { type: apigateway.ResponseType.REQUEST_TOO_LARGE, code: 'PAYLOAD_TOO_LARGE' },
+  { type: apigateway.ResponseType.UNSUPPORTED_MEDIA_TYPE, code: 'UNSUPPORTED_MEDIA_TYPE' },
+  { type: apigateway.ResponseType.THROTTLED, code: 'THROTTLED' },
+  { type: apigateway.ResponseType.QUOTA_EXCEEDED, code: 'QUOTA_EXCEEDED' },
+  // API Gateway answers an unknown path or method with 403 "Missing Authentication Token"; it is a 404.
+  { type: apigateway.ResponseType.MISSING_AUTHENTICATION_TOKEN, statusCode: '404', code: 'NOT_FOUND', message: '"No such resource or method"' },
+  { type: apigateway.ResponseType.DEFAULT_4XX, code: '$context.error.responseType' },
+  { type: apigateway.ResponseType.DEFAULT_5XX, code: '$context.error.responseType' },
+];
+
+/**
+ * The public REST API, stage `v1`: `POST /jobs`, `GET /jobs/{jobId}` and a `POST` per static route path,
+ * all Lambda proxy integrations.
+ *
+ * Default settings: regional endpoint (a regional WAF web ACL can be attached: `webAclArn`), stage throttling,
+ * JSON access logs, execution logs at ERROR without request/response data (no prompts in logs), X-Ray tracing,
+ * CloudWatch metrics, request body validation against the job request model, JSON error responses from the
+ * gateway itself. No authorization yet: API keys and usage plans per tenant come with a later issue.
+ */
+export class JobApi extends Construct {
+  public readonly api: apigateway.RestApi;
+  public readonly accessLogGroup: logs.LogGroup;
+  public readonly jobRequestModel: apigateway.Model;
+  public readonly requestValidator: apigateway.RequestValidator;
+  public readonly webAclAssociation?: wafv2.CfnWebACLAssociation;
+
+  constructor(scope: Construct, id: string, props: JobApiProps) {
+    super(scope, id);
+    this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', {
+      retention: props.accessLogRetention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
+    });
+    this.api = new apigateway.RestApi(this, 'Api', {
+      description: 'Quarry: asynchronous Amazon Bedrock jobs',
+      endpointTypes: [apigateway.EndpointType.REGIONAL],
+      // Execution logging needs the account-level CloudWatch role; creating it here lets a fresh account deploy.
+      cloudWatchRole: true,
+      cloudWatchRoleRemovalPolicy: RemovalPolicy.RETAIN,
+      deployOptions: {
+        stageName: API_STAGE,
+        throttlingRateLimit: props.rateLimit ?? 50,
+        throttlingBurstLimit: props.burstLimit ?? 100,
+        accessLogDestination: new apigateway.LogGroupLogDestination(this.accessLogGroup),
+        accessLogFormat: apigateway.AccessLogFormat.jsonWithStandardFields(),
+        tracingEnabled: true,
+        metricsEnabled: true,
+        loggingLevel: apigateway.MethodLoggingLevel.ERROR,
+        dataTraceEnabled: false,
+      },
+    });
+
+    for (const error of GATEWAY_ERRORS) {
+      const message = error.message ?? '$context.error.messageString';
+      const details = error.details ? `,"details":"${error.details}"` : '';
+      this.api.addGatewayResponse(`${error.type.responseType}Response`, {
+        type: error.type,
+        statusCode: error.statusCode,
+        responseHeaders: { 'Content-Type': "'application/json'" },
+        templates: { 'application/json': `{"error":{"code":"${error.code}","message":${message}${details}}}` },
+      });
+    }
+
+    this.jobRequestModel = this.api.addModel('JobRequestModel', {
+      contentType: 'application/json',
+      modelName: 'JobRequest',
+      description: 'Body of POST /jobs and the static route paths',
+      schema: props.jobRequestSchema,
+    });
+    this.requestValidator = this.api.addRequestValidator('RequestValidator', {
+      requestValidatorName: 'body-and-parameters',
+      validateRequestBody: true,
+      validateRequestParameters: true,
+    });
+
+    const submit = new apigateway.LambdaIntegration(props.submitFunction, { allowTestInvoke: false });
+    const status = new apigateway.LambdaIntegration(props.statusFunction, { allowTestInvoke: false });
+    const submitOptions: apigateway.MethodOptions = {
+      requestValidator: this.requestValidator,
+      requestModels: { 'application/json': this.jobRequestModel },
+      requestParameters: { 'method.request.header.Idempotency-Key': false },
+    };
+
+    const jobs = this.api.root.addResource('jobs');
+    jobs.addMethod('POST', submit, submitOptions);
+    jobs.addResource('{jobId}').addMethod('GET', status, {
+      requestValidator: this.requestValidator,
+      requestParameters: { 'method.request.path.jobId': true },
+    });
+    for (const routePath of props.routePaths ?? []) {
+      this.api.root.resourceForPath(routePath).addMethod('POST', submit, submitOptions);
+    }
+
+    if (props.webAclArn) {
+      this.webAclAssociation = new wafv2.CfnWebACLAssociation(this, 'WebAclAssociation', {
+        resourceArn: this.api.deploymentStage.stageArn,
+        webAclArn: props.webAclArn,
+      });
+    }
+  }
+}

@@ -1,0 +1,54 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+
+/** The TTL attribute: epoch seconds after which DynamoDB deletes a job or idempotency record. */
+export const JOB_TTL_ATTRIBUTE = 'expiresAt';
+
+export interface JobTableProps {
+  /** What `cdk destroy` does to the table. @default RemovalPolicy.RETAIN */
+  readonly removalPolicy?: RemovalPolicy;
+  /** Refuse DeleteTable until turned off. @default true when the removal policy is RETAIN */
+  readonly deletionProtection?: boolean;
+}
+
+/**
+ * The jobs table, single-table: job records (`pk = JOB#<jobId>`) and idempotency records
+ * (`pk = IDEMPOTENCY#<tenant>#<key>`) share one partition key and no sort key.
+ *
+ * Default settings: on-demand billing, point-in-time recovery, TTL on `expiresAt`, encryption with the AWS
+ * managed key (key use visible in CloudTrail, no key policy to run), retained and deletion-protected.
+ */
+export class JobTable extends Construct {
+  public readonly table: dynamodb.Table;
+
+  constructor(scope: Construct, id: string, props: JobTableProps = {}) {
+    super(scope, id);
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    this.table = new dynamodb.Table(this, 'Table', {
+      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      timeToLiveAttribute: JOB_TTL_ATTRIBUTE,
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      deletionProtection: props.deletionProtection ?? removalPolicy === RemovalPolicy.RETAIN,
+      removalPolicy,
+    });
+  }
+
+  /** Submit: create a job and its idempotency record, read them back, undo a write whose enqueue failed. */
+  public grantSubmitJobs(grantee: iam.IGrantable): iam.Grant {
+    return this.table.grant(grantee, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem');
+  }
+
+  /** Worker and dead-letter handler: read a job and move it through its states with conditional updates. */
+  public grantTransitionJobs(grantee: iam.IGrantable): iam.Grant {
+    return this.table.grant(grantee, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+  }
+
+  /** Status: read one job. */
+  public grantReadJobs(grantee: iam.IGrantable): iam.Grant {
+    return this.table.grant(grantee, 'dynamodb:GetItem');
+  }
+}

@@ -1,0 +1,208 @@
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { ENV, type RoutingTable } from '../lambda/core/settings';
+import { bedrockResourceArnsFor } from './bedrock-arns';
+import { RESULTS_PREFIX } from './constructs/results-bucket';
+import type { QuarryConfig } from './config';
+import { DeadLetterHandler } from './constructs/dead-letter-handler';
+import { JobApi } from './constructs/job-api';
+import { JobEvents } from './constructs/job-events';
+import { JobQueue } from './constructs/job-queue';
+import { JobTable } from './constructs/job-table';
+import { JobWorker } from './constructs/job-worker';
+import { Observability } from './constructs/observability';
+import { QuarryFunction } from './constructs/quarry-function';
+import { ResultsBucket } from './constructs/results-bucket';
+import { jobRequestJsonSchema } from './job-request-model';
+
+export interface QuarryStackProps extends StackProps {
+  /** The validated configuration (lib/config.ts). */
+  readonly config: QuarryConfig;
+}
+
+/** The worker's queue visibility timeout, as a multiple of its function timeout (the Lambda/SQS guidance). */
+export const VISIBILITY_TIMEOUT_FACTOR = 6;
+
+/** QUARRY_ROUTES: route name -> model id (and static path), the only routing the functions need from config. */
+export function routingTableOf(config: QuarryConfig): RoutingTable {
+  const routes: RoutingTable['routes'] = {};
+  for (const [name, route] of Object.entries(config.routes)) {
+    routes[name] = { modelId: config.models[route.model].modelId, ...(route.path && { path: route.path }) };
+  }
+  return { defaultRoute: config.defaultRoute, routes };
+}
+
+/** API Gateway -> submit -> SQS -> worker -> Bedrock, DynamoDB (+ S3) -> SNS; status polling; DLQ handling. */
+export class QuarryStack extends Stack {
+  public readonly config: QuarryConfig;
+  public readonly jobTable: JobTable;
+  public readonly results: ResultsBucket;
+  public readonly jobQueue: JobQueue;
+  public readonly jobEvents: JobEvents;
+  public readonly submit: QuarryFunction;
+  public readonly status: QuarryFunction;
+  public readonly worker: JobWorker;
+  public readonly deadLetter: DeadLetterHandler;
+  public readonly jobApi: JobApi;
+  public readonly observability: Observability;
+
+  constructor(scope: Construct, id: string, props: QuarryStackProps) {
+    super(scope, id, { description: 'Quarry: serverless asynchronous invocation pipeline for Amazon Bedrock', ...props });
+    const config = (this.config = props.config);
+    const dataRemovalPolicy = config.removalPolicy === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
+    const logRetention = config.logRetentionDays as logs.RetentionDays;
+    const logs_ = { logRetention, logRemovalPolicy: dataRemovalPolicy };
+    const routes = JSON.stringify(routingTableOf(config));
+    const workerTimeout = Duration.seconds(config.worker.timeoutSeconds);
+    const visibilityTimeout = Duration.seconds(config.worker.timeoutSeconds * VISIBILITY_TIMEOUT_FACTOR);
+
+    this.jobTable = new JobTable(this, 'Jobs', { removalPolicy: dataRemovalPolicy });
+    this.results = new ResultsBucket(this, 'Results', { expirationDays: config.results.expirationDays, removalPolicy: dataRemovalPolicy });
+    this.jobQueue = new JobQueue(this, 'JobQueue', { visibilityTimeout, maxReceiveCount: config.worker.maxReceiveCount });
+    this.jobEvents = new JobEvents(this, 'Events', { subscriptions: config.subscriptions, keyRemovalPolicy: dataRemovalPolicy });
+    const table = this.jobTable.table;
+
+    this.submit = new QuarryFunction(this, 'Submit', {
+      handler: 'submit',
+      description: 'Quarry submit: validates a job, stores it QUEUED and enqueues it',
+      ...logs_,
+      environment: {
+        [ENV.jobsTable]: table.tableName,
+        [ENV.jobsQueueUrl]: this.jobQueue.queue.queueUrl,
+        [ENV.routes]: routes,
+        [ENV.jobTtlDays]: String(config.jobs.ttlDays),
+        [ENV.maxRequestBytes]: String(config.api.maxRequestBytes),
+      },
+    });
+    this.jobTable.grantSubmitJobs(this.submit.function);
+    this.jobQueue.grantSendJobs(this.submit.function);
+
+    this.status = new QuarryFunction(this, 'Status', {
+      handler: 'status',
+      description: 'Quarry status: returns a job and a presigned URL for a result kept in S3',
+      ...logs_,
+      environment: {
+        [ENV.jobsTable]: table.tableName,
+        [ENV.resultUrlSeconds]: String(config.results.presignedUrlSeconds),
+      },
+    });
+    this.jobTable.grantReadJobs(this.status.function);
+    this.results.grantReadResults(this.status.function);
+
+    this.worker = new JobWorker(this, 'JobWorker', {
+      queue: this.jobQueue.queue,
+      memorySize: config.worker.memorySize,
+      timeout: workerTimeout,
+      batchSize: config.worker.batchSize,
+      maxBatchingWindow: config.worker.maxBatchingWindowSeconds > 0 ? Duration.seconds(config.worker.maxBatchingWindowSeconds) : undefined,
+      maxConcurrency: config.worker.maxConcurrency,
+      ...logs_,
+      environment: {
+        [ENV.jobsTable]: table.tableName,
+        [ENV.eventsTopicArn]: this.jobEvents.topic.topicArn,
+        [ENV.resultsBucket]: this.results.bucket.bucketName,
+        [ENV.routes]: routes,
+        [ENV.resultInlineMaxBytes]: String(config.results.inlineMaxBytes),
+        [ENV.retryDelaySeconds]: String(config.worker.retryDelaySeconds),
+        [ENV.visibilityTimeoutSeconds]: String(visibilityTimeout.toSeconds()),
+        [ENV.logPromptText]: String(config.logPromptText),
+      },
+    });
+    const workerFn = this.worker.fn.function;
+    this.jobTable.grantTransitionJobs(workerFn);
+    this.results.grantWriteResults(workerFn);
+    this.jobEvents.grantPublish(workerFn);
+    workerFn.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'InvokeConfiguredModels',
+        actions: ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'],
+        resources: this.bedrockModelArns(),
+      }),
+    );
+
+    this.deadLetter = new DeadLetterHandler(this, 'DeadLetterHandler', {
+      deadLetterQueue: this.jobQueue.deadLetterQueue,
+      ...logs_,
+      environment: {
+        [ENV.jobsTable]: table.tableName,
+        [ENV.eventsTopicArn]: this.jobEvents.topic.topicArn,
+      },
+    });
+    this.jobTable.grantTransitionJobs(this.deadLetter.fn.function);
+    this.jobEvents.grantPublish(this.deadLetter.fn.function);
+
+    this.jobApi = new JobApi(this, 'Api', {
+      submitFunction: this.submit.function,
+      statusFunction: this.status.function,
+      jobRequestSchema: jobRequestJsonSchema(),
+      routePaths: Object.values(config.routes).flatMap((r) => (r.path ? [r.path] : [])),
+      rateLimit: config.api.rateLimit,
+      burstLimit: config.api.burstLimit,
+      webAclArn: config.api.webAclArn,
+      accessLogRetention: logRetention,
+      logRemovalPolicy: dataRemovalPolicy,
+    });
+
+    this.observability = new Observability(this, 'Observability', {
+      api: this.jobApi.api,
+      queue: this.jobQueue.queue,
+      deadLetterQueue: this.jobQueue.deadLetterQueue,
+      functions: { submit: this.submit.function, status: this.status.function, worker: workerFn, deadLetter: this.deadLetter.fn.function },
+    });
+
+    new CfnOutput(this, 'ApiUrl', { value: this.jobApi.api.url, description: 'Base URL of the jobs API (stage v1)' });
+    new CfnOutput(this, 'JobsTableName', { value: table.tableName });
+    new CfnOutput(this, 'JobsQueueUrl', { value: this.jobQueue.queue.queueUrl });
+    new CfnOutput(this, 'DeadLetterQueueUrl', { value: this.jobQueue.deadLetterQueue.queueUrl });
+    new CfnOutput(this, 'EventsTopicArn', { value: this.jobEvents.topic.topicArn, description: 'Subscribe here for job.succeeded / job.failed events' });
+    new CfnOutput(this, 'ResultsBucketName', { value: this.results.bucket.bucketName });
+    new CfnOutput(this, 'DashboardName', { value: this.observability.dashboard.dashboardName });
+
+    this.acknowledgeFindings();
+  }
+
+  /** Every ARN the worker may invoke: the configured models and, for inference profiles, their destinations. */
+  public bedrockModelArns(): string[] {
+    const ids = new Set(Object.values(this.config.models).map((m) => m.modelId));
+    return bedrockResourceArnsFor(ids, { partition: this.partition, region: this.region, account: this.account });
+  }
+
+  /** cdk-nag findings this design accepts, each with its reason; finding ids are exact (no prefix matching). */
+  private acknowledgeFindings(): void {
+    const resultsObjects = `AwsSolutions-IAM5[Resource::<${this.getLogicalId(this.results.bucket.node.defaultChild as CfnBucket)}.Arn>/${RESULTS_PREFIX}*]`;
+    for (const fn of [this.status, this.worker.fn]) {
+      Validations.of(fn).acknowledge({
+        id: resultsObjects,
+        reason: `Result objects are keyed by job id under ${RESULTS_PREFIX}; the statement is limited to that prefix and to one action (PutObject for the worker, GetObject for status).`,
+      });
+    }
+    // Cross-region inference profiles route to the underlying model in any region of their geography.
+    const nagEnv = { partition: '<AWS::Partition>', region: '<AWS::Region>', account: '<AWS::AccountId>' };
+    const modelIds = new Set(Object.values(this.config.models).map((m) => m.modelId));
+    for (const arn of bedrockResourceArnsFor(modelIds, nagEnv).filter((a) => a.includes('*'))) {
+      Validations.of(this.worker.fn).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${arn}]`,
+        reason: 'A cross-region inference profile sends each request to its model in one of several destination regions; IAM must allow that one foundation model in every region (region wildcard only, model id fixed).',
+      });
+    }
+    Validations.of(this.jobApi.api).acknowledge({
+      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+      reason: 'The account-level role API Gateway uses to write execution logs; the AWS managed policy is the documented one for this service role and API Gateway names its log groups itself.',
+    });
+    for (const id of ['AwsSolutions-APIG4', 'AwsSolutions-COG4']) {
+      Validations.of(this.jobApi.api).acknowledge({
+        id,
+        reason: 'The v1 API is open on purpose for the first release (sandbox deployments): per-tenant API keys and usage plans arrive with issue 5; until then protect it with stage throttling and a WAF web ACL (api.webAclArn).',
+      });
+    }
+    if (!this.config.api.webAclArn) {
+      Validations.of(this.jobApi.api).acknowledge({
+        id: 'AwsSolutions-APIG3',
+        reason: 'WAF is opt-in: a web ACL costs money per month and its rules are deployment-specific; set api.webAclArn in the config and the stage is associated with it.',
+      });
+    }
+  }
+}
