@@ -49,7 +49,7 @@ export function parseConverseRequest(body: unknown): Prompt {
   const contents = messages.map((m) => blocksText((m as { content: unknown }).content));
   const lastUser = roles.lastIndexOf('user');
   return {
-    text: [blocksText(system), ...contents].join('\n'),
+    text: [blocksText(system), ...contents].filter(Boolean).join('\n'),
     lastUserText: contents[lastUser],
     maxTokens: maxTokens as number | undefined,
   };

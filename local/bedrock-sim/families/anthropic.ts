@@ -42,7 +42,7 @@ export const anthropic: NativeFamily = {
     if (request.messages[0].role !== 'user') throw malformedInput('messages: first message must use the "user" role');
     const users = request.messages.filter((m) => m.role === 'user');
     return {
-      text: [contentText(request.system), ...request.messages.map((m) => contentText(m.content))].join('\n'),
+      text: [contentText(request.system), ...request.messages.map((m) => contentText(m.content))].filter(Boolean).join('\n'),
       lastUserText: contentText(users[users.length - 1].content),
       maxTokens: request.max_tokens,
     };

@@ -32,7 +32,7 @@ export const nova: NativeFamily = {
     if (request.messages[0].role !== 'user') throw malformedInput('#/messages/0/role: the first message must be from the user');
     const users = request.messages.filter((m) => m.role === 'user');
     return {
-      text: [blocksText(request.system), ...request.messages.map((m) => blocksText(m.content))].join('\n'),
+      text: [blocksText(request.system), ...request.messages.map((m) => blocksText(m.content))].filter(Boolean).join('\n'),
       lastUserText: blocksText(users[users.length - 1].content),
       maxTokens: request.inferenceConfig?.maxTokens ?? request.inferenceConfig?.max_new_tokens,
     };
