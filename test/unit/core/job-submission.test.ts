@@ -1,0 +1,137 @@
+import { submitJob, type SubmissionDeps } from '../../../lambda/core/job-submission';
+import type { Job } from '../../../lambda/core/job';
+import type { JobStore } from '../../../lambda/core/ports';
+import type { RoutingTable } from '../../../lambda/core/settings';
+import { QuarryError } from '../../../lambda/core/errors';
+
+const routing: RoutingTable = {
+  defaultRoute: 'generate',
+  routes: {
+    classify: { modelId: 'anthropic.claude-3-haiku-20240307-v1:0', path: '/api/classify' },
+    generate: { modelId: 'us.anthropic.claude-sonnet-4-20250514-v1:0', path: '/api/generate' },
+  },
+};
+
+/** A store that keeps jobs in a map with the repository's create semantics (tests of the use case, not of DynamoDB). */
+function recordingStore() {
+  const jobs = new Map<string, Job>();
+  const discarded: string[] = [];
+  const store: Pick<JobStore, 'create' | 'discardUnqueued'> = {
+    async create(job) {
+      const existing = jobs.get(job.jobId);
+      if (existing) return { created: false, existing };
+      jobs.set(job.jobId, job);
+      return { created: true };
+    },
+    async discardUnqueued(jobId) {
+      discarded.push(jobId);
+      jobs.delete(jobId);
+    },
+  };
+  return { jobs, discarded, store: store as JobStore };
+}
+
+function deps(overrides: Partial<SubmissionDeps> = {}) {
+  const { jobs, discarded, store } = recordingStore();
+  const sent: { jobId: string }[] = [];
+  const d: SubmissionDeps = {
+    store,
+    queue: { enqueue: async (m) => void sent.push(m) },
+    routing,
+    jobTtlDays: 7,
+    clock: () => new Date('2026-11-25T10:00:00Z'),
+    log: { info: () => {}, warn: () => {}, error: () => {} },
+    ...overrides,
+  };
+  return { d, jobs, sent, discarded };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<QuarryError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof QuarryError) return error;
+    throw error;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('submitJob', () => {
+  it('records a QUEUED job on the default route and queues only its id', async () => {
+    const { d, jobs, sent } = deps();
+    const { httpStatus, job } = await submitJob({ body: { prompt: 'Explain RAG' }, tenant: 'default' }, d);
+    expect(httpStatus).toBe(202);
+    expect(job).toMatchObject({ status: 'QUEUED', route: 'generate', modelId: 'us.anthropic.claude-sonnet-4-20250514-v1:0', attempts: [] });
+    expect(job.request.messages).toEqual([{ role: 'user', content: [{ text: 'Explain RAG' }] }]);
+    expect(job.expiresAt).toBe(Date.parse('2026-11-25T10:00:00Z') / 1000 + 7 * 86400);
+    expect(jobs.get(job.jobId)).toBe(job);
+    expect(sent).toEqual([{ jobId: job.jobId, tenant: 'default' }]);
+  });
+
+  it('takes the route from a static path', async () => {
+    const { d } = deps();
+    const { job } = await submitJob({ body: { prompt: 'spam?' }, tenant: 't', pathRoute: 'classify' }, d);
+    expect(job).toMatchObject({ route: 'classify', modelId: 'anthropic.claude-3-haiku-20240307-v1:0' });
+  });
+
+  it('rejects a body route that contradicts the static path', async () => {
+    const { d, jobs } = deps();
+    const error = await rejection(submitJob({ body: { prompt: 'x', route: 'generate' }, tenant: 't', pathRoute: 'classify' }, d));
+    expect(error).toMatchObject({ code: 'VALIDATION_ERROR', httpStatus: 400 });
+    expect(jobs.size).toBe(0);
+  });
+
+  it.each([
+    [{}, 'prompt'],
+    [{ prompt: 'a', messages: [{ role: 'user', content: 'b' }] }, 'prompt'],
+    [{ prompt: '' }, 'prompt'],
+    [{ prompt: 'a', temperature: 0.2 }, '(body)'],
+    [{ prompt: 'a', inferenceConfig: { maxTokens: 0 } }, 'inferenceConfig.maxTokens'],
+    [{ messages: [{ role: 'assistant', content: 'hi' }] }, 'messages.0.role'],
+    [{ messages: [{ role: 'user', content: 'a' }, { role: 'assistant', content: 'b' }] }, 'messages.1.role'],
+    ['just a string', '(body)'],
+  ])('answers 400 VALIDATION_ERROR naming the field for %j', async (body, path) => {
+    const { d, jobs, sent } = deps();
+    const error = await rejection(submitJob({ body, tenant: 't' }, d));
+    expect(error).toMatchObject({ code: 'VALIDATION_ERROR', httpStatus: 400 });
+    expect((error.details as { path: string }[]).map((i) => i.path)).toContain(path);
+    expect(jobs.size).toBe(0);
+    expect(sent).toHaveLength(0);
+  });
+
+  it('answers 422 for an unknown route and for a model outside the configuration', async () => {
+    const { d } = deps();
+    expect(await rejection(submitJob({ body: { prompt: 'a', route: 'nope' }, tenant: 't' }, d))).toMatchObject({ code: 'UNKNOWN_ROUTE', httpStatus: 422 });
+    expect(await rejection(submitJob({ body: { prompt: 'a', modelId: 'meta.llama3-70b' }, tenant: 't' }, d))).toMatchObject({ code: 'MODEL_NOT_ALLOWED', httpStatus: 422 });
+  });
+
+  it('replays the same job for the same Idempotency-Key and body, and queues it once', async () => {
+    const { d, sent } = deps();
+    const first = await submitJob({ body: { prompt: 'same' }, tenant: 't', idempotencyKey: 'k-1' }, d);
+    const again = await submitJob({ body: { prompt: 'same' }, tenant: 't', idempotencyKey: 'k-1' }, d);
+    expect(first.httpStatus).toBe(202);
+    expect(again).toMatchObject({ httpStatus: 200, job: { jobId: first.job.jobId } });
+    expect(sent).toHaveLength(1);
+  });
+
+  it('answers 409 for the same Idempotency-Key with a different body', async () => {
+    const { d } = deps();
+    await submitJob({ body: { prompt: 'one' }, tenant: 't', idempotencyKey: 'k-2' }, d);
+    expect(await rejection(submitJob({ body: { prompt: 'two' }, tenant: 't', idempotencyKey: 'k-2' }, d))).toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED', httpStatus: 409 });
+  });
+
+  it('keeps Idempotency-Keys apart per tenant', async () => {
+    const { d } = deps();
+    const a = await submitJob({ body: { prompt: 'one' }, tenant: 'a', idempotencyKey: 'k' }, d);
+    const b = await submitJob({ body: { prompt: 'two' }, tenant: 'b', idempotencyKey: 'k' }, d);
+    expect(a.job.jobId).not.toBe(b.job.jobId);
+  });
+
+  it('discards the record and answers 503 when the job cannot be queued', async () => {
+    const { d, jobs, discarded } = deps({ queue: { enqueue: async () => Promise.reject(new Error('sqs down')) } });
+    const error = await rejection(submitJob({ body: { prompt: 'x' }, tenant: 't', idempotencyKey: 'retry-me' }, d));
+    expect(error).toMatchObject({ code: 'ENQUEUE_FAILED', httpStatus: 503 });
+    expect(discarded).toHaveLength(1);
+    expect(jobs.size).toBe(0);
+  });
+});
