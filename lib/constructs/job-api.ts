@@ -83,6 +83,9 @@ export class JobApi extends Construct {
       },
     });
 
+    // The stack exports the URL once, as ApiUrl.
+    this.api.node.tryRemoveChild('Endpoint');
+
     for (const error of GATEWAY_ERRORS) {
       const message = error.message ?? '$context.error.messageString';
       const details = error.details ? `,"details":"${error.details}"` : '';
