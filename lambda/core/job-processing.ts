@@ -14,6 +14,8 @@ export interface ProcessingDeps {
   resultInlineMaxBytes: number;
   retryDelaySeconds: number;
   visibilityTimeoutSeconds: number;
+  /** Operators may opt in to prompt and completion text in logs; off by default. */
+  logText?: boolean;
 }
 
 export interface Delivery {
@@ -85,6 +87,7 @@ export async function processDelivery(delivery: Delivery, deps: ProcessingDeps):
     usage: answer.usage,
     stopReason: answer.stopReason,
     offloaded: resultLocation !== undefined,
+    ...(deps.logText && { prompt: job.request, completion: answer.text }),
   });
   await announce(succeeded, deps);
   return { kind: 'finished', status: 'SUCCEEDED' };

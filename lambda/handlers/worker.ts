@@ -24,6 +24,7 @@ const deps: ProcessingDeps = {
   resultInlineMaxBytes: settings[ENV.resultInlineMaxBytes],
   retryDelaySeconds: settings[ENV.retryDelaySeconds],
   visibilityTimeoutSeconds: settings[ENV.visibilityTimeoutSeconds],
+  logText: settings[ENV.logPromptText],
 };
 const processor = new BatchProcessor(EventType.SQS);
 

@@ -199,3 +199,16 @@ describe('the job repository', () => {
     expect(await store.get(started.jobId, new Date())).toBeDefined();
   });
 });
+
+describe('logging', () => {
+  it('keeps prompt and completion text out of logs unless the operator opts in', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const log = { info: (m: string, f: Record<string, unknown>) => void lines.push({ m, ...f }), warn: () => {}, error: () => {} };
+    const quiet = await queuedJob({ request: { messages: [{ role: 'user', content: [{ text: 'top secret prompt' }] }] } });
+    await processDelivery(delivery(quiet.jobId), harness(undefined, { log }).deps);
+    expect(JSON.stringify(lines)).not.toMatch(/top secret prompt|the answer/);
+    const loud = await queuedJob({ request: { messages: [{ role: 'user', content: [{ text: 'top secret prompt' }] }] } });
+    await processDelivery(delivery(loud.jobId), harness(undefined, { log, logText: true }).deps);
+    expect(JSON.stringify(lines)).toMatch(/top secret prompt/);
+  });
+});
