@@ -1,0 +1,105 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+
+export interface ServiceEndpoints {
+  dynamodb: string;
+  sqs: string;
+  sns: string;
+  s3: string;
+}
+
+export interface Emulators {
+  endpoints: ServiceEndpoints;
+  /** Which endpoints came from AWS_ENDPOINT_URL_* rather than an emulator this runtime started. */
+  external: Partial<Record<keyof ServiceEndpoints, boolean>>;
+  stop(): Promise<void>;
+}
+
+export interface EmulatorOptions {
+  region: string;
+  env?: Record<string, string | undefined>;
+}
+
+const children = new Set<ChildProcess>();
+// Whatever way this process ends, the emulator children end with it.
+process.once('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
+/**
+ * Starts dynalite (in-process) and fauxqs (a child process: it is ESM only) on ephemeral ports on 127.0.0.1, unless
+ * AWS_ENDPOINT_URL_<SERVICE> names an endpoint to use instead. 127.0.0.1 rather than localhost: the S3 client then
+ * addresses buckets path-style on its own (no virtual-host DNS needed).
+ */
+export async function startEmulators(options: EmulatorOptions): Promise<Emulators> {
+  const env = options.env ?? process.env;
+  const given = {
+    dynamodb: env.AWS_ENDPOINT_URL_DYNAMODB,
+    sqs: env.AWS_ENDPOINT_URL_SQS,
+    sns: env.AWS_ENDPOINT_URL_SNS,
+    s3: env.AWS_ENDPOINT_URL_S3,
+  };
+  const stops: Array<() => Promise<void>> = [];
+  try {
+    const dynamodb = given.dynamodb ?? (await startDynalite(stops));
+    const needsFauxqs = !given.sqs || !given.sns || !given.s3;
+    const fauxqs = needsFauxqs ? await startFauxqs(options.region, stops) : undefined;
+    return {
+      endpoints: { dynamodb, sqs: given.sqs ?? fauxqs!, sns: given.sns ?? fauxqs!, s3: given.s3 ?? fauxqs! },
+      external: { dynamodb: !!given.dynamodb, sqs: !!given.sqs, sns: !!given.sns, s3: !!given.s3 },
+      stop: () => stopAll(stops),
+    };
+  } catch (error) {
+    await stopAll(stops);
+    throw error;
+  }
+}
+
+async function stopAll(stops: Array<() => Promise<void>>): Promise<void> {
+  await Promise.allSettled(stops.splice(0).reverse().map((stop) => stop()));
+}
+
+async function startDynalite(stops: Array<() => Promise<void>>): Promise<string> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const dynalite = require('dynalite') as (options: Record<string, unknown>) => Server;
+  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  stops.push(
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections?.();
+      }),
+  );
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function startFauxqs(region: string, stops: Array<() => Promise<void>>): Promise<string> {
+  const child = fork(join(__dirname, 'fauxqs-launcher.mjs'), [], {
+    execArgv: [],
+    env: { ...process.env, FAUXQS_PORT: '0', FAUXQS_DEFAULT_REGION: region, FAUXQS_LOGGER: 'false' },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  children.add(child);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  stops.push(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
+      await exited;
+      clearTimeout(timer);
+    }
+    children.delete(child);
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (m: { port?: number }) => (m.port ? resolve(m.port) : reject(new Error('fauxqs did not report its port'))));
+    child.once('exit', (code) => reject(new Error(`fauxqs exited with code ${code} before it was ready`)));
+    child.once('error', reject);
+  });
+  return `http://127.0.0.1:${port}`;
+}

@@ -1,0 +1,20 @@
+// Runs fauxqs (ESM only) in a child process the local runtime owns, so CommonJS callers (jest) never import ESM.
+import { startFauxqs } from 'fauxqs';
+
+const port = Number(process.env.FAUXQS_PORT ?? 0);
+const defaultRegion = process.env.FAUXQS_DEFAULT_REGION ?? 'us-east-1';
+
+const server = await startFauxqs({ port, logger: false, defaultRegion });
+
+const stop = async () => {
+  try {
+    await server.stop();
+  } finally {
+    process.exit(0);
+  }
+};
+// The IPC channel closes when the parent dies, however it dies: never outlive it.
+process.on('disconnect', stop);
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+process.send?.({ ready: true, port: server.port, address: server.address });

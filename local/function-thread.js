@@ -1,0 +1,90 @@
+'use strict';
+// One warm "container" of a Lambda function: loads the bundled handler once, then runs invocations one at a time.
+// Plain CommonJS so it runs as is under node, tsx and jest alike.
+const { parentPort, workerData } = require('node:worker_threads');
+const dns = require('node:dns');
+const { pathToFileURL } = require('node:url');
+
+// fauxqs answers queue URLs on sqs.<region>.localhost; resolve *.localhost here as a browser or systemd would.
+const lookup = dns.lookup;
+dns.lookup = function localhostAwareLookup(hostname, options, callback) {
+  if (typeof hostname === 'string' && hostname.endsWith('.localhost')) {
+    const cb = typeof options === 'function' ? options : callback;
+    const opts = typeof options === 'object' && options !== null ? options : {};
+    if (opts.all) process.nextTick(cb, null, [{ address: '127.0.0.1', family: 4 }]);
+    else process.nextTick(cb, null, '127.0.0.1', 4);
+    return {};
+  }
+  return lookup.apply(this, arguments);
+};
+
+if (/--enable-source-maps/.test(process.env.NODE_OPTIONS || '')) process.setSourceMapsEnabled(true);
+
+const { file, exportName, functionName, functionArn, memoryMb } = workerData;
+
+function serializeError(error, fallbackType) {
+  if (error instanceof Error) {
+    return { errorType: error.name || fallbackType, errorMessage: error.message, trace: String(error.stack || '').split('\n') };
+  }
+  return { errorType: fallbackType, errorMessage: typeof error === 'string' ? error : JSON.stringify(error) };
+}
+
+let current;
+process.on('unhandledRejection', (reason) => {
+  if (current) current.reject(Object.assign(new Error(String(reason && reason.message ? reason.message : reason)), { name: 'Runtime.UnhandledPromiseRejection' }));
+});
+
+async function load() {
+  const mod = file.endsWith('.mjs') ? await import(pathToFileURL(file).href) : require(file);
+  const handler = mod[exportName] ?? (mod.default && mod.default[exportName]);
+  if (typeof handler !== 'function') {
+    throw Object.assign(new Error(`${file} does not export a function named ${exportName}`), { name: 'Runtime.HandlerNotFound' });
+  }
+  return handler;
+}
+
+const loading = load();
+loading.then(
+  () => parentPort.postMessage({ type: 'ready' }),
+  (error) => parentPort.postMessage({ type: 'init-error', error: serializeError(error, 'Runtime.ImportModuleError') }),
+);
+
+parentPort.on('message', async (message) => {
+  if (message.type !== 'invoke') return;
+  const { id, event, requestId, deadline } = message;
+  let handler;
+  try {
+    handler = await loading;
+  } catch (error) {
+    parentPort.postMessage({ type: 'result', id, ok: false, error: serializeError(error, 'Runtime.ImportModuleError') });
+    return;
+  }
+  const context = {
+    callbackWaitsForEmptyEventLoop: true,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: functionArn,
+    memoryLimitInMB: String(memoryMb),
+    awsRequestId: requestId,
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: `local/[$LATEST]${process.pid}-${require('node:worker_threads').threadId}`,
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: (error, value) => current && (error ? current.reject(error) : current.resolve(value)),
+    fail: (error) => current && current.reject(error),
+    succeed: (value) => current && current.resolve(value),
+  };
+  try {
+    const value = await new Promise((resolve, reject) => {
+      current = { resolve, reject };
+      const callback = (error, result) => (error ? reject(error) : resolve(result));
+      const returned = handler(event, context, callback);
+      if (returned && typeof returned.then === 'function') returned.then(resolve, reject);
+      else if (handler.length < 3) resolve(returned);
+    });
+    parentPort.postMessage({ type: 'result', id, ok: true, value: value === undefined ? null : value });
+  } catch (error) {
+    parentPort.postMessage({ type: 'result', id, ok: false, error: serializeError(error, 'Error') });
+  } finally {
+    current = undefined;
+  }
+});

@@ -1,0 +1,446 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { FunctionHost } from './function-host';
+import { buildProxyEvent, mapProxyResult, type HttpResponse } from './proxy-event';
+import type { Log, LocalTopology } from './topology';
+
+export interface ApiMethod {
+  resourcePath: string;
+  httpMethod: string;
+  /** Logical id of the function an AWS_PROXY integration invokes; undefined for a MOCK integration. */
+  functionLogicalId?: string;
+  mockResponse?: { statusCode: number; headers: Record<string, string> };
+  apiKeyRequired: boolean;
+  validateBody: boolean;
+  validateParameters: boolean;
+  /** Content type -> JSON schema (draft 4) of the body. */
+  models: Record<string, object>;
+  /** `method.request.header.X` / `.querystring.X` / `.path.X` -> required. */
+  requestParameters: Record<string, boolean>;
+}
+
+export interface GatewayResponse {
+  statusCode?: number;
+  headers: Record<string, string>;
+  template?: string;
+}
+
+export interface RestApiDefinition {
+  logicalId: string;
+  stage: string;
+  methods: ApiMethod[];
+  gatewayResponses: Record<string, GatewayResponse>;
+  apiKeys: Array<{ id: string; value: string }>;
+}
+
+type Props = Record<string, unknown>;
+const refOf = (value: unknown): string | undefined => {
+  if (value && typeof value === 'object') {
+    const v = value as Props;
+    if (typeof v.Ref === 'string') return v.Ref;
+    const att = v['Fn::GetAtt'];
+    if (Array.isArray(att) && att[1] === 'RootResourceId') return `${String(att[0])}#root`;
+  }
+  return undefined;
+};
+const literalHeader = (value: unknown) => (typeof value === 'string' && /^'.*'$/s.test(value) ? value.slice(1, -1) : undefined);
+
+/**
+ * Reads every REST API of the template: its resource tree, methods and the functions they integrate with, its
+ * stage, request validators and models, gateway responses and API keys.
+ */
+export function readRestApis(topology: LocalTopology, generateKey: () => string = () => randomUUID().replace(/-/g, '')): RestApiDefinition[] {
+  const resources = topology.template.Resources;
+  const functionByArn = new Map([...topology.resources].filter(([, r]) => r.type === 'AWS::Lambda::Function').map(([id, r]) => [r.attributes.Arn, id]));
+  const apis: RestApiDefinition[] = [];
+
+  for (const [apiId] of topology.ofType('AWS::ApiGateway::RestApi')) {
+    const belongs = (p: Props) => refOf(p.RestApiId) === apiId;
+    const paths = new Map<string, string>([[`${apiId}#root`, '/']]);
+    const pathOf = (resourceRef: string | undefined, seen = new Set<string>()): string | undefined => {
+      if (!resourceRef) return undefined;
+      if (paths.has(resourceRef)) return paths.get(resourceRef);
+      const r = resources[resourceRef];
+      if (!r || r.Type !== 'AWS::ApiGateway::Resource' || seen.has(resourceRef)) return undefined;
+      seen.add(resourceRef);
+      const parent = pathOf(refOf(r.Properties?.ParentId), seen);
+      if (parent === undefined) return undefined;
+      const path = `${parent === '/' ? '' : parent}/${String(r.Properties?.PathPart)}`;
+      paths.set(resourceRef, path);
+      return path;
+    };
+
+    const stageResource = Object.values(resources).find((r) => r.Type === 'AWS::ApiGateway::Stage' && belongs(r.Properties ?? {}));
+    const deployment = Object.values(resources).find((r) => r.Type === 'AWS::ApiGateway::Deployment' && belongs(r.Properties ?? {}) && r.Properties?.StageName);
+    const stage = String(stageResource?.Properties?.StageName ?? deployment?.Properties?.StageName ?? 'prod');
+
+    const methods: ApiMethod[] = [];
+    for (const [methodId, r] of topology.ofType('AWS::ApiGateway::Method')) {
+      const p = r.Properties ?? {};
+      if (!belongs(p)) continue;
+      const resourcePath = pathOf(refOf(p.ResourceId));
+      if (!resourcePath) throw new Error(`${methodId}: cannot place its resource in the API's resource tree`);
+      const integration = (p.Integration ?? {}) as Props;
+      const method: ApiMethod = {
+        resourcePath,
+        httpMethod: String(p.HttpMethod).toUpperCase(),
+        apiKeyRequired: p.ApiKeyRequired === true || p.ApiKeyRequired === 'true',
+        validateBody: false,
+        validateParameters: false,
+        models: {},
+        requestParameters: Object.fromEntries(Object.entries((p.RequestParameters ?? {}) as Props).map(([k, v]) => [k, v === true || v === 'true'])),
+      };
+      if (integration.Type === 'AWS_PROXY') {
+        const uri = topology.resolve<string>(integration.Uri, `${methodId}.Integration.Uri`);
+        const fnArn = /\/functions\/(arn:[^/]+)\/invocations$/.exec(uri)?.[1];
+        const unqualified = fnArn?.split(':').slice(0, 7).join(':');
+        const target = unqualified ? functionByArn.get(unqualified) : undefined;
+        if (!target) throw new Error(`${methodId}: integration ${uri} does not invoke a function of this stack`);
+        method.functionLogicalId = target;
+      } else if (integration.Type === 'MOCK') {
+        const first = ((integration.IntegrationResponses ?? []) as Props[])[0] ?? {};
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries((first.ResponseParameters ?? {}) as Props)) {
+          const value = literalHeader(v);
+          if (value !== undefined) headers[k.replace(/^method\.response\.header\./, '')] = value;
+        }
+        method.mockResponse = { statusCode: Number(first.StatusCode ?? 200), headers };
+      } else {
+        throw new Error(`${methodId}: integration type ${String(integration.Type)} is not served locally`);
+      }
+      const validatorId = refOf(p.RequestValidatorId);
+      if (validatorId) {
+        const v = resources[validatorId]?.Properties ?? {};
+        method.validateBody = v.ValidateRequestBody === true || v.ValidateRequestBody === 'true';
+        method.validateParameters = v.ValidateRequestParameters === true || v.ValidateRequestParameters === 'true';
+      }
+      for (const [contentType, model] of Object.entries((p.RequestModels ?? {}) as Props)) {
+        const modelId = refOf(model);
+        const schema = modelId ? resources[modelId]?.Properties?.Schema : undefined;
+        if (schema && typeof schema === 'object') method.models[contentType] = topology.resolve<object>(schema, `${modelId}.Schema`);
+      }
+      methods.push(method);
+    }
+
+    const gatewayResponses: Record<string, GatewayResponse> = {};
+    for (const [, r] of topology.ofType('AWS::ApiGateway::GatewayResponse')) {
+      const p = r.Properties ?? {};
+      if (!belongs(p)) continue;
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries((p.ResponseParameters ?? {}) as Props)) {
+        const value = literalHeader(v);
+        if (value !== undefined) headers[k.replace(/^gatewayresponse\.header\./, '')] = value;
+      }
+      const templates = (p.ResponseTemplates ?? {}) as Record<string, string>;
+      gatewayResponses[String(p.ResponseType)] = {
+        statusCode: p.StatusCode !== undefined ? Number(p.StatusCode) : undefined,
+        headers,
+        template: templates['application/json'] ?? Object.values(templates)[0],
+      };
+    }
+
+    const apiKeys = topology.ofType('AWS::ApiGateway::ApiKey').map(([id, r]) => ({ id, value: typeof r.Properties?.Value === 'string' ? r.Properties.Value : generateKey() }));
+    apis.push({ logicalId: apiId, stage, methods, gatewayResponses, apiKeys });
+  }
+  return apis;
+}
+
+export interface RouteMatch {
+  method?: ApiMethod;
+  resourcePath?: string;
+  pathParameters: Record<string, string> | null;
+  /** A resource matched the path but has no method for the verb. */
+  methodNotAllowed: boolean;
+}
+
+/** Finds the method serving a request as API Gateway does: literal path parts before {param}, {param} before {proxy+}. */
+export function matchRoute(methods: ApiMethod[], httpMethod: string, path: string): RouteMatch {
+  const segments = path.split('/').filter(Boolean).map((s) => safeDecode(s));
+  const byResource = new Map<string, ApiMethod[]>();
+  for (const m of methods) byResource.set(m.resourcePath, [...(byResource.get(m.resourcePath) ?? []), m]);
+
+  let best: { resourcePath: string; params: Record<string, string>; score: number[] } | undefined;
+  for (const resourcePath of byResource.keys()) {
+    const parts = resourcePath.split('/').filter(Boolean);
+    const params: Record<string, string> = {};
+    const score: number[] = [];
+    let ok = true;
+    for (let i = 0; i < parts.length && ok; i++) {
+      const part = parts[i];
+      const greedy = /^\{(.+)\+\}$/.exec(part);
+      if (greedy) {
+        if (i !== parts.length - 1 || segments.length <= i) ok = false;
+        else params[greedy[1]] = segments.slice(i).join('/');
+        score.push(0);
+        break;
+      }
+      if (i >= segments.length) ok = false;
+      else if (/^\{.+\}$/.test(part)) {
+        params[part.slice(1, -1)] = segments[i];
+        score.push(1);
+      } else if (part === segments[i]) score.push(2);
+      else ok = false;
+    }
+    const lastGreedy = /\+\}$/.test(parts[parts.length - 1] ?? '');
+    if (!ok || (!lastGreedy && parts.length !== segments.length)) continue;
+    if (!best || compareScores(score, best.score) > 0) best = { resourcePath, params, score };
+  }
+  if (!best) return { pathParameters: null, methodNotAllowed: false };
+  const candidates = byResource.get(best.resourcePath)!;
+  const method = candidates.find((m) => m.httpMethod === httpMethod) ?? candidates.find((m) => m.httpMethod === 'ANY');
+  return {
+    method,
+    resourcePath: best.resourcePath,
+    pathParameters: Object.keys(best.params).length ? best.params : null,
+    methodNotAllowed: !method,
+  };
+}
+
+function compareScores(a: number[], b: number[]): number {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const d = (a[i] ?? -1) - (b[i] ?? -1);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
+const DEFAULT_STATUS: Record<string, number> = {
+  BAD_REQUEST_BODY: 400,
+  BAD_REQUEST_PARAMETERS: 400,
+  MISSING_AUTHENTICATION_TOKEN: 403,
+  INVALID_API_KEY: 403,
+  REQUEST_TOO_LARGE: 413,
+  DEFAULT_5XX: 502,
+};
+
+export interface GatewayErrorContext {
+  responseType: string;
+  message: string;
+  validationErrorString?: string;
+  requestId: string;
+  path: string;
+  resourcePath?: string;
+  httpMethod: string;
+  stage: string;
+  sourceIp: string;
+}
+
+/** Renders an error API Gateway itself answers, with the template's GatewayResponse for its type if there is one. */
+export function renderGatewayError(api: RestApiDefinition, ctx: GatewayErrorContext, fallback: { statusCode: number; body: string }): HttpResponse {
+  const family = (fallback.statusCode >= 500 ? 'DEFAULT_5XX' : 'DEFAULT_4XX');
+  const response = api.gatewayResponses[ctx.responseType] ?? api.gatewayResponses[family];
+  if (!response) return { statusCode: fallback.statusCode, headers: [['Content-Type', 'application/json']], body: Buffer.from(fallback.body) };
+  const values: Record<string, string> = {
+    'context.error.messageString': JSON.stringify(ctx.message),
+    'context.error.message': ctx.message,
+    'context.error.responseType': ctx.responseType,
+    'context.error.validationErrorString': ctx.validationErrorString ?? '',
+    'context.requestId': ctx.requestId,
+    'context.extendedRequestId': ctx.requestId,
+    'context.path': `/${ctx.stage}${ctx.path}`,
+    'context.resourcePath': ctx.resourcePath ?? '',
+    'context.httpMethod': ctx.httpMethod,
+    'context.stage': ctx.stage,
+    'context.identity.sourceIp': ctx.sourceIp,
+  };
+  const body = (response.template ?? `{"message":$context.error.messageString}`).replace(/\$\{?(context(?:\.[A-Za-z]+)+)\}?/g, (whole, name: string) => values[name] ?? whole);
+  const headers: Array<[string, string]> = Object.entries(response.headers);
+  if (!headers.some(([n]) => n.toLowerCase() === 'content-type')) headers.push(['Content-Type', 'application/json']);
+  return { statusCode: response.statusCode ?? DEFAULT_STATUS[ctx.responseType] ?? fallback.statusCode, headers, body: Buffer.from(body) };
+}
+
+export interface ApiServerOptions {
+  api: RestApiDefinition;
+  functions: Map<string, FunctionHost>;
+  port: number;
+  host?: string;
+  log: Log;
+}
+
+export interface ApiServer {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+const MAX_BODY_BYTES = 10 * 1024 * 1024;
+
+/**
+ * Serves a REST API locally at the root (`/jobs`) and under its stage (`/v1/jobs`, the deployed stage URL's paths),
+ * invoking each AWS_PROXY method's function with an API Gateway v1 proxy event.
+ */
+export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
+  const { api, functions, log } = options;
+  const validators = new Map<object, (body: unknown) => string | undefined>();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const Ajv = require('ajv-draft-04') as new (opts: object) => { compile(schema: object): ((data: unknown) => boolean) & { errors?: Array<{ instancePath: string; message?: string }> | null } };
+  const ajv = new Ajv({ allErrors: true, strict: false });
+  const validatorFor = (schema: object) => {
+    let validate = validators.get(schema);
+    if (!validate) {
+      const compiled = ajv.compile(schema);
+      validate = (body) => (compiled(body) ? undefined : `[${(compiled.errors ?? []).map((e) => `${e.instancePath || 'instance'} ${e.message ?? 'is invalid'}`).join(', ')}]`);
+      validators.set(schema, validate);
+    }
+    return validate;
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const started = Date.now();
+    const requestId = randomUUID();
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const method = (req.method ?? 'GET').toUpperCase();
+    const sourceIp = (req.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
+    let path = url.pathname;
+    let match = matchRoute(api.methods, method, path);
+    const stagePrefix = `/${api.stage}`;
+    if (!match.resourcePath && (path === stagePrefix || path.startsWith(`${stagePrefix}/`))) {
+      path = path.slice(stagePrefix.length) || '/';
+      match = matchRoute(api.methods, method, path);
+    }
+    const errorContext = (responseType: string, message: string, validationErrorString?: string): GatewayErrorContext => ({
+      responseType,
+      message,
+      validationErrorString,
+      requestId,
+      path,
+      resourcePath: match.resourcePath,
+      httpMethod: method,
+      stage: api.stage,
+      sourceIp,
+    });
+
+    const respond = (response: HttpResponse, note = '') => {
+      res.statusCode = response.statusCode;
+      for (const [name, value] of response.headers) res.appendHeader(name, value);
+      res.setHeader('x-amzn-RequestId', requestId);
+      res.setHeader('Content-Length', response.body.length);
+      res.end(response.body);
+      log(`api ${method} ${url.pathname}${url.search} ${response.statusCode} ${Date.now() - started}ms${note}`);
+    };
+
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_BODY_BYTES) {
+        respond(renderGatewayError(api, errorContext('REQUEST_TOO_LARGE', 'Request Too Long'), { statusCode: 413, body: '{"message":"Request Too Long"}' }));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk as Buffer);
+    }
+    const body = Buffer.concat(chunks).toString('utf8');
+
+    if (!match.method) {
+      const fallback = match.methodNotAllowed
+        ? { statusCode: 405, body: JSON.stringify({ error: { code: 'METHOD_NOT_ALLOWED', message: `${method} is not allowed on ${match.resourcePath}` } }) }
+        : { statusCode: 404, body: JSON.stringify({ error: { code: 'NOT_FOUND', message: `No route for ${method} ${url.pathname}` } }) };
+      const explicit = api.gatewayResponses.MISSING_AUTHENTICATION_TOKEN;
+      respond(explicit ? renderGatewayError(api, errorContext('MISSING_AUTHENTICATION_TOKEN', 'Missing Authentication Token'), fallback) : { statusCode: fallback.statusCode, headers: [['Content-Type', 'application/json']], body: Buffer.from(fallback.body) });
+      return;
+    }
+    const target = match.method;
+
+    let apiKey: { id: string; value: string } | undefined;
+    if (target.apiKeyRequired) {
+      const given = req.headers['x-api-key'];
+      apiKey = api.apiKeys.find((k) => k.value === given);
+      if (!apiKey) {
+        respond(renderGatewayError(api, errorContext('INVALID_API_KEY', 'Forbidden'), { statusCode: 403, body: '{"message":"Forbidden"}' }));
+        return;
+      }
+    }
+
+    if (target.validateParameters) {
+      const missing = Object.entries(target.requestParameters)
+        .filter(([, required]) => required)
+        .map(([name]) => /^method\.request\.(header|querystring|path)\.(.+)$/.exec(name))
+        .filter((m): m is RegExpExecArray => !!m)
+        .filter(([, where, name]) =>
+          where === 'header' ? req.headers[name.toLowerCase()] === undefined : where === 'querystring' ? !url.searchParams.has(name) : !match.pathParameters?.[name],
+        )
+        .map(([, , name]) => name);
+      if (missing.length) {
+        const message = `Missing required request parameters: [${missing.join(', ')}]`;
+        respond(renderGatewayError(api, errorContext('BAD_REQUEST_PARAMETERS', message), { statusCode: 400, body: JSON.stringify({ message }) }));
+        return;
+      }
+    }
+
+    if (target.validateBody && Object.keys(target.models).length) {
+      const contentType = String(req.headers['content-type'] ?? 'application/json').split(';')[0].trim().toLowerCase();
+      const schema = target.models[contentType] ?? target.models['application/json'] ?? target.models.$default;
+      if (schema) {
+        let parsed: unknown;
+        let problem: string | undefined;
+        try {
+          parsed = JSON.parse(body || 'null');
+        } catch (error) {
+          problem = `[Invalid JSON: ${(error as Error).message}]`;
+        }
+        problem ??= validatorFor(schema)(parsed);
+        if (problem) {
+          const escaped = JSON.stringify(problem).slice(1, -1);
+          respond(renderGatewayError(api, errorContext('BAD_REQUEST_BODY', 'Invalid request body', escaped), { statusCode: 400, body: '{"message": "Invalid request body"}' }));
+          return;
+        }
+      }
+    }
+
+    if (target.mockResponse) {
+      respond({ statusCode: target.mockResponse.statusCode, headers: Object.entries(target.mockResponse.headers), body: Buffer.alloc(0) });
+      return;
+    }
+
+    const host = functions.get(target.functionLogicalId!);
+    if (!host) throw new Error(`no local function ${target.functionLogicalId}`);
+    const event = buildProxyEvent(
+      { method, path, query: url.search.slice(1), rawHeaders: req.rawHeaders, body, sourceIp },
+      { resourcePath: target.resourcePath, pathParameters: match.pathParameters, stage: api.stage, apiId: api.logicalId },
+      { requestId, requestTimeEpoch: started, apiKey: apiKey?.value, apiKeyId: apiKey?.id },
+    );
+    const result = await host.invoke(event);
+    if (!result.ok) {
+      log(`api ${host.name} failed: ${result.error.errorType}: ${result.error.errorMessage}`);
+      respond(renderGatewayError(api, errorContext('DEFAULT_5XX', 'Internal server error'), { statusCode: 502, body: '{"message": "Internal server error"}' }));
+      return;
+    }
+    const mapped = mapProxyResult(result.value);
+    respond(mapped, mapped.statusCode === 502 && result.value !== null ? ' (malformed Lambda proxy response)' : '');
+  };
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((error: Error) => {
+      log(`api ${req.method} ${req.url} failed: ${error.message}`);
+      if (!res.headersSent) {
+        res.statusCode = 500;
+        res.setHeader('Content-Type', 'application/json');
+        res.end(JSON.stringify({ message: 'Internal server error' }));
+      }
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://localhost:${port}`,
+    port,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,44 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { startLocalRuntime, writeEndpointsFile, type LocalRuntime } from './runtime';
+
+/** `npm start`: the whole pipeline on this machine until Ctrl-C. Configuration: QUARRY_CONFIG (a JSON file). */
+async function main(): Promise<void> {
+  const started = Date.now();
+  const configFile = process.env.QUARRY_CONFIG;
+  const config = configFile && existsSync(configFile) ? (JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>) : undefined;
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+  let runtime: LocalRuntime | undefined;
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) {
+      console.log(`${signal} again: exiting now`);
+      process.exit(130);
+    }
+    stopping = true;
+    console.log(`${signal}: stopping the local runtime...`);
+    const forced = setTimeout(() => process.exit(1), 5000);
+    forced.unref();
+    void (runtime?.stop() ?? Promise.resolve()).then(() => {
+      console.log('stopped');
+      process.exit(0);
+    });
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+
+  runtime = await startLocalRuntime({ config, outdir: '.local/cdk.out' });
+  if (stopping) return;
+  const file = writeEndpointsFile(runtime);
+  console.log(`API          ${runtime.apiUrl}   (also under the stage prefix, e.g. ${runtime.apiUrl}/v1/jobs)`);
+  console.log(`Bedrock sim  ${runtime.bedrockUrl}`);
+  console.log(`DynamoDB     ${runtime.endpoints.dynamodb}   SQS/SNS/S3 ${runtime.endpoints.sqs}`);
+  if (runtime.apiKey) console.log(`API key      ${runtime.apiKey}   (send it as x-api-key)`);
+  console.log(`Endpoints    ${file}`);
+  console.log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s: curl -X POST ${runtime.apiUrl}/jobs -H 'content-type: application/json' -d '{"prompt":"Hello"}'   (Ctrl-C stops)`);
+}
+
+main().catch((error: Error) => {
+  console.error(`local runtime failed to start: ${error.message}`);
+  process.exit(1);
+});
