@@ -25,7 +25,7 @@ const MAX_DIRECTIVE_TOKENS = 100_000;
 const WORDS = (
   'quarry stone granite basalt marble slate ledge seam vein chisel hammer wedge block slab cut ' +
   'river valley ridge summit meadow forest harbor lantern signal beacon current tide compass ' +
-  'pattern signal model answer result summary detail careful steady quiet bright clear simple ' +
+  'pattern model answer result summary detail careful steady quiet bright clear simple ' +
   'measure gather carry build shape sort weigh check record report deliver return finish begin ' +
   'the a of and to in with for on by from over under through across between'
 ).split(' ');

@@ -67,7 +67,7 @@ export async function handleInvocation(
     }
     reservation.settle(completion.inputTokens + completion.outputTokens);
 
-    const context: InvocationContext = { modelId, baseId: model.baseId, requestId: exchange.requestId };
+    const context: InvocationContext = { modelId, baseId: model.baseId };
     if (isStreaming(operation)) {
       const parts = operation === 'converse-stream' ? converseStreamParts(completion) : family.streamChunks(completion, context);
       await stream(state, exchange, { modelId, completion, parts, settings, started, streamError: faults.streamError, native: isNative(operation) });

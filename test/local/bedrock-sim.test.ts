@@ -7,6 +7,8 @@ import {
   type ConverseStreamOutput,
   type Message,
 } from '@aws-sdk/client-bedrock-runtime';
+import http from 'node:http';
+import http2 from 'node:http2';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { startBedrockSimulator, type BedrockSimulator } from '../../local/bedrock-sim';
 
@@ -58,12 +60,38 @@ async function captureError(promise: Promise<unknown>): Promise<any> {
   throw new Error('expected the call to fail');
 }
 
+/** Starts a ConverseStream with a raw client and drops the connection at the first bytes of the body. */
+function abandonConverseStream(transport: 'h1' | 'h2', url: string): Promise<void> {
+  const body = JSON.stringify({ messages: user('abandon me') });
+  return new Promise((resolve, reject) => {
+    if (transport === 'h2') {
+      const session = http2.connect(new URL(url).origin);
+      const stream = session.request({ ':method': 'POST', ':path': new URL(url).pathname, 'content-type': 'application/json' });
+      stream.once('data', () => {
+        session.destroy();
+        resolve();
+      });
+      stream.on('error', reject);
+      stream.end(body);
+    } else {
+      const request = http.request(url, { method: 'POST', headers: { 'content-type': 'application/json' } }, (response) => {
+        response.once('data', () => {
+          request.destroy();
+          resolve();
+        });
+      });
+      request.on('error', reject);
+      request.end(body);
+    }
+  });
+}
+
 const transports = [
   ['HTTP/2 (default handler)', () => ({})],
   ['HTTP/1.1 (NodeHttpHandler)', () => ({ requestHandler: new NodeHttpHandler() })],
 ] as const;
 
-describe.each(transports)('Bedrock simulator over %s', (_name, handlerConfig) => {
+describe.each(transports)('Bedrock simulator over %s', (name, handlerConfig) => {
   let client: BedrockRuntimeClient;
 
   beforeAll(() => {
@@ -367,6 +395,15 @@ describe.each(transports)('Bedrock simulator over %s', (_name, handlerConfig) =>
       const stats = (await admin('GET', '/_sim/stats')).json.models[HAIKU];
       expect(stats).toMatchObject({ requests: 4, ok: 2, throttled: 2, inputTokens: 2, outputTokens: 96 });
     });
+  });
+
+  it('survives a client that abandons a stream half-way', async () => {
+    await configure(HAIKU, { latencyMs: { perToken: 5 }, outputTokens: 40 });
+    await abandonConverseStream(name === transports[0][0] ? 'h2' : 'h1', `${sim.url}/model/${HAIKU}/converse-stream`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect((await converse(HAIKU, 'still there?')).stopReason).toBe('end_turn');
+    const stats = (await admin('GET', '/_sim/stats')).json.models[HAIKU];
+    expect(stats).toMatchObject({ requests: 2, ok: 1, outputTokens: 40 });
   });
 
   it('paces output by latencyMs.firstToken and perToken', async () => {

@@ -11,7 +11,6 @@ export interface InvocationContext {
   /** The model id as the caller sent it. */
   modelId: string;
   baseId: string;
-  requestId: string;
 }
 
 /** One event of a response stream; `tokens` output tokens are paced (firstToken/perToken) before it is sent. */
