@@ -2,6 +2,10 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { buildApp, type CreateAppOptions, type QuarryBuild } from '../../lib/app';
 import type { QuarryConfigInput } from '../../lib/config';
 
+/** Synthesized CloudFormation is untyped JSON; the tests walk it freely and assert on the values. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type CfnValue = any;
+
 export interface Synthesized {
   build: QuarryBuild;
   template: Template;
@@ -14,11 +18,11 @@ export function synth(config: QuarryConfigInput = {}, options: CreateAppOptions 
 }
 
 /** The resource of a type whose logical id starts with the given prefix (logical ids end in a hash). */
-export function resourceNamed(template: Template, type: string, prefix: string): { id: string; resource: { Properties: Record<string, any> } } {
+export function resourceNamed(template: Template, type: string, prefix: string): { id: string; resource: { Properties: Record<string, CfnValue> } } {
   const matches = Object.entries(template.findResources(type)).filter(([id]) => id.startsWith(prefix));
   if (matches.length !== 1) throw new Error(`expected one ${type} named ${prefix}*, found ${matches.map(([id]) => id).join(', ') || 'none'}`);
   const [id, resource] = matches[0];
-  return { id, resource: resource as { Properties: Record<string, any> } };
+  return { id, resource: resource as { Properties: Record<string, CfnValue> } };
 }
 
 /** The statements of the default policy of a function's role, by logical id prefix of the policy. */
