@@ -6,15 +6,11 @@ const defaultRegion = process.env.FAUXQS_DEFAULT_REGION ?? 'us-east-1';
 
 const server = await startFauxqs({ port, logger: false, defaultRegion });
 
-const stop = async () => {
-  try {
-    await server.stop();
-  } finally {
-    process.exit(0);
-  }
-};
+// State is in memory only: nothing to flush, and a graceful close would wait out open long polls (up to 20 s).
+const stop = () => process.exit(0);
 // The IPC channel closes when the parent dies, however it dies: never outlive it.
 process.on('disconnect', stop);
 process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+// Ctrl-C reaches the whole process group: let the parent stop its pollers first, then SIGTERM this child.
+process.on('SIGINT', () => undefined);
 process.send?.({ ready: true, port: server.port, address: server.address });

@@ -18,6 +18,8 @@ export interface LocalRuntimeOptions {
   config?: Record<string, unknown>;
   /** Directory for the synthesized cloud assembly. @default a fresh temporary directory */
   outdir?: string;
+  /** Reuse the assembly in `outdir` when the app's sources and config did not change since it was built. @default false */
+  reuseAssembly?: boolean;
   /** Use this already synthesized cloud assembly instead of synthesizing the app. */
   assembly?: string;
   /** Stack to run when the assembly holds several. @default the one with Lambda functions */
@@ -93,7 +95,13 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   stops.push(() => emulatorsStarting.then((e) => e.stop(), () => undefined));
   stops.push(() => bedrockStarting.then((b) => b.stop(), () => undefined));
   try {
-    const assemblyDir = options.assembly ?? (await synthesizeQuarry({ config: options.config, outdir: options.outdir }));
+    let assemblyDir = options.assembly;
+    if (!assemblyDir) {
+      const synthStarted = Date.now();
+      const synth = await synthesizeQuarry({ config: options.config, outdir: options.outdir, reuse: options.reuseAssembly });
+      assemblyDir = synth.directory;
+      print(synth.reused ? `reusing the cloud assembly in ${assemblyDir} (sources unchanged)` : `synthesized the app in ${Date.now() - synthStarted}ms`);
+    }
     const stack = readStackArtifact(assemblyDir, options.stackName);
     const [emulators, bedrock] = await Promise.all([emulatorsStarting, bedrockStarting]);
 

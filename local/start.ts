@@ -9,13 +9,15 @@ async function main(): Promise<void> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
   let runtime: LocalRuntime | undefined;
-  let stopping = false;
+  let stopping: number | undefined;
   const shutdown = (signal: string) => {
-    if (stopping) {
+    if (stopping !== undefined) {
+      // tsx relays the terminal's Ctrl-C to this process too: only a later, deliberate second Ctrl-C forces the exit.
+      if (Date.now() - stopping < 1000) return;
       console.log(`${signal} again: exiting now`);
       process.exit(130);
     }
-    stopping = true;
+    stopping = Date.now();
     console.log(`${signal}: stopping the local runtime...`);
     const forced = setTimeout(() => process.exit(1), 5000);
     forced.unref();
@@ -27,8 +29,8 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
 
-  runtime = await startLocalRuntime({ config, outdir: '.local/cdk.out' });
-  if (stopping) return;
+  runtime = await startLocalRuntime({ config, outdir: '.local/cdk.out', reuseAssembly: true });
+  if (stopping !== undefined) return;
   const file = writeEndpointsFile(runtime);
   console.log(`API          ${runtime.apiUrl}   (also under the stage prefix, e.g. ${runtime.apiUrl}/v1/jobs)`);
   console.log(`Bedrock sim  ${runtime.bedrockUrl}`);
