@@ -102,6 +102,7 @@ export class QuarryStack extends Stack {
       ...logs_,
       environment: {
         [ENV.jobsTable]: table.tableName,
+        [ENV.jobsQueueUrl]: this.jobQueue.queue.queueUrl,
         [ENV.eventsTopicArn]: this.jobEvents.topic.topicArn,
         [ENV.resultsBucket]: this.results.bucket.bucketName,
         [ENV.routes]: routes,

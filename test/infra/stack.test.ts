@@ -144,6 +144,7 @@ describe('functions', () => {
     expect(envOf(build.functions.worker.logicalId)).toEqual(
       expect.objectContaining({
         [ENV.jobsTable]: ref(build.resources.jobsTable),
+        [ENV.jobsQueueUrl]: ref(build.resources.jobsQueue),
         [ENV.eventsTopicArn]: ref(build.resources.eventsTopic),
         [ENV.resultsBucket]: ref(build.resources.resultsBucket),
         [ENV.resultInlineMaxBytes]: String(defaults.results.inlineMaxBytes),
