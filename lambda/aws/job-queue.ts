@@ -5,13 +5,6 @@ import { z } from 'zod';
 export const jobMessageSchema = z.object({ jobId: z.string().min(1).max(64), tenant: z.string().optional() });
 export type JobMessage = z.infer<typeof jobMessageSchema>;
 
-/** Queue URL from the ARN an SQS event carries: arn:aws:sqs:<region>:<account>:<name>. */
-export function queueUrlFromArn(arn: string): string {
-  const [, partition, , region, account, name] = arn.split(':');
-  const domain = partition === 'aws-cn' ? 'amazonaws.com.cn' : 'amazonaws.com';
-  return `https://sqs.${region}.${domain}/${account}/${name}`;
-}
-
 export class JobQueue {
   constructor(private readonly client: SQSClient) {}
 

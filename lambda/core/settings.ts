@@ -45,6 +45,7 @@ export const submitSettingsSchema = z.object({
 
 export const workerSettingsSchema = z.object({
   [ENV.jobsTable]: z.string().min(1),
+  [ENV.jobsQueueUrl]: z.string().min(1),
   [ENV.eventsTopicArn]: z.string().min(1),
   [ENV.resultsBucket]: z.string().min(1),
   [ENV.routes]: json(routingTableSchema),

@@ -3,7 +3,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { bedrockClient, documentClient, s3Client, snsClient, sqsClient } from '../aws/clients';
 import { JobEvents } from '../aws/job-events';
-import { JobQueue, jobMessageSchema, queueUrlFromArn } from '../aws/job-queue';
+import { JobQueue, jobMessageSchema } from '../aws/job-queue';
 import { JobRepository } from '../aws/job-repository';
 import { ModelGateway } from '../aws/model-gateway';
 import { ResultStore } from '../aws/result-store';
@@ -46,7 +46,7 @@ async function processRecord(record: SQSRecord, context: Context): Promise<void>
   if (outcome.kind !== 'retry-later') return;
   metrics.addMetric('JobRetries', MetricUnit.Count, 1);
   try {
-    await queue.redeliverAfter(queueUrlFromArn(record.eventSourceARN), record.receiptHandle, outcome.delaySeconds);
+    await queue.redeliverAfter(settings[ENV.jobsQueueUrl], record.receiptHandle, outcome.delaySeconds);
   } catch (error) {
     // The message still comes back, only after the full visibility timeout.
     logger.warn('could not shorten the redelivery delay', { jobId: message.jobId, error: (error as Error).name });

@@ -6,21 +6,23 @@ interface CatalogueEntry {
   family: FamilyName;
   /** Bedrock refuses on-demand invocation of these; only an inference profile (`us.`...) reaches them. */
   profileOnly?: boolean;
+  /** Largest max-tokens value the model accepts; beyond it Bedrock answers ValidationException. */
+  maxOutputTokens: number;
 }
 
 /** Foundation model ids (without cross-region prefix) the simulator knows out of the box. */
 export const CATALOGUE: Readonly<Record<string, CatalogueEntry>> = {
-  'anthropic.claude-3-haiku-20240307-v1:0': { family: 'anthropic' },
-  'anthropic.claude-3-5-sonnet-20240620-v1:0': { family: 'anthropic' },
-  'anthropic.claude-3-5-haiku-20241022-v1:0': { family: 'anthropic', profileOnly: true },
-  'anthropic.claude-3-7-sonnet-20250219-v1:0': { family: 'anthropic', profileOnly: true },
-  'anthropic.claude-sonnet-4-20250514-v1:0': { family: 'anthropic', profileOnly: true },
-  'anthropic.claude-opus-4-1-20250805-v1:0': { family: 'anthropic', profileOnly: true },
-  'amazon.nova-micro-v1:0': { family: 'nova' },
-  'amazon.nova-lite-v1:0': { family: 'nova' },
-  'amazon.nova-pro-v1:0': { family: 'nova' },
-  'meta.llama3-8b-instruct-v1:0': { family: 'llama' },
-  'meta.llama3-70b-instruct-v1:0': { family: 'llama' },
+  'anthropic.claude-3-haiku-20240307-v1:0': { family: 'anthropic', maxOutputTokens: 4096 },
+  'anthropic.claude-3-5-sonnet-20240620-v1:0': { family: 'anthropic', maxOutputTokens: 8192 },
+  'anthropic.claude-3-5-haiku-20241022-v1:0': { family: 'anthropic', profileOnly: true, maxOutputTokens: 8192 },
+  'anthropic.claude-3-7-sonnet-20250219-v1:0': { family: 'anthropic', profileOnly: true, maxOutputTokens: 64000 },
+  'anthropic.claude-sonnet-4-20250514-v1:0': { family: 'anthropic', profileOnly: true, maxOutputTokens: 64000 },
+  'anthropic.claude-opus-4-1-20250805-v1:0': { family: 'anthropic', profileOnly: true, maxOutputTokens: 32000 },
+  'amazon.nova-micro-v1:0': { family: 'nova', maxOutputTokens: 10000 },
+  'amazon.nova-lite-v1:0': { family: 'nova', maxOutputTokens: 10000 },
+  'amazon.nova-pro-v1:0': { family: 'nova', maxOutputTokens: 10000 },
+  'meta.llama3-8b-instruct-v1:0': { family: 'llama', maxOutputTokens: 2048 },
+  'meta.llama3-70b-instruct-v1:0': { family: 'llama', maxOutputTokens: 2048 },
 };
 
 const CROSS_REGION_PREFIX = /^(us|eu|apac|global|us-gov|jp|au|ca)\./;
@@ -32,6 +34,8 @@ export interface ResolvedModel {
   /** The id with cross-region prefix / ARN wrapping removed; a second settings lookup key. */
   baseId: string;
   family: FamilyName;
+  /** Undefined for registered models: no limit. */
+  maxOutputTokens?: number;
 }
 
 export function inferFamily(modelId: string): FamilyName {
@@ -91,7 +95,7 @@ export class ModelRegistry {
       if (resourceType === 'application-inference-profile') return { modelId, baseId: modelId, family: 'anthropic' };
       if (resourceType === 'foundation-model' || resourceType === 'inference-profile') {
         const inner = this.resolve(resourceId);
-        return { modelId, baseId: inner.baseId, family: inner.family };
+        return { ...inner, modelId };
       }
       throw new BedrockError('ResourceNotFoundException', MESSAGES.notFound);
     }
@@ -108,6 +112,6 @@ export class ModelRegistry {
         `Invocation of model ID ${modelId} with on-demand throughput isn't supported. Retry your request with the ID or ARN of an inference profile that contains this model.`,
       );
     }
-    return { modelId, baseId, family: entry.family };
+    return { modelId, baseId, family: entry.family, maxOutputTokens: entry.maxOutputTokens };
   }
 }

@@ -50,6 +50,12 @@ export async function handleInvocation(
     const json = parseJson(body, operation);
     const prompt: Prompt = isNative(operation) ? family.parseRequest(json) : parseConverseRequest(json);
     const defaultMaxTokens = isNative(operation) ? family.defaultMaxTokens : DEFAULT_MAX_TOKENS;
+    if (model.maxOutputTokens !== undefined && prompt.maxTokens !== undefined && prompt.maxTokens > model.maxOutputTokens) {
+      throw new BedrockError(
+        'ValidationException',
+        `The maximum tokens you requested exceeds the model limit of ${model.maxOutputTokens}. Try again with a maximum tokens value that is lower than ${model.maxOutputTokens}.`,
+      );
+    }
 
     const planned = plannedOutputTokens(prompt, settings.outputTokens, defaultMaxTokens);
     const completion = generate(prompt, state.seed, planned.count, planned.truncated);

@@ -105,6 +105,15 @@ describe.each(transports)('Bedrock simulator over %s', (name, handlerConfig) => 
   });
   afterAll(() => client.destroy());
 
+  it('answers ValidationException when maxTokens exceeds the model limit, as Bedrock does', async () => {
+    const error = await captureError(client.send(new ConverseCommand({ modelId: HAIKU, messages: user('hi'), inferenceConfig: { maxTokens: 4097 } })));
+    expect(error.name).toBe('ValidationException');
+    expect(error.$metadata.httpStatusCode).toBe(400);
+    expect(error.message).toContain('model limit of 4096');
+    const ok = await client.send(new ConverseCommand({ modelId: SONNET_4, messages: user('hi'), inferenceConfig: { maxTokens: 4097 } }));
+    expect(ok.stopReason).toBe('end_turn');
+  });
+
   const invoke = async (modelId: string, body: string) => {
     const response = await client.send(new InvokeModelCommand({ modelId, body, contentType: 'application/json', accept: 'application/json' }));
     return { response, json: decode(response.body) };
