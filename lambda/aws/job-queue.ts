@@ -1,9 +1,13 @@
 import { ChangeMessageVisibilityCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { JSONStringified } from '@aws-lambda-powertools/parser/helpers';
 import { z } from 'zod';
 
 /** The queue message: only the job id (and tenant, for logs). The request itself stays in DynamoDB. */
 export const jobMessageSchema = z.object({ jobId: z.string().min(1).max(64), tenant: z.string().optional() });
 export type JobMessage = z.infer<typeof jobMessageSchema>;
+
+/** An SQS record body carrying a job message (JSON text). */
+export const jobMessageBodySchema = JSONStringified(jobMessageSchema);
 
 export class JobQueue {
   constructor(private readonly client: SQSClient) {}

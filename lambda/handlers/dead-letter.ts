@@ -3,7 +3,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { documentClient, snsClient } from '../aws/clients';
 import { JobEvents } from '../aws/job-events';
-import { jobMessageSchema } from '../aws/job-queue';
+import { jobMessageBodySchema } from '../aws/job-queue';
 import { JobRepository } from '../aws/job-repository';
 import { abandonDeadLettered } from '../core/job-processing';
 import { deadLetterSettingsSchema, ENV, readSettings } from '../core/settings';
@@ -21,7 +21,7 @@ const processor = new BatchProcessor(EventType.SQS);
 async function processRecord(record: SQSRecord): Promise<void> {
   let jobId: string;
   try {
-    jobId = jobMessageSchema.parse(JSON.parse(record.body)).jobId;
+    jobId = jobMessageBodySchema.parse(record.body).jobId;
   } catch {
     // Not a Quarry job message: nothing to mark. Say so loudly; keeping it would only re-invoke this function.
     logger.error('dead-lettered message is not a job message', { messageId: record.messageId, bodyBytes: Buffer.byteLength(record.body) });
@@ -29,7 +29,7 @@ async function processRecord(record: SQSRecord): Promise<void> {
     return;
   }
   const outcome = await abandonDeadLettered(jobId, deps);
-  if (outcome.kind === 'finished') metrics.addMetric('JobsDeadLettered', MetricUnit.Count, 1);
+  metrics.addMetric(outcome.kind === 'finished' ? 'JobsDeadLettered' : 'DeadLettersSkipped', MetricUnit.Count, 1);
 }
 
 export const handler = instrumented(

@@ -6,13 +6,15 @@ import { JobNotFoundError } from '../core/errors';
 import { jobView, pollAfterSeconds } from '../core/job';
 import { ENV, readSettings, statusSettingsSchema } from '../core/settings';
 import { errorResponse, jsonResponse, tenantOf } from './http';
-import { instrumented, tracer } from './observability';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { instrumented, metrics, tracer } from './observability';
 
 const settings = readSettings(statusSettingsSchema, process.env);
 const store = new JobRepository(tracer.captureAWSv3Client(documentClient()), settings[ENV.jobsTable]);
 const s3 = s3Client();
 
 export const handler = instrumented(async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
+  metrics.addMetric('StatusReads', MetricUnit.Count, 1);
   try {
     const jobId = event.pathParameters?.jobId ?? '';
     const job = /^[A-Za-z0-9-]{1,64}$/.test(jobId) ? await store.get(jobId, new Date()) : undefined;

@@ -37,6 +37,7 @@ export const handler = instrumented(async (event: APIGatewayProxyEvent): Promise
     if (httpStatus === 202) metrics.addMetric('JobsSubmitted', MetricUnit.Count, 1);
     return jsonResponse(httpStatus, { jobId: job.jobId, status: job.status, createdAt: job.createdAt }, { Location: `/jobs/${job.jobId}` });
   } catch (error) {
+    metrics.addMetric('JobsRejected', MetricUnit.Count, 1);
     return errorResponse(error);
   }
 });

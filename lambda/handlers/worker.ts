@@ -3,7 +3,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { bedrockClient, documentClient, s3Client, snsClient, sqsClient } from '../aws/clients';
 import { JobEvents } from '../aws/job-events';
-import { JobQueue, jobMessageSchema } from '../aws/job-queue';
+import { JobQueue, jobMessageBodySchema } from '../aws/job-queue';
 import { JobRepository } from '../aws/job-repository';
 import { ModelGateway } from '../aws/model-gateway';
 import { ResultStore } from '../aws/result-store';
@@ -32,7 +32,7 @@ const processor = new BatchProcessor(EventType.SQS);
 class RetryLater extends Error {}
 
 async function processRecord(record: SQSRecord, context: Context): Promise<void> {
-  const message = jobMessageSchema.parse(JSON.parse(record.body));
+  const message = jobMessageBodySchema.parse(record.body);
   const outcome = await processDelivery(
     {
       jobId: message.jobId,
@@ -43,6 +43,7 @@ async function processRecord(record: SQSRecord, context: Context): Promise<void>
     deps,
   );
   if (outcome.kind === 'finished') metrics.addMetric(outcome.status === 'SUCCEEDED' ? 'JobsSucceeded' : 'JobsFailed', MetricUnit.Count, 1);
+  if (outcome.kind === 'skipped') metrics.addMetric('DeliveriesSkipped', MetricUnit.Count, 1);
   if (outcome.kind !== 'retry-later') return;
   metrics.addMetric('JobRetries', MetricUnit.Count, 1);
   try {
