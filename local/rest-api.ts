@@ -186,7 +186,7 @@ export function matchRoute(methods: ApiMethod[], httpMethod: string, path: strin
     if (!ok || (!lastGreedy && parts.length !== segments.length)) continue;
     if (!best || compareScores(score, best.score) > 0) best = { resourcePath, params, score };
   }
-  if (!best) return { pathParameters: null, methodNotAllowed: false };
+  if (!best) return { method: undefined, pathParameters: null, methodNotAllowed: false };
   const candidates = byResource.get(best.resourcePath)!;
   const method = candidates.find((m) => m.httpMethod === httpMethod) ?? candidates.find((m) => m.httpMethod === 'ANY');
   return {
@@ -252,7 +252,7 @@ export function renderGatewayError(api: RestApiDefinition, ctx: GatewayErrorCont
     'context.stage': ctx.stage,
     'context.identity.sourceIp': ctx.sourceIp,
   };
-  const body = (response.template ?? `{"message":$context.error.messageString}`).replace(/\$\{?(context(?:\.[A-Za-z]+)+)\}?/g, (whole, name: string) => values[name] ?? whole);
+  const body = (response.template ?? `{"message":$context.error.messageString}`).replace(/\$\{(context(?:\.[A-Za-z]+)+)\}|\$(context(?:\.[A-Za-z]+)+)/g, (whole, braced?: string, bare?: string) => values[(braced ?? bare)!] ?? whole);
   const headers: Array<[string, string]> = Object.entries(response.headers);
   if (!headers.some(([n]) => n.toLowerCase() === 'content-type')) headers.push(['Content-Type', 'application/json']);
   return { statusCode: response.statusCode ?? DEFAULT_STATUS[ctx.responseType] ?? fallback.statusCode, headers, body: Buffer.from(body) };

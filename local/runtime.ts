@@ -75,6 +75,8 @@ const DEFAULT_FUNCTION_CONCURRENCY = 10;
  */
 export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
   const env = options.env ?? process.env;
+  // The deployed functions run on Node.js 22+; the SDK's notice about this machine's Node is noise locally.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const region = options.region ?? env.AWS_REGION ?? 'us-east-1';
   const port = options.port ?? Number(env.PORT ?? 3000);
   const print: Log = options.log ?? (options.quiet ? () => undefined : (line) => console.log(line));
