@@ -1,0 +1,29 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { pipelineBenchmark } from './pipeline';
+
+/** `npm run bench [-- name]`: runs benchmarks on the local runtime and writes their results to bench/results/. */
+const BENCHMARKS: Record<string, () => Promise<Record<string, unknown>>> = {
+  pipeline: () => pipelineBenchmark({ jobs: Number(process.env.BENCH_JOBS ?? 100), modelLatencyMs: Number(process.env.BENCH_MODEL_LATENCY_MS ?? 200) }),
+};
+
+async function main() {
+  const wanted = process.argv.slice(2);
+  const unknown = wanted.filter((name) => !(name in BENCHMARKS));
+  if (unknown.length) {
+    console.error(`unknown benchmark(s): ${unknown.join(', ')}; available: ${Object.keys(BENCHMARKS).join(', ')}`);
+    process.exit(2);
+  }
+  const dir = path.join(__dirname, 'results');
+  mkdirSync(dir, { recursive: true });
+  for (const name of wanted.length ? wanted : Object.keys(BENCHMARKS)) {
+    const result = await BENCHMARKS[name]();
+    const file = path.join(dir, `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    writeFileSync(file, JSON.stringify(result, null, 2));
+    console.log(JSON.stringify(result));
+    console.log(`${name}: result written to ${path.relative(process.cwd(), file)}`);
+  }
+  process.exit(0);
+}
+
+void main();
