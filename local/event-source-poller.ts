@@ -97,6 +97,7 @@ export class EventSourcePoller {
     this.lanes = Array.from({ length: mapping.maximumConcurrency }, () => this.lane());
   }
 
+  /** Stops receiving at once; resolves when in-flight invocations have ended (stop the function to end them now). */
   async stop(): Promise<void> {
     this.abort.abort();
     await Promise.allSettled(this.lanes);

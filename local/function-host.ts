@@ -35,6 +35,9 @@ interface Container {
   pending?: { id: string; settle: (r: { ok: true; value: unknown } | { ok: false; error: LambdaError }) => void };
 }
 
+/** Keys every Powertools log line carries; the compact line leaves them out. */
+const POWERTOOLS_STANDARD_KEYS = new Set(['level', 'message', 'timestamp', 'service', 'cold_start', 'function_name', 'function_memory_size', 'function_arn', 'function_request_id', 'xray_trace_id', 'sampling_rate']);
+
 /** Prints one function log line compactly: Powertools JSON becomes `LEVEL message {extra keys}`. */
 export function formatFunctionLogLine(functionName: string, line: string): string | undefined {
   if (!line.trim()) return undefined;
@@ -47,8 +50,8 @@ export function formatFunctionLogLine(functionName: string, line: string): strin
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return `[${functionName}] ${line}`;
   const record = parsed as Record<string, unknown>;
   if ('_aws' in record) return undefined;
-  const { level, message, timestamp, service, cold_start, function_name, function_memory_size, function_arn, function_request_id, xray_trace_id, sampling_rate, ...rest } = record;
-  void timestamp, service, cold_start, function_name, function_memory_size, function_arn, function_request_id, xray_trace_id, sampling_rate;
+  const { level, message } = record;
+  const rest = Object.fromEntries(Object.entries(record).filter(([key]) => !POWERTOOLS_STANDARD_KEYS.has(key)));
   if (level === undefined && message === undefined) return `[${functionName}] ${line}`;
   const extra = Object.keys(rest).length ? ` ${JSON.stringify(rest)}` : '';
   return `[${functionName}] ${String(level ?? 'INFO')} ${String(message ?? '')}${extra}`;
@@ -94,6 +97,7 @@ export class FunctionHost {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const wake of this.waiting.splice(0)) wake();
     await Promise.allSettled(this.containers.splice(0).map((c) => ((c.dead = true), c.worker.terminate())));
   }
 

@@ -115,7 +115,13 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     await createTopology(topology, clients, print);
 
     const functions = new Map<string, FunctionHost>();
-    stops.push(() => Promise.all([...functions.values()].map((f) => f.stop())).then(() => undefined));
+    const pollers: EventSourcePoller[] = [];
+    stops.push(async () => {
+      // Pollers stop receiving first; stopping the functions then ends in-flight invocations (their records stay queued).
+      const polling = pollers.map((p) => p.stop());
+      await Promise.all([...functions.values()].map((f) => f.stop()));
+      await Promise.all(polling);
+    });
     const mappings = readEventSourceMappings(topology, print);
     for (const definition of readFunctions(stack, topology, emulators, bedrock.url, mappings, env, assemblyDir, print)) {
       functions.set(definition.logicalId, new FunctionHost(definition, print, (line) => printFunctionLog(definition.name, line)));
@@ -127,7 +133,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       if (!fn) continue;
       const poller = new EventSourcePoller({ mapping, function: fn, sqs: clients.sqs, region, log: print });
       poller.start();
-      stops.push(() => poller.stop());
+      pollers.push(poller);
     }
 
     const apis = readRestApis(topology);

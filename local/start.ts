@@ -8,7 +8,7 @@ async function main(): Promise<void> {
   const config = configFile && existsSync(configFile) ? (JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>) : undefined;
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-  let runtime: LocalRuntime | undefined;
+  const state: { runtime?: LocalRuntime } = {};
   let stopping: number | undefined;
   const shutdown = (signal: string) => {
     if (stopping !== undefined) {
@@ -21,7 +21,7 @@ async function main(): Promise<void> {
     console.log(`${signal}: stopping the local runtime...`);
     const forced = setTimeout(() => process.exit(1), 5000);
     forced.unref();
-    void (runtime?.stop() ?? Promise.resolve()).then(() => {
+    void (state.runtime?.stop() ?? Promise.resolve()).then(() => {
       console.log('stopped');
       process.exit(0);
     });
@@ -29,8 +29,12 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
 
-  runtime = await startLocalRuntime({ config, outdir: '.local/cdk.out', reuseAssembly: true });
-  if (stopping !== undefined) return;
+  const runtime = await startLocalRuntime({ config, outdir: '.local/cdk.out', reuseAssembly: true });
+  state.runtime = runtime;
+  if (stopping !== undefined) {
+    await runtime.stop();
+    return;
+  }
   const file = writeEndpointsFile(runtime);
   console.log(`API          ${runtime.apiUrl}   (also under the stage prefix, e.g. ${runtime.apiUrl}/v1/jobs)`);
   console.log(`Bedrock sim  ${runtime.bedrockUrl}`);
