@@ -1,5 +1,6 @@
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { App, Duration, Stack } from 'aws-cdk-lib';
+import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -15,6 +16,11 @@ const { randomUUID } = require('node:crypto');
 const containerId = randomUUID();
 const note = (entry) => fs.appendFileSync(process.env.OBS_FILE, JSON.stringify({ ...entry, marker: process.env.MARKER, containerId, t: Date.now() }) + '\\n');
 exports.handler = async (event, context) => {
+  if (event.httpMethod) {
+    return { statusCode: 200, headers: { 'x-marker': process.env.MARKER }, body: JSON.stringify({ resource: event.resource, path: event.path,
+      pathParameters: event.pathParameters, query: event.multiValueQueryStringParameters, stage: event.requestContext.stage,
+      apiKeyId: event.requestContext.identity.apiKeyId, body: event.body }) };
+  }
   const bodies = event.Records.map((r) => r.body);
   note({ type: 'start', bodies, receiveCounts: event.Records.map((r) => r.attributes.ApproximateReceiveCount), requestId: context.awsRequestId,
     functionName: context.functionName, arn: context.invokedFunctionArn, memory: context.memoryLimitInMB, remaining: context.getRemainingTimeInMillis(),
@@ -28,6 +34,8 @@ exports.handler = async (event, context) => {
   return { batchItemFailures: event.Records.filter((r) => r.body.startsWith('fail')).map((r) => ({ itemIdentifier: r.messageId })) };
 };
 `;
+
+const API_KEY = 'local-test-key-0123456789';
 
 interface Observation {
   type: 'start' | 'end';
@@ -81,6 +89,13 @@ function buildTestStack(outdir: string, codeDir: string): void {
   const hanger = fn('Hanger', 'hanger', 1);
   hanger.addEventSource(new SqsEventSource(hang, { batchSize: 1, maxConcurrency: 2 }));
   hanger.addEventSource(new SqsEventSource(strict, { batchSize: 10, maxBatchingWindow: Duration.seconds(1), maxConcurrency: 2 }));
+
+  const api = new apigateway.RestApi(stack, 'Api', { deployOptions: { stageName: 'test' } });
+  const echo = new apigateway.LambdaIntegration(fn('Echo', 'echo', 3));
+  api.root.addResource('echo').addResource('{proxy+}').addMethod('GET', echo);
+  api.root.addResource('secure').addMethod('POST', echo, { apiKeyRequired: true });
+  const plan = api.addUsagePlan('Plan', { apiStages: [{ api, stage: api.deploymentStage }] });
+  plan.addApiKey(api.addApiKey('TenantKey', { value: API_KEY }));
   app.synth();
 }
 
@@ -216,5 +231,32 @@ describe('functions run from the cloud assembly', () => {
     expect(worker.arn).toBe(`arn:aws:lambda:us-east-1:000000000000:function:${worker.functionName}`);
     expect(worker.memory).toBe('256');
     expect(worker.requestId).toMatch(/^[0-9a-f-]{36}$/);
+  });
+});
+
+describe('a REST API of another stack', () => {
+  const call = (method: string, path: string, headers: Record<string, string> = {}) =>
+    fetch(`${runtime.apiUrl}${path}`, { method, headers }).then(async (r) => ({ status: r.status, headers: r.headers, json: (await r.json()) as Record<string, unknown> }));
+
+  it('mounts its resource tree and methods, at the root and under its stage name', async () => {
+    const r = await call('GET', '/echo/a/b?x=1&x=2');
+    expect(r.status).toBe(200);
+    expect(r.headers.get('x-marker')).toBe('echo');
+    expect(r.json).toMatchObject({ resource: '/echo/{proxy+}', path: '/echo/a/b', pathParameters: { proxy: 'a/b' }, query: { x: ['1', '2'] }, stage: 'test' });
+    expect((await call('GET', '/test/echo/a')).status).toBe(200);
+  });
+
+  it('answers 404 for an unknown path and 405 for a wrong method when the stack defines no gateway responses', async () => {
+    expect(await call('GET', '/nope')).toMatchObject({ status: 404, json: { error: { code: 'NOT_FOUND' } } });
+    expect(await call('DELETE', '/echo/a')).toMatchObject({ status: 405, json: { error: { code: 'METHOD_NOT_ALLOWED' } } });
+  });
+
+  it('requires the API key on a method that asks for one and names the key in the request context', async () => {
+    expect((await call('POST', '/secure')).status).toBe(403);
+    expect((await call('POST', '/secure', { 'x-api-key': 'wrong' })).status).toBe(403);
+    const r = await call('POST', '/secure', { 'x-api-key': API_KEY });
+    expect(r.status).toBe(200);
+    expect(String(r.json.apiKeyId)).toMatch(/^ApiTenantKey/);
+    expect(runtime.apiKey).toBe(API_KEY);
   });
 });
