@@ -379,7 +379,8 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
 
     if (target.validateBody && Object.keys(target.models).length) {
       const contentType = String(req.headers['content-type'] ?? 'application/json').split(';')[0].trim().toLowerCase();
-      const schema = target.models[contentType] ?? target.models['application/json'] ?? target.models.$default;
+      // As API Gateway: the model of the request's content type, else `$default`; another content type is not validated.
+      const schema = target.models[contentType] ?? target.models.$default;
       if (schema) {
         let parsed: unknown;
         let problem: string | undefined;
