@@ -1,0 +1,90 @@
+import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
+import { SubscribeCommand } from '@aws-sdk/client-sns';
+import { startLocalRuntime, type LocalRuntime } from '../../local/runtime';
+
+/** The whole pipeline on the local runtime, driven over HTTP like a client would. */
+export async function startPipeline(config: Record<string, unknown>): Promise<LocalRuntime> {
+  return startLocalRuntime({ port: 0, config, quiet: true });
+}
+
+export async function http(runtime: LocalRuntime, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+  const response = await fetch(`${runtime.apiUrl}${path}`, {
+    method,
+    headers: { ...(body !== undefined && { 'Content-Type': 'application/json' }), ...headers },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await response.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  return { status: response.status, headers: response.headers, json: json as any, text };
+}
+
+export async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
+
+/** Polls GET /jobs/{id} as a client would, until the job is terminal. */
+export async function finished(runtime: LocalRuntime, jobId: string, timeoutMs = 30_000) {
+  return until(`job ${jobId} to finish`, async () => {
+    const res = await http(runtime, 'GET', `/jobs/${jobId}`);
+    return TERMINAL.has(res.json?.status) ? res : undefined;
+  }, timeoutMs);
+}
+
+/** A queue of the test's own, subscribed to the events topic the way a user's system would be. */
+export async function subscribeQueue(runtime: LocalRuntime, name: string) {
+  const { QueueUrl } = await runtime.clients.sqs.send(new CreateQueueCommand({ QueueName: name }));
+  const { Attributes } = await runtime.clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }));
+  await runtime.clients.sns.send(
+    new SubscribeCommand({ TopicArn: runtime.resources.topicArn, Protocol: 'sqs', Endpoint: Attributes!.QueueArn, Attributes: { RawMessageDelivery: 'true' } }),
+  );
+  const received: Message[] = [];
+  return {
+    queueUrl: QueueUrl!,
+    /** Everything delivered so far (drains the queue into `received`). */
+    async drain(): Promise<Message[]> {
+      for (;;) {
+        const { Messages } = await runtime.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, MessageAttributeNames: ['All'], VisibilityTimeout: 3600 }));
+        if (!Messages?.length) return received;
+        received.push(...Messages);
+      }
+    },
+    async eventsFor(jobId: string) {
+      const all = await this.drain();
+      return all.map((m) => ({ body: JSON.parse(m.Body!), attributes: m.MessageAttributes })).filter((e) => e.body.jobId === jobId);
+    },
+  };
+}
+
+export async function simulator(runtime: LocalRuntime, method: string, path: string, body?: unknown) {
+  const response = await fetch(`${runtime.bedrockUrl}${path}`, { method, headers: { 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (!response.ok) throw new Error(`simulator ${method} ${path}: ${response.status} ${await response.text()}`);
+  return response.json();
+}
+
+/** Requests the simulator has seen for a model id. */
+export async function modelRequests(runtime: LocalRuntime, modelId: string): Promise<number> {
+  const stats = (await simulator(runtime, 'GET', '/_sim/stats')) as { models: Record<string, { requests: number }> };
+  return stats.models[modelId]?.requests ?? 0;
+}
+
+/** Waits until a queue holds no message, visible or in flight. */
+export async function queueDrained(runtime: LocalRuntime, queueUrl: string) {
+  await until(`queue ${queueUrl} to drain`, async () => {
+    const { Attributes } = await runtime.clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
+    return Number(Attributes?.ApproximateNumberOfMessages) + Number(Attributes?.ApproximateNumberOfMessagesNotVisible) === 0 ? true : undefined;
+  });
+}
