@@ -14,7 +14,7 @@ import { createAwsClients, createTopology, localCredentials, LocalTopology, type
 export interface LocalRuntimeOptions {
   /** API port; 0 picks a free one. @default PORT env, else 3000 */
   port?: number;
-  /** Raw Quarry configuration (lib/config.ts input) the app is synthesized with. @default the app's defaults */
+  /** Raw Quarry configuration (lib/config.ts input) the app is synthesized with. @default as `cdk synth` reads it (QUARRY_CONFIG, cdk.json) */
   config?: Record<string, unknown>;
   /** Directory for the synthesized cloud assembly. @default a fresh temporary directory */
   outdir?: string;

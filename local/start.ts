@@ -1,11 +1,14 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { startLocalRuntime, writeEndpointsFile, type LocalRuntime } from './runtime';
 
-/** `npm start`: the whole pipeline on this machine until Ctrl-C. Configuration: QUARRY_CONFIG (a JSON file). */
+/**
+ * `npm start`: the whole pipeline on this machine until Ctrl-C. The configuration is read as `cdk synth` reads it:
+ * the QUARRY_CONFIG file, then cdk.json's `quarry` context.
+ */
 async function main(): Promise<void> {
   const started = Date.now();
   const configFile = process.env.QUARRY_CONFIG;
-  const config = configFile && existsSync(configFile) ? (JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>) : undefined;
+  if (configFile && !existsSync(configFile)) throw new Error(`QUARRY_CONFIG names ${configFile}, which does not exist`);
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
   const state: { runtime?: LocalRuntime } = {};
@@ -29,7 +32,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
 
-  const runtime = await startLocalRuntime({ config, outdir: '.local/cdk.out', reuseAssembly: true });
+  const runtime = await startLocalRuntime({ outdir: '.local/cdk.out', reuseAssembly: true });
   state.runtime = runtime;
   if (stopping !== undefined) {
     await runtime.stop();

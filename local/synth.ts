@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import type { QuarryConfigInput } from '../lib/config';
 
 export interface SynthOptions {
-  /** Raw configuration, validated by lib/config.ts. */
+  /** Raw configuration, validated by lib/config.ts. @default what `cdk synth` reads: QUARRY_CONFIG, cdk.json's `quarry` context */
   config?: Record<string, unknown>;
   /** @default a fresh temporary directory */
   outdir?: string;
@@ -20,7 +20,9 @@ const SYNTH_KEY_FILE = '.quarry-local-synth-key';
 
 /** Fingerprint of everything a synth depends on: file paths, sizes and modification times, and the config. */
 function synthKey(config: unknown): string {
-  const hash = createHash('sha256').update(JSON.stringify(config ?? {}));
+  const hash = createHash('sha256').update(JSON.stringify(config ?? null));
+  const configFile = process.env.QUARRY_CONFIG;
+  if (config === undefined && configFile) hash.update(existsSync(configFile) ? readFileSync(configFile) : 'missing');
   const visit = (path: string) => {
     if (!existsSync(path)) return;
     const stat = statSync(path);
@@ -49,7 +51,7 @@ export async function synthesizeQuarry(options: SynthOptions): Promise<{ directo
   process.env.CDK_DISABLE_CLI_TELEMETRY ??= '1';
   // Loaded only when needed: aws-cdk-lib takes a second or two to load, and a reused assembly does not need it.
   const { buildApp } = await import('../lib/app');
-  const built = buildApp({ config: (options.config ?? {}) as QuarryConfigInput, outdir, nag: false });
+  const built = buildApp({ config: options.config as QuarryConfigInput | undefined, outdir, nag: false });
   if (key) writeFileSync(join(built.assembly.directory, SYNTH_KEY_FILE), key);
   return { directory: built.assembly.directory, reused: false };
 }

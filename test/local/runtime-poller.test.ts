@@ -260,3 +260,25 @@ describe('a REST API of another stack', () => {
     expect(runtime.apiKey).toBe(API_KEY);
   });
 });
+
+describe('external endpoints', () => {
+  it('uses the endpoints named by AWS_ENDPOINT_URL_* instead of starting emulators, and reuses the resources it finds there', async () => {
+    const { dynamodb, sqs: sqsEndpoint, sns, s3 } = runtime.endpoints;
+    const second = await startLocalRuntime({
+      assembly: join(workdir, 'cdk.out'),
+      port: 0,
+      quiet: true,
+      env: { AWS_ENDPOINT_URL_DYNAMODB: dynamodb, AWS_ENDPOINT_URL_SQS: sqsEndpoint, AWS_ENDPOINT_URL_SNS: sns, AWS_ENDPOINT_URL_S3: s3, AWS_ENDPOINT_URL_BEDROCK_RUNTIME: runtime.bedrockUrl },
+    });
+    try {
+      expect(second.endpoints).toEqual(runtime.endpoints);
+      expect(second.bedrockUrl).toBe(runtime.bedrockUrl);
+      const secondQueues = [...second.topology.resources.values()].filter((r) => r.type === 'AWS::SQS::Queue').map((r) => r.ref);
+      expect(secondQueues).toContain(queueUrl('Work'));
+      const echo = [...second.functions.values()].find((f) => f.definition.env.MARKER === 'echo')!;
+      expect(echo.definition.env.AWS_ENDPOINT_URL_SQS).toBe(sqsEndpoint);
+    } finally {
+      await second.stop();
+    }
+  });
+});
