@@ -1,8 +1,11 @@
+import { PublishCommand } from '@aws-sdk/client-sns';
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -89,6 +92,13 @@ function buildTestStack(outdir: string, codeDir: string): void {
   const hanger = fn('Hanger', 'hanger', 1);
   hanger.addEventSource(new SqsEventSource(hang, { batchSize: 1, maxConcurrency: 2 }));
   hanger.addEventSource(new SqsEventSource(strict, { batchSize: 10, maxBatchingWindow: Duration.seconds(1), maxConcurrency: 2 }));
+
+  const topic = new sns.Topic(stack, 'Events');
+  const failures = new sqs.Queue(stack, 'Failures');
+  topic.addSubscription(
+    new subscriptions.SqsSubscription(failures, { rawMessageDelivery: true, filterPolicy: { status: sns.SubscriptionFilter.stringFilter({ allowlist: ['FAILED'] }) } }),
+  );
+  topic.addSubscription(new subscriptions.EmailSubscription('ops@example.com'));
 
   const api = new apigateway.RestApi(stack, 'Api', { deployOptions: { stageName: 'test' } });
   const echo = new apigateway.LambdaIntegration(fn('Echo', 'echo', 3));
@@ -258,6 +268,22 @@ describe('a REST API of another stack', () => {
     expect(r.status).toBe(200);
     expect(String(r.json.apiKeyId)).toMatch(/^ApiTenantKey/);
     expect(runtime.apiKey).toBe(API_KEY);
+  });
+});
+
+describe('SNS subscriptions of the template', () => {
+  it('delivers to a subscribed queue with its filter policy and raw message delivery, and says which it cannot deliver', async () => {
+    const topicArn = [...runtime.topology.resources.values()].find((r) => r.type === 'AWS::SNS::Topic')!.ref;
+    for (const status of ['SUCCEEDED', 'FAILED']) {
+      await runtime.clients.sns.send(new PublishCommand({ TopicArn: topicArn, Message: `{"status":"${status}"}`, MessageAttributes: { status: { DataType: 'String', StringValue: status } } }));
+    }
+    const delivered = await waitFor('the filtered delivery', async () => {
+      const bodies = await drain('Failures');
+      return bodies.length ? bodies : undefined;
+    });
+    expect(delivered).toEqual(['{"status":"FAILED"}']);
+    expect(await drain('Failures')).toEqual([]);
+    expect(runtimeLog.some((line) => /email ops@example\.com is not delivered locally/.test(line))).toBe(true);
   });
 });
 
