@@ -11,6 +11,17 @@ export const modelSchema = z
       .describe(
         'Bedrock model id (anthropic.claude-3-haiku-20240307-v1:0), cross-region inference profile id (us./eu./apac./global. prefix) or application inference profile ARN',
       ),
+    contextWindow: z
+      .number()
+      .int()
+      .positive()
+      .default(200_000)
+      .describe('Input context window in tokens; a job too long for one model falls back only to a model with a larger window'),
+    regions: z
+      .array(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'an AWS region such as us-west-2'))
+      .max(5)
+      .default([])
+      .describe("Regions to fail over to, in order, when the model is unavailable in the stack's region (each has its own breaker)"),
   })
   .strict();
 
@@ -22,6 +33,15 @@ export const routeSchema = z
       .regex(/^\/[a-z0-9-]+(\/[a-z0-9-]+)*$/, 'an absolute path such as /api/classify')
       .optional()
       .describe('Static HTTP path that submits jobs to this route (POST), e.g. /api/classify'),
+    fallback: z
+      .array(identifier)
+      .max(5)
+      .default([])
+      .describe('Models (keys of `models`) tried in order when the route\'s model is unavailable, throttled past its retries, or its circuit is open'),
+    cacheResponses: z
+      .boolean()
+      .default(false)
+      .describe('Keep successful answers in a response cache and serve one (servedFrom: "cache") when every model of the chain fails'),
   })
   .strict();
 
@@ -47,18 +67,19 @@ export const configSchema = z
     stackName: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/).default('Quarry').describe('CloudFormation stack name'),
     models: z
       .record(identifier, modelSchema)
-      .default({
+      .prefault({
         'claude-haiku': { modelId: 'anthropic.claude-3-haiku-20240307-v1:0' },
         'claude-sonnet': { modelId: 'us.anthropic.claude-sonnet-4-20250514-v1:0' },
         'claude-opus': { modelId: 'us.anthropic.claude-opus-4-1-20250805-v1:0' },
+        'nova-micro': { modelId: 'amazon.nova-micro-v1:0', contextWindow: 128_000 },
       })
       .describe('Models the pipeline may call, by key'),
     routes: z
       .record(identifier, routeSchema)
-      .default({
-        classify: { model: 'claude-haiku', path: '/api/classify' },
-        generate: { model: 'claude-sonnet', path: '/api/generate' },
-        analyze: { model: 'claude-opus', path: '/api/analyze' },
+      .prefault({
+        classify: { model: 'claude-haiku', path: '/api/classify', fallback: ['nova-micro'] },
+        generate: { model: 'claude-sonnet', path: '/api/generate', fallback: ['claude-haiku'] },
+        analyze: { model: 'claude-opus', path: '/api/analyze', fallback: ['claude-sonnet', 'claude-haiku'] },
       })
       .describe('Routes: a name jobs ask for, the model that serves it and an optional static path'),
     defaultRoute: identifier.default('generate').describe('Route used by POST /jobs when the body names none'),
@@ -123,6 +144,40 @@ export const configSchema = z
       .refine((d) => LOG_RETENTION_DAYS.includes(d), `one of ${LOG_RETENTION_DAYS.join(', ')}`)
       .default(30)
       .describe('Retention of the functions\' and API access log groups (days)'),
+    resilience: z
+      .object({
+        retry: z
+          .object({
+            attemptsPerModel: z.number().int().min(1).max(10).default(3).describe('Calls to one model within one delivery before moving down the fallback chain'),
+            baseDelayMs: z.number().int().min(0).max(60_000).default(200).describe('First backoff between those calls; doubles per call, full jitter'),
+            maxDelayMs: z.number().int().min(0).max(300_000).default(5_000).describe('Longest backoff between calls within one delivery'),
+          })
+          .strict()
+          .prefault({}),
+        requeue: z
+          .object({
+            baseDelaySeconds: z.number().int().min(0).max(900).default(5).describe('Delay before a job whose every model failed is tried again; doubles per requeue'),
+            maxDelaySeconds: z.number().int().min(0).max(900).default(300).describe('Longest requeue delay (SQS allows 900)'),
+          })
+          .strict()
+          .prefault({}),
+        maxModelCalls: z.number().int().min(1).max(1000).default(30).describe('Model calls a job may make in all before it ends FAILED (ALL_MODELS_UNAVAILABLE)'),
+        jobDeadlineSeconds: z.number().int().min(10).max(604_800).default(3600).describe('A job still unanswered this long after submission ends FAILED (ALL_MODELS_UNAVAILABLE)'),
+        breaker: z
+          .object({
+            windowSeconds: z.number().int().min(5).max(3600).default(60).describe('Rolling window over which the failure rate is measured'),
+            minimumCalls: z.number().int().min(1).max(10_000).default(10).describe('Calls in the window before the breaker may open'),
+            failureRateThreshold: z.number().gt(0).max(1).default(0.5).describe('Share of retryable failures that opens the breaker'),
+            cooldownSeconds: z.number().int().min(1).max(3600).default(30).describe('How long a breaker stays OPEN the first time; doubles per consecutive opening'),
+            maxCooldownSeconds: z.number().int().min(1).max(86_400).default(600).describe('Longest OPEN period'),
+            halfOpenProbes: z.number().int().min(1).max(100).default(1).describe('Concurrent probe calls admitted while HALF_OPEN'),
+          })
+          .strict()
+          .prefault({}),
+        cacheTtlSeconds: z.number().int().min(60).max(31_536_000).default(86_400).describe('Lifetime of a cached response (routes with cacheResponses)'),
+      })
+      .strict()
+      .prefault({}),
     logPromptText: z.boolean().default(false).describe('Log prompt and completion text (off: logs hold ids, sizes and usage only)'),
     subscriptions: z.array(subscriptionSchema).default([]).describe('SNS subscriptions created with the stack'),
   })
@@ -132,6 +187,13 @@ export const configSchema = z
       if (!(route.model in config.models)) {
         ctx.addIssue({ code: 'custom', path: ['routes', name, 'model'], message: `unknown model "${route.model}"; known: ${Object.keys(config.models).join(', ')}` });
       }
+      route.fallback.forEach((key, i) => {
+        if (!(key in config.models)) {
+          ctx.addIssue({ code: 'custom', path: ['routes', name, 'fallback', i], message: `unknown model "${key}"; known: ${Object.keys(config.models).join(', ')}` });
+        } else if (key === route.model || route.fallback.indexOf(key) !== i) {
+          ctx.addIssue({ code: 'custom', path: ['routes', name, 'fallback', i], message: `model "${key}" is already in the chain` });
+        }
+      });
     }
     if (!(config.defaultRoute in config.routes)) {
       ctx.addIssue({ code: 'custom', path: ['defaultRoute'], message: `unknown route "${config.defaultRoute}"` });

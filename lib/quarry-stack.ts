@@ -30,9 +30,16 @@ export const VISIBILITY_TIMEOUT_FACTOR = 6;
 export function routingTableOf(config: QuarryConfig): RoutingTable {
   const routes: RoutingTable['routes'] = {};
   for (const [name, route] of Object.entries(config.routes)) {
-    routes[name] = { modelId: config.models[route.model].modelId, ...(route.path && { path: route.path }) };
+    routes[name] = {
+      modelId: config.models[route.model].modelId,
+      ...(route.path && { path: route.path }),
+      fallback: route.fallback.map((key) => config.models[key].modelId),
+      cacheResponses: route.cacheResponses,
+    };
   }
-  return { defaultRoute: config.defaultRoute, routes };
+  const models: RoutingTable['models'] = {};
+  for (const model of Object.values(config.models)) models[model.modelId] = { contextWindow: model.contextWindow, regions: model.regions };
+  return { defaultRoute: config.defaultRoute, routes, models };
 }
 
 /** API Gateway -> submit -> SQS -> worker -> Bedrock, DynamoDB (+ S3) -> SNS; status polling; DLQ handling. */
@@ -110,6 +117,7 @@ export class QuarryStack extends Stack {
         [ENV.retryDelaySeconds]: String(config.worker.retryDelaySeconds),
         [ENV.visibilityTimeoutSeconds]: String(visibilityTimeout.toSeconds()),
         [ENV.logPromptText]: String(config.logPromptText),
+        [ENV.resilience]: JSON.stringify(config.resilience),
       },
     });
     const workerFn = this.worker.fn.function;

@@ -15,7 +15,7 @@ export function routeFor(request: { route?: string; modelId?: string }, table: R
   const entry = table.routes[route];
   if (!entry) throw new UnknownRouteError(route, Object.keys(table.routes));
   if (request.modelId === undefined) return { route, modelId: entry.modelId };
-  const allowed = [...new Set(Object.values(table.routes).map((r) => r.modelId))];
+  const allowed = [...new Set([...Object.values(table.routes).flatMap((r) => [r.modelId, ...r.fallback]), ...Object.keys(table.models)])];
   if (!allowed.includes(request.modelId)) throw new ModelNotAllowedError(request.modelId, allowed);
   return { route, modelId: request.modelId };
 }

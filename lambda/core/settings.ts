@@ -14,14 +14,55 @@ export const ENV = {
   retryDelaySeconds: 'RETRY_DELAY_SECONDS',
   visibilityTimeoutSeconds: 'VISIBILITY_TIMEOUT_SECONDS',
   logPromptText: 'LOG_PROMPT_TEXT',
+  resilience: 'QUARRY_RESILIENCE',
 } as const;
 
-/** What the functions know of routing: route name -> Bedrock model id (and its static POST path). Serialized into QUARRY_ROUTES. */
+/**
+ * What the functions know of routing, serialized into QUARRY_ROUTES: each route's model id, fallback chain (model
+ * ids), static POST path and cache opt-in; and per model id its context window and failover regions.
+ */
 export const routingTableSchema = z.object({
   defaultRoute: z.string(),
-  routes: z.record(z.string(), z.object({ modelId: z.string(), path: z.string().optional() })),
+  routes: z.record(
+    z.string(),
+    z.object({
+      modelId: z.string(),
+      path: z.string().optional(),
+      fallback: z.array(z.string()).default([]),
+      cacheResponses: z.boolean().default(false),
+    }),
+  ),
+  models: z.record(z.string(), z.object({ contextWindow: z.number().int().positive().optional(), regions: z.array(z.string()).default([]) })).default({}),
 });
 export type RoutingTable = z.infer<typeof routingTableSchema>;
+
+/** The worker's retry, requeue, breaker and cache policy (config.resilience), serialized into QUARRY_RESILIENCE. */
+export const resiliencePolicySchema = z.object({
+  retry: z.object({ attemptsPerModel: z.number().int().min(1), baseDelayMs: z.number().min(0), maxDelayMs: z.number().min(0) }),
+  requeue: z.object({ baseDelaySeconds: z.number().min(0), maxDelaySeconds: z.number().min(0).max(900) }),
+  maxModelCalls: z.number().int().min(1),
+  jobDeadlineSeconds: z.number().min(1),
+  breaker: z.object({
+    windowSeconds: z.number().positive(),
+    minimumCalls: z.number().int().min(1),
+    failureRateThreshold: z.number().gt(0).max(1),
+    cooldownSeconds: z.number().positive(),
+    maxCooldownSeconds: z.number().positive(),
+    halfOpenProbes: z.number().int().min(1),
+  }),
+  cacheTtlSeconds: z.number().positive(),
+});
+export type ResiliencePolicy = z.infer<typeof resiliencePolicySchema>;
+
+/** Defaults equal to lib/config.ts's, for functions deployed without QUARRY_RESILIENCE. */
+export const DEFAULT_RESILIENCE: ResiliencePolicy = {
+  retry: { attemptsPerModel: 3, baseDelayMs: 200, maxDelayMs: 5000 },
+  requeue: { baseDelaySeconds: 5, maxDelaySeconds: 300 },
+  maxModelCalls: 30,
+  jobDeadlineSeconds: 3600,
+  breaker: { windowSeconds: 60, minimumCalls: 10, failureRateThreshold: 0.5, cooldownSeconds: 30, maxCooldownSeconds: 600, halfOpenProbes: 1 },
+  cacheTtlSeconds: 86_400,
+};
 
 const json = <T extends z.ZodType>(schema: T) =>
   z.string().transform((text, ctx) => {
@@ -53,6 +94,7 @@ export const workerSettingsSchema = z.object({
   [ENV.retryDelaySeconds]: positiveInt.default(10),
   [ENV.visibilityTimeoutSeconds]: positiveInt.default(720),
   [ENV.logPromptText]: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  [ENV.resilience]: json(resiliencePolicySchema).default(DEFAULT_RESILIENCE),
 });
 
 export const statusSettingsSchema = z.object({

@@ -159,7 +159,7 @@ describe('functions', () => {
     const routes = routingTableSchema.parse(JSON.parse(envOf(build.functions.submit.logicalId)[ENV.routes] as string));
     expect(routes).toEqual(routingTableOf(defaults));
     expect(routes.defaultRoute).toBe('generate');
-    expect(routes.routes.classify).toEqual({ modelId: 'anthropic.claude-3-haiku-20240307-v1:0', path: '/api/classify' });
+    expect(routes.routes.classify).toEqual({ modelId: 'anthropic.claude-3-haiku-20240307-v1:0', path: '/api/classify', fallback: ['amazon.nova-micro-v1:0'], cacheResponses: false });
     expect(envOf(build.functions.worker.logicalId)[ENV.routes]).toBe(envOf(build.functions.submit.logicalId)[ENV.routes]);
   });
 
@@ -238,7 +238,7 @@ describe('IAM', () => {
     const resources = (bedrock[0].Resource as unknown[]).map((r) => build.stack.resolve(r)).map((r) => JSON.stringify(r));
     const expected = build.stack.bedrockModelArns().map((a) => JSON.stringify(build.stack.resolve(a)));
     expect(resources.sort()).toEqual(expected.sort());
-    expect(resources).toHaveLength(5);
+    expect(resources).toHaveLength(6);
     expect(resources).not.toContain('"*"');
     expect(resources.join()).toContain('foundation-model/anthropic.claude-3-haiku-20240307-v1:0');
     expect(resources.join()).toContain(':inference-profile/us.anthropic.claude-sonnet-4-20250514-v1:0');

@@ -1,16 +1,16 @@
 import { submitJob, type SubmissionDeps } from '../../../lambda/core/job-submission';
 import type { Job } from '../../../lambda/core/job';
 import type { JobStore } from '../../../lambda/core/ports';
-import type { RoutingTable } from '../../../lambda/core/settings';
+import { routingTableSchema, type RoutingTable } from '../../../lambda/core/settings';
 import { QuarryError } from '../../../lambda/core/errors';
 
-const routing: RoutingTable = {
+const routing: RoutingTable = routingTableSchema.parse({
   defaultRoute: 'generate',
   routes: {
     classify: { modelId: 'anthropic.claude-3-haiku-20240307-v1:0', path: '/api/classify' },
     generate: { modelId: 'us.anthropic.claude-sonnet-4-20250514-v1:0', path: '/api/generate' },
   },
-};
+});
 
 /** A store that keeps jobs in a map with the repository's create semantics (tests of the use case, not of DynamoDB). */
 function recordingStore() {
