@@ -65,6 +65,8 @@ export interface LocalRuntime {
 /** Lambda's default function timeout (s) and memory (MB) when the template names none. */
 const DEFAULT_TIMEOUT_SECONDS = 3;
 const DEFAULT_MEMORY_MB = 128;
+/** Longest wait for one shutdown step (servers, pollers and functions, emulators). */
+const STOP_STEP_TIMEOUT_MS = 5000;
 /** Warm containers per function at most when neither reserved concurrency nor a mapping bounds it. */
 const DEFAULT_FUNCTION_CONCURRENCY = 10;
 
@@ -87,7 +89,18 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
 
   const stops: Array<() => Promise<void>> = [];
   const stopAll = async () => {
-    for (const stop of stops.splice(0).reverse()) await stop().catch((error: Error) => print(`stop: ${error.message}`));
+    for (const stop of stops.splice(0).reverse()) {
+      // A step that does not finish (a socket that never closes) must not keep the caller from exiting.
+      let timer: NodeJS.Timeout | undefined;
+      const bounded = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          print(`stop: a step did not finish within ${STOP_STEP_TIMEOUT_MS} ms; going on`);
+          resolve();
+        }, STOP_STEP_TIMEOUT_MS);
+      });
+      await Promise.race([stop().catch((error: Error) => print(`stop: ${error.message}`)), bounded]);
+      clearTimeout(timer);
+    }
   };
   // Emulators start in their own process while the app synthesizes in this one.
   const emulatorsStarting = startEmulators({ region, env });
