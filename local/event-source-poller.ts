@@ -1,6 +1,6 @@
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
-import type { FunctionHost } from './function-host';
+import { displayName, type FunctionHost } from './function-host';
 import type { Log } from './topology';
 
 /** An AWS::Lambda::EventSourceMapping on an SQS queue, as the template configures it. */
@@ -86,12 +86,17 @@ export class EventSourcePoller {
   private readonly abort = new AbortController();
   private lanes: Promise<void>[] = [];
 
-  constructor(private readonly options: PollerOptions) {}
+  private readonly label: string;
+
+  constructor(private readonly options: PollerOptions) {
+    const queueName = options.mapping.queueUrl.split('/').pop() ?? options.mapping.logicalId;
+    this.label = `poller ${displayName(queueName)} -> ${displayName(options.function.name)}`;
+  }
 
   start(): void {
     const { mapping } = this.options;
     if (!mapping.enabled) {
-      this.options.log(`poller ${mapping.logicalId}: disabled in the template; not polling`);
+      this.options.log(`${this.label}: disabled in the template; not polling`);
       return;
     }
     this.lanes = Array.from({ length: mapping.maximumConcurrency }, () => this.lane());
@@ -115,7 +120,7 @@ export class EventSourcePoller {
         if (batch.length > 0 && !this.stopped) await this.deliver(batch);
       } catch (error) {
         if (this.stopped) return;
-        this.options.log(`poller ${this.options.mapping.logicalId}: ${(error as Error).message}; retrying in 1 s`);
+        this.options.log(`${this.label}: ${(error as Error).message}; retrying in 1 s`);
         await sleep(1000, this.abort.signal);
       }
     }
@@ -159,11 +164,11 @@ export class EventSourcePoller {
       const deleted = await sqs.send(
         new DeleteMessageBatchCommand({ QueueUrl: mapping.queueUrl, Entries: toDelete.map((r, i) => ({ Id: String(i), ReceiptHandle: r.receiptHandle })) }),
       );
-      for (const failure of deleted.Failed ?? []) log(`poller ${mapping.logicalId}: could not delete a record: ${failure.Message}`);
+      for (const failure of deleted.Failed ?? []) log(`${this.label}: could not delete a record: ${failure.Message}`);
     }
     const failed = records.length - toDelete.length;
     const summary = outcome.ok ? (failed ? `${failed} failed, left on the queue` : 'all succeeded') : `invocation failed (${outcome.error.errorType}: ${outcome.error.errorMessage.split('\n')[0]}); all left on the queue`;
-    log(`poller ${mapping.logicalId}: delivered ${records.length} record${records.length === 1 ? '' : 's'} to ${fn.name} in ${outcome.durationMs}ms: ${summary}`);
+    log(`${this.label}: delivered ${records.length} record${records.length === 1 ? '' : 's'} in ${outcome.durationMs}ms: ${summary}`);
   }
 }
 

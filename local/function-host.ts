@@ -35,6 +35,11 @@ interface Container {
   pending?: { id: string; settle: (r: { ok: true; value: unknown } | { ok: false; error: LambdaError }) => void };
 }
 
+/** A logical id without CDK's 8-hex-digit hash suffix, for log lines: JobWorkerFunction7BB1B3D2 -> JobWorkerFunction. */
+export function displayName(logicalIdOrName: string): string {
+  return logicalIdOrName.replace(/(?<=[A-Za-z])[0-9A-F]{8}$/, '');
+}
+
 /** Keys every Powertools log line carries; the compact line leaves them out. */
 const POWERTOOLS_STANDARD_KEYS = new Set(['level', 'message', 'timestamp', 'service', 'cold_start', 'function_name', 'function_memory_size', 'function_arn', 'function_request_id', 'xray_trace_id', 'sampling_rate']);
 

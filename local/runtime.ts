@@ -5,7 +5,7 @@ import { startBedrockSimulator } from './bedrock-sim';
 import { locateFunctionCode, readStackArtifact, type StackArtifact } from './cloud-assembly';
 import { startEmulators, type Emulators, type ServiceEndpoints } from './emulators';
 import { EventSourcePoller, DEFAULT_POLLER_CONCURRENCY, type SqsEventSourceMapping } from './event-source-poller';
-import { FunctionHost, formatFunctionLogLine, type FunctionDefinition } from './function-host';
+import { displayName, FunctionHost, formatFunctionLogLine, type FunctionDefinition } from './function-host';
 import { UnresolvableIntrinsicError } from './intrinsics';
 import { readRestApis, startApiServer, type ApiServer } from './rest-api';
 import { synthesizeQuarry } from './synth';
@@ -137,7 +137,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     });
     const mappings = readEventSourceMappings(topology, print);
     for (const definition of readFunctions(stack, topology, emulators, bedrock.url, mappings, env, assemblyDir, print)) {
-      functions.set(definition.logicalId, new FunctionHost(definition, print, (line) => printFunctionLog(definition.name, line)));
+      functions.set(definition.logicalId, new FunctionHost(definition, print, (line) => printFunctionLog(displayName(definition.name), line)));
     }
     await Promise.all([...functions.values()].map((f) => f.warm()));
 

@@ -1,6 +1,6 @@
 import type { SQSRecord } from 'aws-lambda';
 import { recordsToDelete, toSqsRecord } from '../../local/event-source-poller';
-import { formatFunctionLogLine } from '../../local/function-host';
+import { displayName, formatFunctionLogLine } from '../../local/function-host';
 import { buildProxyEvent, mapProxyResult } from '../../local/proxy-event';
 import { matchRoute, renderGatewayError, type ApiMethod, type RestApiDefinition } from '../../local/rest-api';
 
@@ -188,6 +188,13 @@ describe('function log lines', () => {
   it('prints Powertools JSON as level, message and the keys that matter, prefixed with the function name', () => {
     const line = JSON.stringify({ level: 'INFO', message: 'job queued', timestamp: 't', service: 'quarry', cold_start: true, function_request_id: 'r', jobId: 'j1' });
     expect(formatFunctionLogLine('Submit', line)).toBe('[Submit] INFO job queued {"jobId":"j1"}');
+  });
+
+  it('names functions and queues without the hash suffix CDK adds to logical ids', () => {
+    expect(displayName('JobWorkerFunction7BB1B3D2')).toBe('JobWorkerFunction');
+    expect(displayName('JobQueue67926FCA')).toBe('JobQueue');
+    expect(displayName('my-named-queue')).toBe('my-named-queue');
+    expect(displayName('ABCDEF12')).toBe('ABCDEF12');
   });
 
   it('drops metrics (EMF) lines and prints plain text as is', () => {
