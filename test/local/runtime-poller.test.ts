@@ -20,9 +20,12 @@ const containerId = randomUUID();
 const note = (entry) => fs.appendFileSync(process.env.OBS_FILE, JSON.stringify({ ...entry, marker: process.env.MARKER, containerId, t: Date.now() }) + '\\n');
 exports.handler = async (event, context) => {
   if (event.httpMethod) {
+    // fauxqs names queues on sqs.<region>.localhost: a function must reach that host (an SDK client with useQueueUrlAsEndpoint does).
+    const port = new URL(process.env.AWS_ENDPOINT_URL_SQS).port;
+    const queueHostStatus = await new Promise((resolve) => require('node:http').get(\`http://sqs.\${process.env.AWS_REGION}.localhost:\${port}/health\`, (res) => { res.resume(); resolve(res.statusCode); }).on('error', (e) => resolve(e.code)));
     return { statusCode: 200, headers: { 'x-marker': process.env.MARKER }, body: JSON.stringify({ resource: event.resource, path: event.path,
       pathParameters: event.pathParameters, query: event.multiValueQueryStringParameters, stage: event.requestContext.stage,
-      apiKeyId: event.requestContext.identity.apiKeyId, body: event.body }) };
+      apiKeyId: event.requestContext.identity.apiKeyId, body: event.body, queueHostStatus }) };
   }
   const bodies = event.Records.map((r) => r.body);
   note({ type: 'start', bodies, receiveCounts: event.Records.map((r) => r.attributes.ApproximateReceiveCount), requestId: context.awsRequestId,
@@ -254,6 +257,11 @@ describe('a REST API of another stack', () => {
     expect(r.headers.get('x-marker')).toBe('echo');
     expect(r.json).toMatchObject({ resource: '/echo/{proxy+}', path: '/echo/a/b', pathParameters: { proxy: 'a/b' }, query: { x: ['1', '2'] }, stage: 'test' });
     expect((await call('GET', '/test/echo/a')).status).toBe(200);
+  });
+
+  it("lets functions reach fauxqs's sqs.<region>.localhost queue host", async () => {
+    // Any HTTP status proves the name resolved and fauxqs answered; without the runtime's resolution it is ENOTFOUND.
+    expect(typeof (await call('GET', '/echo/x')).json.queueHostStatus).toBe('number');
   });
 
   it('answers 404 for an unknown path and 405 for a wrong method when the stack defines no gateway responses', async () => {
