@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { isSystemInferenceProfile } from './bedrock-arns';
 
 const identifier = z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, 'lower-case letters, digits and dashes, starting with a letter');
+
+const awsRegion = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'an AWS region such as us-west-2');
 
 export const modelSchema = z
   .object({
@@ -18,10 +21,17 @@ export const modelSchema = z
       .default(200_000)
       .describe('Input context window in tokens; a job too long for one model falls back only to a model with a larger window'),
     regions: z
-      .array(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'an AWS region such as us-west-2'))
+      .array(awsRegion)
       .max(5)
       .default([])
       .describe("Regions to fail over to, in order, when the model is unavailable in the stack's region (each has its own breaker)"),
+    profileDestinationRegions: z
+      .array(awsRegion)
+      .min(1)
+      .optional()
+      .describe(
+        "Destination regions of the model's cross-region inference profile, replacing Quarry's built-in list for its geography (for a region AWS added later; for a global. profile, replacing the any-region grant)",
+      ),
   })
   .strict();
 
@@ -183,6 +193,14 @@ export const configSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
+    for (const [key, model] of Object.entries(config.models)) {
+      if (model.profileDestinationRegions && !isSystemInferenceProfile(model.modelId)) {
+        ctx.addIssue({ code: 'custom', path: ['models', key, 'profileDestinationRegions'], message: 'applies only to a cross-region inference profile (us./eu./apac./global. ... id or inference-profile ARN)' });
+      }
+      if (model.regions.length > 0 && model.modelId.startsWith('arn:')) {
+        ctx.addIssue({ code: 'custom', path: ['models', key, 'regions'], message: 'an ARN names one region; give the model or inference profile id to fail over to other regions' });
+      }
+    }
     for (const [name, route] of Object.entries(config.routes)) {
       if (!(route.model in config.models)) {
         ctx.addIssue({ code: 'custom', path: ['routes', name, 'model'], message: `unknown model "${route.model}"; known: ${Object.keys(config.models).join(', ')}` });

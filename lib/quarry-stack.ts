@@ -127,6 +127,7 @@ export class QuarryStack extends Stack {
     workerFn.addToRolePolicy(
       new iam.PolicyStatement({
         sid: 'InvokeConfiguredModels',
+        // Per the Bedrock API reference, Converse is authorized by InvokeModel and ConverseStream by InvokeModelWithResponseStream.
         actions: ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'],
         resources: this.bedrockModelArns(),
       }),
@@ -160,6 +161,7 @@ export class QuarryStack extends Stack {
       queue: this.jobQueue.queue,
       deadLetterQueue: this.jobQueue.deadLetterQueue,
       functions: { submit: this.submit.function, status: this.status.function, worker: workerFn, deadLetter: this.deadLetter.fn.function },
+      models: Object.entries(config.models).map(([key, m]) => ({ key, modelId: m.modelId })),
     });
 
     new CfnOutput(this, 'ApiUrl', { value: this.jobApi.api.url, description: 'Base URL of the jobs API (stage v1)' });
@@ -173,10 +175,9 @@ export class QuarryStack extends Stack {
     this.acknowledgeFindings();
   }
 
-  /** Every ARN the worker may invoke: the configured models and, for inference profiles, their destinations. */
+  /** Every ARN the worker may invoke: the configured models in their failover regions and, for inference profiles, their destinations. */
   public bedrockModelArns(): string[] {
-    const ids = new Set(Object.values(this.config.models).map((m) => m.modelId));
-    return bedrockResourceArnsFor(ids, { partition: this.partition, region: this.region, account: this.account });
+    return bedrockResourceArnsFor(Object.values(this.config.models), { partition: this.partition, region: this.region, account: this.account });
   }
 
   /** cdk-nag findings this design accepts, each with its reason; finding ids are exact (no prefix matching). */
@@ -188,13 +189,12 @@ export class QuarryStack extends Stack {
         reason: `Result objects are keyed by job id under ${RESULTS_PREFIX}; the statement is limited to that prefix and to one action (PutObject for the worker, GetObject for status).`,
       });
     }
-    // Cross-region inference profiles route to the underlying model in any region of their geography.
+    // Only a global. profile (without profileDestinationRegions) has a wildcard: its model in any commercial region.
     const nagEnv = { partition: '<AWS::Partition>', region: '<AWS::Region>', account: '<AWS::AccountId>' };
-    const modelIds = new Set(Object.values(this.config.models).map((m) => m.modelId));
-    for (const arn of bedrockResourceArnsFor(modelIds, nagEnv).filter((a) => a.includes('*'))) {
+    for (const arn of bedrockResourceArnsFor(Object.values(this.config.models), nagEnv).filter((a) => a.includes('*'))) {
       Validations.of(this.worker.fn).acknowledge({
         id: `AwsSolutions-IAM5[Resource::${arn}]`,
-        reason: 'A cross-region inference profile sends each request to its model in one of several destination regions; IAM must allow that one foundation model in every region (region wildcard only, model id fixed).',
+        reason: 'A global cross-region inference profile routes to its model in any commercial region, and AWS adds regions without notice; the wildcard is on the region only, for this one model id (set profileDestinationRegions to list them instead).',
       });
     }
     Validations.of(this.jobApi.api).acknowledge({

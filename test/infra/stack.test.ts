@@ -238,11 +238,12 @@ describe('IAM', () => {
     const resources = (bedrock[0].Resource as unknown[]).map((r) => build.stack.resolve(r)).map((r) => JSON.stringify(r));
     const expected = build.stack.bedrockModelArns().map((a) => JSON.stringify(build.stack.resolve(a)));
     expect(resources.sort()).toEqual(expected.sort());
-    expect(resources).toHaveLength(6);
+    expect(resources).toHaveLength(14);
     expect(resources).not.toContain('"*"');
+    expect(resources.join()).not.toContain(':bedrock:*:');
     expect(resources.join()).toContain('foundation-model/anthropic.claude-3-haiku-20240307-v1:0');
     expect(resources.join()).toContain(':inference-profile/us.anthropic.claude-sonnet-4-20250514-v1:0');
-    expect(resources.join()).toContain(':bedrock:*::foundation-model/anthropic.claude-opus-4-1-20250805-v1:0');
+    expect(resources.join()).toContain(':bedrock:us-west-2::foundation-model/anthropic.claude-opus-4-1-20250805-v1:0');
   });
 
   it('lets the DLQ handler consume the DLQ, fail jobs and publish events', () => {
@@ -337,8 +338,8 @@ describe('REST API', () => {
 });
 
 describe('observability', () => {
-  it('alarms on dead letters, worker errors, queue age and API 5xx', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 4);
+  it('alarms on dead letters, worker errors, queue age, API 5xx and the failed-jobs rate', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'ApproximateNumberOfMessagesVisible',
       Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [build.resources.deadLetterQueue, 'QueueName'] } }],

@@ -1,0 +1,50 @@
+/**
+ * The metrics contract between the functions (Powertools EMF) and the dashboard and alarms in
+ * lib/constructs/observability.ts. A name changed here changes both sides; a metric the functions emit under
+ * another name or dimension set is invisible to the dashboard.
+ *
+ * Every metric is in namespace {@link METRIC_NAMESPACE} with the dimension `service` = {@link METRIC_SERVICE}
+ * (Powertools' default dimension). Per-model metrics add exactly one dimension, `modelId` (the configured model
+ * id, as in QUARRY_ROUTES). A finer breakdown (e.g. `errorCode` on ModelErrors) goes in an additional dimension
+ * set of the same metric (Powertools `addDimensions`), never instead of the {service, modelId} set.
+ */
+export const METRIC_NAMESPACE = 'Quarry';
+export const METRIC_SERVICE = 'quarry';
+export const METRIC_DIMENSIONS = { service: 'service', modelId: 'modelId', errorCode: 'errorCode' } as const;
+
+export const METRICS = {
+  /** Per model (dimension modelId): calls made to Bedrock, whatever their outcome. Count. */
+  model: {
+    invocations: 'ModelInvocations',
+    /** Wall time of one call. Milliseconds. */
+    latency: 'ModelLatency',
+    throttles: 'ModelThrottles',
+    /** Failed calls other than throttles (an errorCode dimension set may be added). Count. */
+    errors: 'ModelErrors',
+    retries: 'ModelRetries',
+    /** Jobs that moved past this model to the next one of their chain. Count. */
+    fallbacks: 'ModelFallbacks',
+    /** Circuit breaker state changes of this model (any direction). Count. */
+    breakerTransitions: 'BreakerTransitions',
+    inputTokens: 'InputTokens',
+    outputTokens: 'OutputTokens',
+  },
+  /** Pipeline (no modelId dimension). Count. */
+  jobs: {
+    submitted: 'JobsSubmitted',
+    rejected: 'JobsRejected',
+    succeeded: 'JobsSucceeded',
+    failed: 'JobsFailed',
+    /** Put back on the queue with a delay because no model could answer yet. */
+    requeued: 'JobsRequeued',
+    deadLettered: 'JobsDeadLettered',
+    /** Answered from the response cache after every model of the chain failed. */
+    cacheServed: 'CacheServed',
+    statusReads: 'StatusReads',
+    deliveriesSkipped: 'DeliveriesSkipped',
+    foreignDeadLetters: 'ForeignDeadLetters',
+  },
+} as const;
+
+export type ModelMetricName = (typeof METRICS.model)[keyof typeof METRICS.model];
+export type JobMetricName = (typeof METRICS.jobs)[keyof typeof METRICS.jobs];
