@@ -1,4 +1,5 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ENV } from '../lambda/core/settings';
 import { startBedrockSimulator } from './bedrock-sim';
@@ -16,7 +17,7 @@ export interface LocalRuntimeOptions {
   port?: number;
   /** Raw Quarry configuration (lib/config.ts input) the app is synthesized with. @default as `cdk synth` reads it (QUARRY_CONFIG, cdk.json) */
   config?: Record<string, unknown>;
-  /** Directory for the synthesized cloud assembly. @default a fresh temporary directory */
+  /** Directory for the synthesized cloud assembly. @default a temporary directory, removed by stop() */
   outdir?: string;
   /** Reuse the assembly in `outdir` when the app's sources and config did not change since it was built. @default false */
   reuseAssembly?: boolean;
@@ -113,7 +114,13 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     let assemblyDir = options.assembly;
     if (!assemblyDir) {
       const synthStarted = Date.now();
-      const synth = await synthesizeQuarry({ config: options.config, outdir: options.outdir, reuse: options.reuseAssembly });
+      let outdir = options.outdir;
+      if (!outdir) {
+        const temporary = mkdtempSync(join(tmpdir(), 'quarry-local-'));
+        stops.push(async () => rmSync(temporary, { recursive: true, force: true }));
+        outdir = temporary;
+      }
+      const synth = await synthesizeQuarry({ config: options.config, outdir, reuse: options.reuseAssembly });
       assemblyDir = synth.directory;
       print(synth.reused ? `reusing the cloud assembly in ${assemblyDir} (sources unchanged)` : `synthesized the app in ${Date.now() - synthStarted}ms`);
     }
