@@ -51,6 +51,7 @@ export class QuarryStack extends Stack {
   public readonly jobEvents: JobEvents;
   public readonly submit: QuarryFunction;
   public readonly status: QuarryFunction;
+  public readonly models: QuarryFunction;
   public readonly worker: JobWorker;
   public readonly deadLetter: DeadLetterHandler;
   public readonly jobApi: JobApi;
@@ -98,6 +99,18 @@ export class QuarryStack extends Stack {
     });
     this.jobTable.grantReadJobs(this.status.function);
     this.results.grantReadResults(this.status.function);
+
+    this.models = new QuarryFunction(this, 'Models', {
+      handler: 'models',
+      description: 'Quarry models: lists the configured models and the state of their circuit breakers',
+      ...logs_,
+      environment: {
+        [ENV.jobsTable]: table.tableName,
+        [ENV.routes]: routes,
+        [ENV.resilience]: JSON.stringify(config.resilience),
+      },
+    });
+    this.jobTable.grantReadBreakers(this.models.function);
 
     this.worker = new JobWorker(this, 'JobWorker', {
       queue: this.jobQueue.queue,
@@ -147,6 +160,7 @@ export class QuarryStack extends Stack {
     this.jobApi = new JobApi(this, 'Api', {
       submitFunction: this.submit.function,
       statusFunction: this.status.function,
+      modelsFunction: this.models.function,
       jobRequestSchema: jobRequestJsonSchema(),
       routePaths: Object.values(config.routes).flatMap((r) => (r.path ? [r.path] : [])),
       rateLimit: config.api.rateLimit,

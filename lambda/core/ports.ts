@@ -42,3 +42,53 @@ export interface JobLog {
 }
 
 export type Clock = () => Date;
+
+/** What a circuit breaker guards: one model id in one region (a model with failover regions has one per region). */
+export interface BreakerTarget {
+  modelId: string;
+  region: string;
+}
+
+export type BreakerState = 'CLOSED' | 'OPEN' | 'HALF_OPEN';
+
+/** A state change one call caused, for the breaker-transition metric and log line. */
+export interface BreakerTransition {
+  from: BreakerState;
+  to: BreakerState;
+}
+
+/**
+ * The breaker's answer before a model call. `probe`: this call tests a HALF_OPEN breaker (report its outcome).
+ * `degraded`: the breaker store failed, so the call proceeds unguarded (fail open). `transition`: this admission
+ * moved the breaker OPEN -> HALF_OPEN. A refusal's `retryAt` (epoch ms) is when it may admit again.
+ */
+export type Admission =
+  | { admitted: true; probe: boolean; degraded?: boolean; transition?: BreakerTransition }
+  | { admitted: false; state: 'OPEN' | 'HALF_OPEN'; retryAt: number };
+
+/** One breaker as GET /models shows it: counts are the rolling window's (weighted), times ISO 8601. */
+export interface BreakerView {
+  modelId: string;
+  region: string;
+  state: BreakerState;
+  errorRate: number;
+  calls: number;
+  failures: number;
+  openedAt?: string;
+  /** When the next call will be let through as a probe; in the past when the next call is one. */
+  nextProbeAt?: string;
+}
+
+/**
+ * A circuit breaker per (model id, region), shared by every worker instance. Its store failing never stops a call:
+ * admit then answers `degraded` and record gives up quietly (both log a warning).
+ */
+export interface CircuitBreaker {
+  admit(target: BreakerTarget, now: Date): Promise<Admission>;
+  /**
+   * The outcome of an admitted call. Report `failure` only for failures that say the model is unhealthy
+   * (retryable ones); a request the model rejected (4xx) is a `success` for the breaker.
+   */
+  record(target: BreakerTarget, outcome: 'success' | 'failure', admission: Admission, now: Date): Promise<BreakerTransition | undefined>;
+  describe(targets: BreakerTarget[], now: Date): Promise<BreakerView[]>;
+}

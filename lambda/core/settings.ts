@@ -107,6 +107,14 @@ export const deadLetterSettingsSchema = z.object({
   [ENV.eventsTopicArn]: z.string().min(1),
 });
 
+/** GET /models: the configured models (QUARRY_ROUTES), their breakers' table and settings, and the home region. */
+export const modelsSettingsSchema = z.object({
+  [ENV.jobsTable]: z.string().min(1),
+  [ENV.routes]: json(routingTableSchema),
+  [ENV.resilience]: json(resiliencePolicySchema).default(DEFAULT_RESILIENCE),
+  AWS_REGION: z.string().min(1),
+});
+
 /** Parses a function's environment once at cold start; a missing variable is a deployment error, named here. */
 export function readSettings<T extends z.ZodType>(schema: T, env: Record<string, string | undefined>): z.output<T> {
   const parsed = schema.safeParse(env);

@@ -12,6 +12,8 @@ export interface JobApiProps {
   readonly submitFunction: lambda.IFunction;
   /** Handles `GET /jobs/{jobId}`. */
   readonly statusFunction: lambda.IFunction;
+  /** Handles `GET /models` (models and their circuit breakers). */
+  readonly modelsFunction: lambda.IFunction;
   /** JSON schema (draft 4) of the POST body, checked by API Gateway before the submit function runs. */
   readonly jobRequestSchema: apigateway.JsonSchema;
   /** Extra `POST` paths that submit to a preset route, e.g. `/api/classify`. @default - none */
@@ -43,8 +45,8 @@ const GATEWAY_ERRORS: { type: apigateway.ResponseType; statusCode?: string; code
 ];
 
 /**
- * The public REST API, stage `v1`: `POST /jobs`, `GET /jobs/{jobId}` and a `POST` per static route path,
- * all Lambda proxy integrations.
+ * The public REST API, stage `v1`: `POST /jobs`, `GET /jobs/{jobId}`, `GET /models` and a `POST` per static route
+ * path, all Lambda proxy integrations.
  *
  * Default settings: regional endpoint (a regional WAF web ACL can be attached: `webAclArn`), stage throttling,
  * JSON access logs, execution logs at ERROR without request/response data (no prompts in logs), X-Ray tracing,
@@ -123,6 +125,7 @@ export class JobApi extends Construct {
       requestValidator: this.requestValidator,
       requestParameters: { 'method.request.path.jobId': true },
     });
+    this.api.root.addResource('models').addMethod('GET', new apigateway.LambdaIntegration(props.modelsFunction, { allowTestInvoke: false }));
     for (const routePath of props.routePaths ?? []) {
       this.api.root.resourceForPath(routePath).addMethod('POST', submit, submitOptions);
     }

@@ -51,4 +51,14 @@ export class JobTable extends Construct {
   public grantReadJobs(grantee: iam.IGrantable): iam.Grant {
     return this.table.grant(grantee, 'dynamodb:GetItem');
   }
+
+  /** Read circuit breaker state (GET /models): only items whose key starts with `BREAKER#`. */
+  public grantReadBreakers(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem'],
+      resourceArns: [this.table.tableArn],
+      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['BREAKER#*'] } },
+    });
+  }
 }

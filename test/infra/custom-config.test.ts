@@ -110,7 +110,8 @@ describe('a stack built from a custom configuration', () => {
   it('throttles the stage, adds the static path and associates the web ACL', () => {
     template.hasResourceProperties('AWS::ApiGateway::Stage', { MethodSettings: [Match.objectLike({ ThrottlingRateLimit: 7, ThrottlingBurstLimit: 11 })] });
     template.hasResourceProperties('AWS::ApiGateway::Resource', { PathPart: 'summarize' });
-    template.resourceCountIs('AWS::ApiGateway::Method', 3);
+    // POST /jobs, GET /jobs/{jobId}, GET /models and POST /api/summarize.
+    template.resourceCountIs('AWS::ApiGateway::Method', 4);
     template.hasResourceProperties('AWS::WAFv2::WebACLAssociation', { WebACLArn: webAclArn });
   });
 

@@ -291,9 +291,9 @@ describe('REST API', () => {
     });
   });
 
-  it('routes POST /jobs, GET /jobs/{jobId} and a POST per static route path to Lambda proxy integrations', () => {
+  it('routes POST /jobs, GET /jobs/{jobId}, GET /models and a POST per static route path to Lambda proxy integrations', () => {
     const routes = methods().map((m) => `${m.HttpMethod} ${pathOf(m.ResourceId)}`).sort();
-    expect(routes).toEqual(['GET /jobs/{jobId}', 'POST /api/analyze', 'POST /api/classify', 'POST /api/generate', 'POST /jobs']);
+    expect(routes).toEqual(['GET /jobs/{jobId}', 'GET /models', 'POST /api/analyze', 'POST /api/classify', 'POST /api/generate', 'POST /jobs']);
     for (const method of methods()) {
       expect(method.Integration.Type).toBe('AWS_PROXY');
       expect(method.AuthorizationType).toBe('NONE');

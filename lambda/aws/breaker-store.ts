@@ -1,0 +1,227 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { BatchGetCommand, GetCommand, type BatchGetCommandOutput, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import {
+  breakerView,
+  decideAdmission,
+  decideAfterCount,
+  decideRecord,
+  type BreakerSettings,
+  type BreakerSnapshot,
+  type RecordDecision,
+} from '../core/circuit-breaker';
+import type { Admission, BreakerTarget, BreakerTransition, BreakerView, CircuitBreaker, JobLog } from '../core/ports';
+
+/** Item key: one breaker per region and model id, in the jobs table. Breaker items never expire (no expiresAt). */
+export const breakerKey = (target: BreakerTarget) => ({ pk: `BREAKER#${target.region}#${target.modelId}` });
+
+/** Stored shape: the snapshot's fields at the top level (probes as a map), plus the target for readers of the table. */
+type BreakerItem = Partial<BreakerSnapshot> & { pk: string; modelId?: string; region?: string };
+
+function toSnapshot(item: Record<string, unknown> | undefined): BreakerSnapshot | undefined {
+  if (!item) return undefined;
+  const i = item as BreakerItem;
+  return {
+    state: i.state ?? 'CLOSED',
+    version: i.version ?? 0,
+    bucketStart: i.bucketStart ?? 0,
+    calls: i.calls ?? 0,
+    failures: i.failures ?? 0,
+    prevCalls: i.prevCalls ?? 0,
+    prevFailures: i.prevFailures ?? 0,
+    consecutiveOpens: i.consecutiveOpens ?? 0,
+    ...(i.openedAt !== undefined && { openedAt: i.openedAt }),
+    ...(i.openUntil !== undefined && { openUntil: i.openUntil }),
+    probes: i.probes ?? {},
+  };
+}
+
+function isConditionFailure(error: unknown): boolean {
+  return error instanceof ConditionalCheckFailedException || (error as { name?: string })?.name === 'ConditionalCheckFailedException';
+}
+
+/** `#name` placeholders of the expressions, each standing for the attribute of the same name. */
+function namesIn(...expressions: (string | undefined)[]): Record<string, string> {
+  const names: Record<string, string> = {};
+  for (const match of expressions.join(' ').matchAll(/#(\w+)/g)) names[match[0]] = match[1];
+  return names;
+}
+
+interface Write {
+  condition: string;
+  update: string;
+  values: Record<string, unknown>;
+  /** Attribute names that are not plain `#attribute` placeholders (probe slots). */
+  names?: Record<string, string>;
+}
+
+export interface BreakerStoreOptions {
+  /** Re-reads after a failed condition before giving up (contention between workers). @default 8 */
+  readonly maxConditionRetries?: number;
+  /** Spreads concurrent probers over free HALF_OPEN slots. @default Math.random */
+  readonly random?: () => number;
+}
+
+/**
+ * The circuit breakers in DynamoDB. Every decision comes from lambda/core/circuit-breaker.ts and is written with a
+ * condition on what it was decided from: counting is an atomic ADD conditioned on the bucket (so workers never
+ * serialize on a version), rolling a bucket and every state change are conditioned on the bucket or the version.
+ * A failed condition means another worker got there first: read again and decide again.
+ */
+export class BreakerStore implements CircuitBreaker {
+  private readonly maxRetries: number;
+  private readonly random: () => number;
+
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    private readonly settings: BreakerSettings,
+    private readonly log: JobLog,
+    options: BreakerStoreOptions = {},
+  ) {
+    this.maxRetries = options.maxConditionRetries ?? 8;
+    this.random = options.random ?? Math.random;
+  }
+
+  async admit(target: BreakerTarget, now: Date): Promise<Admission> {
+    try {
+      for (let attempt = 0; attempt <= this.maxRetries; attempt++) {
+        const decision = decideAdmission(await this.read(target), now.getTime(), this.settings, this.random);
+        if (decision.kind === 'admit') return { admitted: true, probe: false };
+        if (decision.kind === 'refuse') return { admitted: false, state: decision.state, retryAt: decision.retryAt };
+        const slot = { '#slot': decision.slot };
+        const taken = decision.startHalfOpen
+          ? await this.write(target, {
+              condition: '#state = :open AND #version = :version',
+              update: 'SET #state = :halfOpen, #version = :next, #probes = :probes',
+              values: { ':open': 'OPEN', ':halfOpen': 'HALF_OPEN', ':version': decision.expectVersion, ':next': decision.expectVersion + 1, ':probes': { [decision.slot]: decision.leaseUntil } },
+            })
+          : await this.write(target, {
+              condition: '#state = :halfOpen AND #version = :version AND (attribute_not_exists(#probes.#slot) OR #probes.#slot <= :now)',
+              update: 'SET #probes.#slot = :lease',
+              names: slot,
+              values: { ':halfOpen': 'HALF_OPEN', ':version': decision.expectVersion, ':now': now.getTime(), ':lease': decision.leaseUntil },
+            });
+        if (taken) return { admitted: true, probe: true, ...(decision.startHalfOpen && { transition: { from: 'OPEN', to: 'HALF_OPEN' } }) };
+      }
+      // Every free probe slot went to another worker meanwhile: behave as a busy HALF_OPEN breaker.
+      return { admitted: false, state: 'HALF_OPEN', retryAt: now.getTime() + 1000 };
+    } catch (error) {
+      this.log.warn('circuit breaker store failed: admitting the call unguarded', { ...target, error: (error as Error).name, degraded: true });
+      return { admitted: true, probe: false, degraded: true };
+    }
+  }
+
+  async record(target: BreakerTarget, outcome: 'success' | 'failure', admission: Admission, now: Date): Promise<BreakerTransition | undefined> {
+    if (!admission.admitted) return undefined;
+    try {
+      for (let attempt = 0; attempt <= this.maxRetries; attempt++) {
+        const decision = decideRecord(await this.read(target), outcome, admission.probe, now.getTime(), this.settings);
+        if (decision.kind === 'ignore') return undefined;
+        if (decision.kind === 'count' || decision.kind === 'roll') {
+          const counted = await this.count(target, decision);
+          if (!counted) continue;
+          return await this.openIfFailing(target, counted, now);
+        }
+        if (decision.kind === 'close') {
+          const closed = await this.write(target, {
+            condition: '#state = :halfOpen AND #version = :version',
+            update:
+              'SET #state = :closed, #version = :next, #bucketStart = :bucket, #calls = :zero, #failures = :zero, #prevCalls = :zero, #prevFailures = :zero, #consecutiveOpens = :zero REMOVE #openedAt, #openUntil, #probes',
+            values: { ':halfOpen': 'HALF_OPEN', ':closed': 'CLOSED', ':version': decision.expectVersion, ':next': decision.expectVersion + 1, ':bucket': decision.bucketStart, ':zero': 0 },
+          });
+          if (closed) return { from: 'HALF_OPEN', to: 'CLOSED' };
+          continue;
+        }
+        const reopened = await this.open(target, 'HALF_OPEN', decision);
+        if (reopened) return { from: 'HALF_OPEN', to: 'OPEN' };
+      }
+      this.log.warn('circuit breaker outcome not recorded: too much contention', { ...target, outcome });
+      return undefined;
+    } catch (error) {
+      this.log.warn('circuit breaker store failed: outcome not recorded', { ...target, outcome, error: (error as Error).name, degraded: true });
+      return undefined;
+    }
+  }
+
+  async describe(targets: BreakerTarget[], now: Date): Promise<BreakerView[]> {
+    const items = new Map<string, Record<string, unknown>>();
+    for (let i = 0; i < targets.length; i += 100) {
+      let keys: Record<string, unknown>[] | undefined = [...new Map(targets.slice(i, i + 100).map((t) => [breakerKey(t).pk, breakerKey(t)])).values()];
+      for (let round = 0; keys && keys.length > 0; round++) {
+        if (round > 5) throw new Error('BatchGetItem kept returning unprocessed keys');
+        const { Responses, UnprocessedKeys }: BatchGetCommandOutput = await this.client.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } } }));
+        for (const item of Responses?.[this.tableName] ?? []) items.set(item.pk as string, item);
+        keys = UnprocessedKeys?.[this.tableName]?.Keys;
+      }
+    }
+    return targets.map((target) => breakerView(target, toSnapshot(items.get(breakerKey(target).pk)), now.getTime(), this.settings));
+  }
+
+  /** Adds the call to its bucket (rolling it first if needed); the breaker after the write, or undefined when the bucket moved. */
+  private async count(target: BreakerTarget, decision: Extract<RecordDecision, { kind: 'count' | 'roll' }>): Promise<BreakerSnapshot | undefined> {
+    const failures = decision.failure ? 1 : 0;
+    const attributes = { ':modelId': target.modelId, ':region': target.region };
+    if (decision.kind === 'count') {
+      return this.write(target, {
+        condition: 'attribute_not_exists(pk) OR (#state = :closed AND #bucketStart = :bucket)',
+        update: 'SET #state = if_not_exists(#state, :closed), #version = if_not_exists(#version, :zero), #bucketStart = :bucket, #modelId = :modelId, #region = :region ADD #calls :one, #failures :failures',
+        values: { ':closed': 'CLOSED', ':zero': 0, ':bucket': decision.bucketStart, ':one': 1, ':failures': failures, ...attributes },
+      });
+    }
+    const previous = decision.previous === 'shift' ? '#prevCalls = #calls, #prevFailures = #failures' : '#prevCalls = :zero, #prevFailures = :zero';
+    return this.write(target, {
+      condition: '#state = :closed AND #bucketStart = :seen',
+      update: `SET ${previous}, #calls = :one, #failures = :failures, #bucketStart = :bucket`,
+      values: { ':closed': 'CLOSED', ':seen': decision.seenBucketStart, ':bucket': decision.bucketStart, ':one': 1, ':failures': failures, ...(decision.previous === 'clear' && { ':zero': 0 }) },
+    });
+  }
+
+  /** CLOSED -> OPEN when the window says so; only the worker whose write wins reports the transition. */
+  private async openIfFailing(target: BreakerTarget, counted: BreakerSnapshot, now: Date): Promise<BreakerTransition | undefined> {
+    const decision = decideAfterCount(counted, now.getTime(), this.settings);
+    if (decision.kind === 'stay') return undefined;
+    return (await this.open(target, 'CLOSED', decision)) ? { from: 'CLOSED', to: 'OPEN' } : undefined;
+  }
+
+  private open(target: BreakerTarget, from: 'CLOSED' | 'HALF_OPEN', decision: { expectVersion: number; consecutiveOpens: number; openedAt: number; openUntil: number }) {
+    return this.write(target, {
+      condition: '#state = :from AND #version = :version',
+      update: 'SET #state = :open, #version = :next, #consecutiveOpens = :opens, #openedAt = :openedAt, #openUntil = :openUntil REMOVE #probes',
+      values: {
+        ':from': from,
+        ':open': 'OPEN',
+        ':version': decision.expectVersion,
+        ':next': decision.expectVersion + 1,
+        ':opens': decision.consecutiveOpens,
+        ':openedAt': decision.openedAt,
+        ':openUntil': decision.openUntil,
+      },
+    });
+  }
+
+  private async read(target: BreakerTarget): Promise<BreakerSnapshot | undefined> {
+    const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: breakerKey(target), ConsistentRead: true }));
+    return toSnapshot(Item);
+  }
+
+  /** One conditional update; the breaker after it, or undefined when the condition failed. */
+  private async write(target: BreakerTarget, change: Write): Promise<BreakerSnapshot | undefined> {
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: breakerKey(target),
+          ConditionExpression: change.condition,
+          UpdateExpression: change.update,
+          ExpressionAttributeNames: { ...namesIn(change.condition, change.update), ...change.names },
+          ExpressionAttributeValues: change.values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return toSnapshot(Attributes);
+    } catch (error) {
+      if (isConditionFailure(error)) return undefined;
+      throw error;
+    }
+  }
+}
