@@ -115,18 +115,11 @@ export const configSchema = z
     worker: z
       .object({
         memorySize: z.number().int().min(128).max(10240).default(512).describe('Worker Lambda memory (MB)'),
-        timeoutSeconds: z.number().int().min(10).max(900).default(120).describe('Worker Lambda timeout (s); the queue visibility timeout is 6x this'),
+        timeoutSeconds: z.number().int().min(3).max(900).default(120).describe('Worker Lambda timeout (s); the queue visibility timeout is 6x this'),
         batchSize: z.number().int().min(1).max(100).default(5).describe('SQS records per worker invocation'),
         maxBatchingWindowSeconds: z.number().int().min(0).max(300).default(0).describe('How long the event source mapping gathers a batch (s)'),
         maxConcurrency: z.number().int().min(2).max(1000).default(10).describe('Most concurrent worker invocations the event source mapping starts'),
         maxReceiveCount: z.number().int().min(1).max(1000).default(5).describe('Deliveries of a failing message before it moves to the DLQ'),
-        retryDelaySeconds: z
-          .number()
-          .int()
-          .min(0)
-          .max(900)
-          .default(10)
-          .describe('First delay before a failed job is retried; doubles per receive, capped at the visibility timeout'),
       })
       .strict()
       .prefault({}),

@@ -127,14 +127,14 @@ export class QuarryStack extends Stack {
         [ENV.resultsBucket]: this.results.bucket.bucketName,
         [ENV.routes]: routes,
         [ENV.resultInlineMaxBytes]: String(config.results.inlineMaxBytes),
-        [ENV.retryDelaySeconds]: String(config.worker.retryDelaySeconds),
-        [ENV.visibilityTimeoutSeconds]: String(visibilityTimeout.toSeconds()),
         [ENV.logPromptText]: String(config.logPromptText),
         [ENV.resilience]: JSON.stringify(config.resilience),
       },
     });
     const workerFn = this.worker.fn.function;
-    this.jobTable.grantTransitionJobs(workerFn);
+    this.jobTable.grantWorkerState(workerFn);
+    // Requeueing a job whose models cannot answer yet sends it again with a delay.
+    this.jobQueue.grantSendJobs(workerFn);
     this.results.grantWriteResults(workerFn);
     this.jobEvents.grantPublish(workerFn);
     workerFn.addToRolePolicy(

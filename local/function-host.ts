@@ -100,6 +100,16 @@ export class FunctionHost {
     }
   }
 
+  /**
+   * Kills the containers that are running an invocation right now, as a crash or an out-of-memory kill would: the
+   * invocations fail with Runtime.ExitError and the function goes on serving from fresh containers. For fault tests.
+   */
+  async crashRunning(): Promise<number> {
+    const running = this.containers.filter((c) => c.busy && !c.dead);
+    await Promise.allSettled(running.map((c) => c.worker.terminate()));
+    return running.length;
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     for (const wake of this.waiting.splice(0)) wake();

@@ -14,7 +14,6 @@ let documents: DynamoDBDocumentClient | undefined;
 let queue: SQSClient | undefined;
 let topic: SNSClient | undefined;
 let objects: S3Client | undefined;
-let bedrock: BedrockRuntimeClient | undefined;
 
 export function documentClient(): DynamoDBDocumentClient {
   documents ??= DynamoDBDocumentClient.from(new DynamoDBClient({ maxAttempts: 3 }), {
@@ -40,8 +39,10 @@ export function s3Client(): S3Client {
   return objects;
 }
 
-export function bedrockClient(): BedrockRuntimeClient {
-  // Small and explicit: the pipeline's own policy and SQS redelivery do the long waiting, not the SDK.
-  bedrock ??= new BedrockRuntimeClient({ maxAttempts: 2, retryMode: 'standard' });
-  return bedrock;
+/**
+ * A Bedrock Runtime client for one region. SDK retries are small and explicit (one retry of a transient error):
+ * the pipeline's own policy backs off between calls and falls back, and requeueing does the long waiting.
+ */
+export function bedrockClient(region?: string): BedrockRuntimeClient {
+  return new BedrockRuntimeClient({ ...(region && { region }), maxAttempts: 2, retryMode: 'standard' });
 }

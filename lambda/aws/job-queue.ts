@@ -22,8 +22,23 @@ export class JobQueue {
     );
   }
 
-  /** Hands a received message back after `delaySeconds` instead of the full visibility timeout. */
+  /** Makes a delivered message visible again after `delaySeconds` instead of the full visibility timeout. */
   async redeliverAfter(queueUrl: string, receiptHandle: string, delaySeconds: number): Promise<void> {
-    await this.client.send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: receiptHandle, VisibilityTimeout: delaySeconds }));
+    await this.client.send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: receiptHandle, VisibilityTimeout: Math.round(delaySeconds) }));
+  }
+
+  /**
+   * Sends the job again as a new message that becomes visible after `delaySeconds` (at most 900). The delivered
+   * message is then acknowledged, so waiting for a model never spends the job's dead-letter receive budget.
+   */
+  async requeue(queueUrl: string, message: JobMessage, delaySeconds: number): Promise<void> {
+    await this.client.send(
+      new SendMessageCommand({
+        QueueUrl: queueUrl,
+        MessageBody: JSON.stringify(message),
+        DelaySeconds: Math.min(900, Math.max(0, Math.round(delaySeconds))),
+        MessageAttributes: message.tenant ? { tenant: { DataType: 'String', StringValue: message.tenant } } : undefined,
+      }),
+    );
   }
 }

@@ -81,19 +81,19 @@ export class JobRepository {
     });
   }
 
-  /** RUNNING -> QUEUED after a transient failure: the lease is given up and the attempt recorded. */
-  async release(jobId: string, owner: string, attempt: Attempt, now: Date): Promise<Job | undefined> {
+  /** RUNNING -> QUEUED until the job is tried again: the lease is given up, the attempts recorded, the requeue counted. */
+  async release(jobId: string, owner: string, attempts: Attempt[], now: Date): Promise<Job | undefined> {
     return this.transition(jobId, {
       condition: '#status = :running AND leaseOwner = :owner',
-      update: 'SET #status = :queued, updatedAt = :now, attempts = list_append(attempts, :attempt) REMOVE leaseOwner, leaseExpiresAt',
-      values: { ':running': 'RUNNING', ':queued': 'QUEUED', ':owner': owner, ':now': now.toISOString(), ':attempt': [attempt] },
+      update: 'SET #status = :queued, updatedAt = :now, attempts = list_append(attempts, :attempts), requeues = if_not_exists(requeues, :zero) + :one REMOVE leaseOwner, leaseExpiresAt',
+      values: { ':running': 'RUNNING', ':queued': 'QUEUED', ':owner': owner, ':now': now.toISOString(), ':attempts': attempts, ':zero': 0, ':one': 1 },
     });
   }
 
-  async markSucceeded(jobId: string, owner: string, outcome: { result: JobResult; resultLocation?: ResultLocation; attempt: Attempt }, now: Date): Promise<Job | undefined> {
+  async markSucceeded(jobId: string, owner: string, outcome: { result: JobResult; resultLocation?: ResultLocation; attempts: Attempt[] }, now: Date): Promise<Job | undefined> {
     return this.transition(jobId, {
       condition: '#status = :running AND leaseOwner = :owner',
-      update: `SET #status = :succeeded, updatedAt = :now, #result = :result, attempts = list_append(attempts, :attempt)${outcome.resultLocation ? ', resultLocation = :location' : ''} REMOVE leaseOwner, leaseExpiresAt`,
+      update: `SET #status = :succeeded, updatedAt = :now, #result = :result, attempts = list_append(attempts, :attempts)${outcome.resultLocation ? ', resultLocation = :location' : ''} REMOVE leaseOwner, leaseExpiresAt`,
       names: { '#result': 'result' },
       values: {
         ':running': 'RUNNING',
@@ -101,19 +101,19 @@ export class JobRepository {
         ':owner': owner,
         ':now': now.toISOString(),
         ':result': outcome.result,
-        ':attempt': [outcome.attempt],
+        ':attempts': outcome.attempts,
         ...(outcome.resultLocation && { ':location': outcome.resultLocation }),
       },
     });
   }
 
   /** RUNNING (held by `owner`) -> FAILED. */
-  async markFailed(jobId: string, owner: string, error: JobError, attempt: Attempt | undefined, now: Date): Promise<Job | undefined> {
+  async markFailed(jobId: string, owner: string, error: JobError, attempts: Attempt[], now: Date): Promise<Job | undefined> {
     return this.transition(jobId, {
       condition: '#status = :running AND leaseOwner = :owner',
-      update: `SET #status = :failed, updatedAt = :now, #error = :error${attempt ? ', attempts = list_append(attempts, :attempt)' : ''} REMOVE leaseOwner, leaseExpiresAt`,
+      update: 'SET #status = :failed, updatedAt = :now, #error = :error, attempts = list_append(attempts, :attempts) REMOVE leaseOwner, leaseExpiresAt',
       names: { '#error': 'error' },
-      values: { ':running': 'RUNNING', ':failed': 'FAILED', ':owner': owner, ':now': now.toISOString(), ':error': error, ...(attempt && { ':attempt': [attempt] }) },
+      values: { ':running': 'RUNNING', ':failed': 'FAILED', ':owner': owner, ':now': now.toISOString(), ':error': error, ':attempts': attempts },
     });
   }
 

@@ -1,96 +1,282 @@
-import { classifyModelError } from './model-errors';
-import { leaseExpiry, redeliveryDelaySeconds, shouldOffloadResult } from './delivery';
-import { afterRefusedClaim, type Attempt, type Job, type JobResult, type ResultLocation } from './job';
-import type { Clock, JobLog, JobStore, LargeResultStore, ModelInvoker, TerminalEventPublisher } from './ports';
+import { createHash } from 'node:crypto';
+import { leaseExpiry, shouldOffloadResult } from './delivery';
+import { candidatesFor, fitsLargerContext, type Candidate } from './fallback-chain';
+import { afterRefusedClaim, modelCalls, type Attempt, type Job, type JobError, type JobResult, type ResultLocation } from './job';
+import { canonicalJson } from './job-request';
+import { classifyModelError, type ModelFailure } from './model-errors';
+import type { Clock, JobLog, JobRequeuer, JobStore, LargeResultStore, ModelCallObserver, ModelInvoker, ResponseCache, TerminalEventPublisher } from './ports';
+import { backoffDelayMs, CALL_SAFETY_MARGIN_MS, requeueDelaySeconds, worthCalling } from './retry-policy';
+import type { ResiliencePolicy, RoutingTable } from './settings';
+
+/** The circuit breaker as job processing uses it (lambda/aws/breaker-store.ts implements it). */
+export interface BreakerGate {
+  admit(target: { modelId: string; region: string }, now: Date): Promise<{ admitted: true; probe: boolean; degraded?: boolean } | { admitted: false; state: string; retryAt: number }>;
+  record(
+    target: { modelId: string; region: string },
+    outcome: 'success' | 'failure',
+    admission: { admitted: true; probe: boolean; degraded?: boolean },
+    now: Date,
+  ): Promise<{ from: string; to: string } | undefined>;
+}
 
 export interface ProcessingDeps {
   store: JobStore;
   model: ModelInvoker;
   results: LargeResultStore;
   events: TerminalEventPublisher;
+  requeuer: JobRequeuer;
+  breaker: BreakerGate;
+  cache: ResponseCache;
+  observer: ModelCallObserver;
   log: JobLog;
   clock: Clock;
-  region?: string;
+  sleep: (ms: number) => Promise<void>;
+  random: () => number;
+  routing: RoutingTable;
+  policy: ResiliencePolicy;
+  homeRegion: string;
   resultInlineMaxBytes: number;
-  retryDelaySeconds: number;
-  visibilityTimeoutSeconds: number;
   /** Operators may opt in to prompt and completion text in logs; off by default. */
   logText?: boolean;
 }
 
 export interface Delivery {
   jobId: string;
+  tenant?: string;
   /** How many times SQS has handed this message out, this time included. */
   receiveCount: number;
   /** Who is working on it: unique per delivery, so a stale worker cannot finish a job taken over from it. */
   owner: string;
-  remainingMillis: number;
+  /** Milliseconds the invocation may still run. */
+  remainingMillis: () => number;
 }
 
 export type DeliveryOutcome =
   | { kind: 'finished'; status: Job['status'] }
   | { kind: 'skipped'; reason: 'gone' | 'already-finished' | 'held-by-another-worker' | 'lease-lost' }
-  | { kind: 'retry-later'; delaySeconds: number; errorCode: string };
+  | { kind: 'requeued'; delaySeconds: number };
+
+type ChainOutcome =
+  | { kind: 'answered'; result: JobResult }
+  | { kind: 'failed'; error: JobError }
+  /** No model could answer now; `retryAt` is when an open circuit admits calls again, if that is what stopped us. */
+  | { kind: 'unavailable'; lastError?: JobError; retryAt?: number; outOfTime: boolean };
+
+/** The cache key of a request on a route: equal requests share answers, metadata and ids aside. */
+export function responseCacheKey(job: Pick<Job, 'route' | 'request'>): string {
+  return createHash('sha256').update(canonicalJson({ route: job.route, request: job.request })).digest('hex');
+}
 
 /**
- * What happens to a job when its message is delivered: claim it, call the model, record the outcome,
- * announce it once. Safe under duplicate and concurrent deliveries of the same job.
+ * What happens to a job when its message is delivered: claim it, walk its fallback chain (retrying each model
+ * with backoff within the invocation's time, skipping models whose circuit is open), record the outcome and
+ * announce it once; or, when no model can answer yet, put it back on the queue with a delay.
+ * Safe under duplicate and concurrent deliveries of the same job.
  */
 export async function processDelivery(delivery: Delivery, deps: ProcessingDeps): Promise<DeliveryOutcome> {
   const { store, log, clock } = deps;
   const claimedAt = clock();
-  const job = await store.claim(delivery.jobId, delivery.owner, leaseExpiry(claimedAt, delivery.remainingMillis), claimedAt);
+  const job = await store.claim(delivery.jobId, delivery.owner, leaseExpiry(claimedAt, delivery.remainingMillis()), claimedAt);
   if (!job) return settleRefusedClaim(delivery.jobId, deps);
+  log.info('job running', { jobId: job.jobId, route: job.route, modelId: job.modelId, receiveCount: delivery.receiveCount, requeues: job.requeues ?? 0 });
 
-  log.info('job running', { jobId: job.jobId, route: job.route, modelId: job.modelId, receiveCount: delivery.receiveCount });
-  const startedAt = clock();
-  let answer: Awaited<ReturnType<ModelInvoker['converse']>>;
+  const attempts: Attempt[] = [];
+  let outcome: ChainOutcome;
   try {
-    answer = await deps.model.converse(job.modelId, job.request);
+    outcome = await answerFromChain(job, attempts, delivery, deps);
   } catch (error) {
-    const failure = classifyModelError(error);
-    const attempt = attemptOf(job.modelId, deps.region, startedAt, clock(), failure.code);
-    log.warn('model call failed', { jobId: job.jobId, modelId: job.modelId, errorCode: failure.code, retryable: failure.retryable, latencyMs: attempt.latencyMs });
-    if (failure.retryable) {
-      const released = await store.release(job.jobId, delivery.owner, attempt, clock());
-      if (!released) return { kind: 'skipped', reason: 'lease-lost' };
-      const delaySeconds = redeliveryDelaySeconds(delivery.receiveCount, deps.retryDelaySeconds, deps.visibilityTimeoutSeconds);
-      log.info('job queued for retry', { jobId: job.jobId, errorCode: failure.code, delaySeconds, receiveCount: delivery.receiveCount });
-      return { kind: 'retry-later', delaySeconds, errorCode: failure.code };
-    }
-    const failed = await store.markFailed(job.jobId, delivery.owner, { code: failure.code, message: failure.message }, attempt, clock());
-    if (!failed) return { kind: 'skipped', reason: 'lease-lost' };
-    log.info('job failed', { jobId: job.jobId, route: job.route, modelId: job.modelId, errorCode: failure.code });
-    await announce(failed, deps);
-    return { kind: 'finished', status: 'FAILED' };
+    // Give the job back before the delivery fails, so its redelivery can claim it instead of waiting out the lease.
+    await store.release(job.jobId, delivery.owner, attempts, clock()).catch(() => undefined);
+    throw error;
   }
 
-  const attempt = attemptOf(job.modelId, deps.region, startedAt, clock());
-  const full: JobResult = { text: answer.text, stopReason: answer.stopReason, usage: answer.usage, modelId: job.modelId };
+  if (outcome.kind === 'answered') return finishSucceeded(job, outcome.result, attempts, delivery, deps);
+  if (outcome.kind === 'failed') return finishFailed(job, outcome.error, attempts, delivery, deps);
+
+  const route = deps.routing.routes[job.route];
+  if (route?.cacheResponses) {
+    const cached = await deps.cache.get(responseCacheKey(job), clock()).catch((error: Error) => {
+      log.warn('response cache unavailable', { jobId: job.jobId, error: error.name });
+      return undefined;
+    });
+    if (cached) {
+      deps.observer.observe({ type: 'cache-served', route: job.route });
+      return finishSucceeded(job, { ...cached, servedFrom: 'cache' }, attempts, delivery, deps);
+    }
+  }
+
+  const now = clock();
+  const calls = modelCalls(job) + modelCalls({ attempts });
+  const pastDeadline = now.getTime() >= Date.parse(job.createdAt) + deps.policy.jobDeadlineSeconds * 1000;
+  if (pastDeadline || calls >= deps.policy.maxModelCalls) {
+    const why = pastDeadline ? `within ${deps.policy.jobDeadlineSeconds}s of submission` : `in ${calls} model calls`;
+    const last = outcome.lastError ? ` (last error: ${outcome.lastError.code})` : '';
+    return finishFailed(job, { code: 'ALL_MODELS_UNAVAILABLE', message: `No model of route "${job.route}" could answer ${why}${last}.` }, attempts, delivery, deps);
+  }
+
+  const delaySeconds = requeueDelaySeconds(job.requeues ?? 0, deps.policy.requeue, outcome.retryAt ? { now: now.getTime(), at: outcome.retryAt } : undefined);
+  const released = await store.release(job.jobId, delivery.owner, attempts, now);
+  if (!released) return { kind: 'skipped', reason: 'lease-lost' };
+  await deps.requeuer.requeue({ jobId: job.jobId, ...(delivery.tenant && { tenant: delivery.tenant }) }, delaySeconds);
+  deps.observer.observe({ type: 'requeued', delaySeconds });
+  log.info('job requeued', { jobId: job.jobId, delaySeconds, lastError: outcome.lastError?.code, outOfTime: outcome.outOfTime, requeues: (job.requeues ?? 0) + 1 });
+  return { kind: 'requeued', delaySeconds };
+}
+
+/** Walks the candidates in order until one answers, the request proves unanswerable, or none can answer now. */
+async function answerFromChain(job: Job, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps): Promise<ChainOutcome> {
+  const candidates = candidatesFor(job, deps.routing, deps.homeRegion);
+  let lastError: JobError | undefined;
+  let overflowedWindow: number | undefined;
+  let earliestRetryAt: number | undefined;
+  let previous: Candidate | undefined;
+
+  for (const candidate of candidates) {
+    if (!fitsLargerContext(candidate, overflowedWindow)) {
+      attempts.push(skipped(candidate, 'CONTEXT_WINDOW_TOO_SMALL', deps.clock()));
+      continue;
+    }
+    if (previous && previous.modelId !== candidate.modelId) {
+      deps.observer.observe({ type: 'fallback', fromModelId: previous.modelId, toModelId: candidate.modelId, reason: lastError?.code ?? 'CIRCUIT_OPEN' });
+    }
+    previous = candidate;
+
+    if (budgetSpent(job, attempts, deps)) break;
+    const tried = await tryCandidate(job, candidate, attempts, delivery, deps);
+    if (tried.kind === 'answered') return tried;
+    if (tried.kind === 'final') return { kind: 'failed', error: tried.error };
+    if (tried.kind === 'out-of-time') return { kind: 'unavailable', lastError: tried.error ?? lastError, retryAt: earliestRetryAt, outOfTime: true };
+    if (tried.kind === 'circuit-open') {
+      earliestRetryAt = Math.min(earliestRetryAt ?? Infinity, tried.retryAt);
+      continue;
+    }
+    lastError = tried.error;
+    if (tried.kind === 'context-overflow') overflowedWindow = candidate.contextWindow ?? 0;
+  }
+
+  if (overflowedWindow !== undefined && lastError?.code === 'CONTEXT_WINDOW_EXCEEDED') {
+    return { kind: 'failed', error: { code: 'CONTEXT_WINDOW_EXCEEDED', message: `The input is too long for every model of route "${job.route}" (${lastError.message}).` } };
+  }
+  return { kind: 'unavailable', lastError, retryAt: earliestRetryAt, outOfTime: false };
+}
+
+type CandidateOutcome =
+  | { kind: 'answered'; result: JobResult }
+  | { kind: 'final'; error: JobError }
+  | { kind: 'exhausted'; error: JobError }
+  | { kind: 'context-overflow'; error: JobError }
+  | { kind: 'circuit-open'; retryAt: number }
+  | { kind: 'out-of-time'; error?: JobError };
+
+/** Calls one candidate up to `attemptsPerModel` times with jittered backoff, as its circuit and the time allow. */
+async function tryCandidate(job: Job, candidate: Candidate, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps): Promise<CandidateOutcome> {
+  const { policy, clock, log } = deps;
+  let lastError: JobError | undefined;
+  for (let call = 1; call <= policy.retry.attemptsPerModel; call++) {
+    if (budgetSpent(job, attempts, deps)) return { kind: 'exhausted', error: lastError ?? { code: 'ALL_MODELS_UNAVAILABLE', message: 'model-call budget spent' } };
+    if (!worthCalling(delivery.remainingMillis())) return { kind: 'out-of-time', error: lastError };
+    const admission = await deps.breaker.admit(candidate, clock());
+    if (!admission.admitted) {
+      attempts.push(skipped(candidate, 'CIRCUIT_OPEN', clock()));
+      log.info('model skipped: circuit open', { jobId: job.jobId, modelId: candidate.modelId, region: candidate.region, retryAt: new Date(admission.retryAt).toISOString() });
+      return lastError ? { kind: 'exhausted', error: lastError } : { kind: 'circuit-open', retryAt: admission.retryAt };
+    }
+
+    const startedAt = clock();
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), Math.max(0, delivery.remainingMillis() - CALL_SAFETY_MARGIN_MS));
+    let failure: ModelFailure | undefined;
+    let answer: Awaited<ReturnType<ModelInvoker['converse']>> | undefined;
+    try {
+      answer = await deps.model.converse(candidate.modelId, job.request, { region: candidate.region, abortSignal: abort.signal });
+    } catch (error) {
+      failure = classifyModelError(error, { modelId: candidate.modelId, region: candidate.region, abandoned: abort.signal.aborted });
+      if (failure.disposition === 'unexpected') throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+    const endedAt = clock();
+    const attempt: Attempt = {
+      modelId: candidate.modelId,
+      region: candidate.region,
+      outcome: answer ? 'succeeded' : 'failed',
+      ...(failure && { errorCode: failure.code }),
+      latencyMs: endedAt.getTime() - startedAt.getTime(),
+      startedAt: startedAt.toISOString(),
+    };
+    attempts.push(attempt);
+    deps.observer.observe({ type: 'call', modelId: candidate.modelId, region: candidate.region, outcome: attempt.outcome as 'succeeded' | 'failed', ...(failure && { errorCode: failure.code }), latencyMs: attempt.latencyMs, ...(answer && { usage: answer.usage }) });
+    log.info('model call', { jobId: job.jobId, modelId: candidate.modelId, region: candidate.region, call, outcome: attempt.outcome, errorCode: failure?.code, latencyMs: attempt.latencyMs, probe: admission.probe });
+
+    // A request the model rejected still proves the model is up; only its own failures count against it.
+    const transition = await deps.breaker.record(candidate, failure?.countsAgainstModel ? 'failure' : 'success', admission, endedAt);
+    if (transition) {
+      deps.observer.observe({ type: 'breaker', modelId: candidate.modelId, region: candidate.region, ...transition });
+      log.warn('circuit breaker changed state', { modelId: candidate.modelId, region: candidate.region, ...transition });
+    }
+
+    if (answer) {
+      return { kind: 'answered', result: { text: answer.text, stopReason: answer.stopReason, usage: answer.usage, modelId: candidate.modelId } };
+    }
+    const error = { code: failure!.code, message: failure!.message };
+    if (failure!.disposition === 'fail') return { kind: 'final', error };
+    if (failure!.disposition === 'larger-model') return { kind: 'context-overflow', error };
+    if (failure!.code === 'CALL_ABANDONED') return { kind: 'out-of-time', error: lastError ?? error };
+    lastError = error;
+    if (call < policy.retry.attemptsPerModel) {
+      const delayMs = backoffDelayMs(call, policy.retry, deps.random, failure!.retryAfterMs);
+      if (!worthCalling(delivery.remainingMillis() - delayMs)) return { kind: 'out-of-time', error };
+      deps.observer.observe({ type: 'retry', modelId: candidate.modelId, region: candidate.region, delayMs });
+      await deps.sleep(delayMs);
+    }
+  }
+  return { kind: 'exhausted', error: lastError! };
+}
+
+/** A job may make `maxModelCalls` calls in all, over every delivery. */
+function budgetSpent(job: Job, attempts: Attempt[], deps: ProcessingDeps): boolean {
+  return modelCalls(job) + modelCalls({ attempts }) >= deps.policy.maxModelCalls;
+}
+
+async function finishSucceeded(job: Job, full: JobResult, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps): Promise<DeliveryOutcome> {
+  const text = full.text ?? '';
   let result = full;
   let resultLocation: ResultLocation | undefined;
-  if (shouldOffloadResult(answer.text, deps.resultInlineMaxBytes)) {
+  if (shouldOffloadResult(text, deps.resultInlineMaxBytes)) {
     resultLocation = await deps.results.put(job.jobId, full);
     const { text: _offloaded, ...summary } = full;
     result = summary;
   }
-  const succeeded = await store.markSucceeded(job.jobId, delivery.owner, { result, resultLocation, attempt }, clock());
+  const succeeded = await deps.store.markSucceeded(job.jobId, delivery.owner, { result, resultLocation, attempts }, deps.clock());
   if (!succeeded) {
-    log.warn('lease lost before the result was recorded', { jobId: job.jobId });
+    deps.log.warn('lease lost before the result was recorded', { jobId: job.jobId });
     return { kind: 'skipped', reason: 'lease-lost' };
   }
-  log.info('job succeeded', {
+  deps.log.info('job succeeded', {
     jobId: job.jobId,
     route: job.route,
-    modelId: job.modelId,
-    latencyMs: attempt.latencyMs,
-    usage: answer.usage,
-    stopReason: answer.stopReason,
+    modelId: full.modelId,
+    servedFrom: full.servedFrom ?? 'model',
+    usage: full.usage,
+    stopReason: full.stopReason,
     offloaded: resultLocation !== undefined,
-    ...(deps.logText && { prompt: job.request, completion: answer.text }),
+    ...(deps.logText && { prompt: job.request, completion: text }),
   });
+  if (full.servedFrom !== 'cache' && deps.routing.routes[job.route]?.cacheResponses && !resultLocation) {
+    await deps.cache.put(responseCacheKey(job), { ...full, servedFrom: 'model' }, deps.clock()).catch((error: Error) => {
+      deps.log.warn('could not fill the response cache', { jobId: job.jobId, error: error.name });
+    });
+  }
   await announce(succeeded, deps);
   return { kind: 'finished', status: 'SUCCEEDED' };
+}
+
+async function finishFailed(job: Job, error: JobError, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps): Promise<DeliveryOutcome> {
+  const failed = await deps.store.markFailed(job.jobId, delivery.owner, error, attempts, deps.clock());
+  if (!failed) return { kind: 'skipped', reason: 'lease-lost' };
+  deps.log.info('job failed', { jobId: job.jobId, route: job.route, modelId: job.modelId, errorCode: error.code, attempts: failed.attempts.length });
+  await announce(failed, deps);
+  return { kind: 'finished', status: 'FAILED' };
 }
 
 /** A dead-lettered message: the job can never finish normally, so it ends FAILED and says why. */
@@ -124,13 +310,6 @@ async function announce(job: Job, deps: Pick<ProcessingDeps, 'store' | 'events' 
   await deps.store.markEventPublished(job.jobId, deps.clock());
 }
 
-function attemptOf(modelId: string, region: string | undefined, startedAt: Date, endedAt: Date, errorCode?: string): Attempt {
-  return {
-    modelId,
-    ...(region && { region }),
-    outcome: errorCode ? 'failed' : 'succeeded',
-    ...(errorCode && { errorCode }),
-    latencyMs: endedAt.getTime() - startedAt.getTime(),
-    startedAt: startedAt.toISOString(),
-  };
+function skipped(candidate: Candidate, errorCode: string, at: Date): Attempt {
+  return { modelId: candidate.modelId, region: candidate.region, outcome: 'skipped', errorCode, latencyMs: 0, startedAt: at.toISOString() };
 }

@@ -16,7 +16,8 @@ export interface Usage {
 export interface Attempt {
   modelId: string;
   region?: string;
-  outcome: 'succeeded' | 'failed';
+  /** `skipped`: not called, because its circuit was open or its context window too small. */
+  outcome: 'succeeded' | 'failed' | 'skipped';
   errorCode?: string;
   latencyMs: number;
   startedAt: string;
@@ -28,6 +29,8 @@ export interface JobResult {
   stopReason: string;
   usage: Usage;
   modelId: string;
+  /** `cache` when every model failed and a cached answer to the same request was served instead. */
+  servedFrom?: 'model' | 'cache';
 }
 
 export interface ResultLocation {
@@ -59,6 +62,8 @@ export interface Job {
   idempotencyKey?: string;
   metadata?: Record<string, unknown>;
   attempts: Attempt[];
+  /** Times the job went back to the queue because no model could answer yet. */
+  requeues?: number;
   lease?: Lease;
   result?: JobResult;
   resultLocation?: ResultLocation;
@@ -77,6 +82,11 @@ export function expiryFor(now: Date, ttlDays: number): number {
   return Math.floor(now.getTime() / 1000) + ttlDays * 86_400;
 }
 
+/** Model calls a job has made so far (skipped candidates are not calls). */
+export function modelCalls(job: Pick<Job, 'attempts'>): number {
+  return job.attempts.filter((a) => a.outcome !== 'skipped').length;
+}
+
 /** What a worker does with a delivery whose claim (QUEUED -> RUNNING) was refused. */
 export type RefusedClaim = 'gone' | 'publish-owed-event' | 'already-finished' | 'held-by-another-worker';
 
@@ -87,7 +97,7 @@ export function afterRefusedClaim(job: Job | undefined, now: Date): RefusedClaim
   return 'held-by-another-worker';
 }
 
-export type JobView = Omit<Job, 'request' | 'requestHash' | 'lease' | 'resultLocation' | 'eventPublishedAt' | 'expiresAt' | 'tenant' | 'idempotencyKey'> & {
+export type JobView = Omit<Job, 'request' | 'requestHash' | 'lease' | 'resultLocation' | 'eventPublishedAt' | 'expiresAt' | 'tenant' | 'idempotencyKey' | 'requeues'> & {
   resultUrl?: string;
 };
 

@@ -11,9 +11,9 @@ export interface JobStore {
   get(jobId: string, now: Date): Promise<Job | undefined>;
   discardUnqueued(jobId: string): Promise<void>;
   claim(jobId: string, owner: string, leaseExpiresAt: number, now: Date): Promise<Job | undefined>;
-  release(jobId: string, owner: string, attempt: Attempt, now: Date): Promise<Job | undefined>;
-  markSucceeded(jobId: string, owner: string, outcome: { result: JobResult; resultLocation?: ResultLocation; attempt: Attempt }, now: Date): Promise<Job | undefined>;
-  markFailed(jobId: string, owner: string, error: JobError, attempt: Attempt | undefined, now: Date): Promise<Job | undefined>;
+  release(jobId: string, owner: string, attempts: Attempt[], now: Date): Promise<Job | undefined>;
+  markSucceeded(jobId: string, owner: string, outcome: { result: JobResult; resultLocation?: ResultLocation; attempts: Attempt[] }, now: Date): Promise<Job | undefined>;
+  markFailed(jobId: string, owner: string, error: JobError, attempts: Attempt[], now: Date): Promise<Job | undefined>;
   markAbandoned(jobId: string, error: JobError, now: Date): Promise<Job | undefined>;
   markEventPublished(jobId: string, now: Date): Promise<void>;
 }
@@ -22,12 +22,36 @@ export interface JobEnqueuer {
   enqueue(message: { jobId: string; tenant?: string }): Promise<void>;
 }
 
+/** Puts a job back on the queue as a new message, so waiting spends none of its dead-letter receive budget. */
+export interface JobRequeuer {
+  requeue(message: { jobId: string; tenant?: string }, delaySeconds: number): Promise<void>;
+}
+
+/** Answers kept for routes that opt in, served when every model of the chain fails. */
+export interface ResponseCache {
+  get(key: string, now: Date): Promise<JobResult | undefined>;
+  put(key: string, result: JobResult, now: Date): Promise<void>;
+}
+
+/** What happened on the way to an answer, for metrics: one event per model call, fallback or breaker change. */
+export type ModelCallEvent =
+  | { type: 'call'; modelId: string; region: string; outcome: 'succeeded' | 'failed'; errorCode?: string; latencyMs: number; usage?: Usage }
+  | { type: 'retry'; modelId: string; region: string; delayMs: number }
+  | { type: 'fallback'; fromModelId: string; toModelId: string; reason: string }
+  | { type: 'breaker'; modelId: string; region: string; from: string; to: string }
+  | { type: 'cache-served'; route: string }
+  | { type: 'requeued'; delaySeconds: number };
+
+export interface ModelCallObserver {
+  observe(event: ModelCallEvent): void;
+}
+
 export interface TerminalEventPublisher {
   publishTerminal(job: Job, now: Date): Promise<void>;
 }
 
 export interface ModelInvoker {
-  converse(modelId: string, request: NormalizedJobRequest): Promise<{ text: string; stopReason: string; usage: Usage }>;
+  converse(modelId: string, request: NormalizedJobRequest, options: { region: string; abortSignal?: AbortSignal }): Promise<{ text: string; stopReason: string; usage: Usage }>;
 }
 
 export interface LargeResultStore {

@@ -11,8 +11,6 @@ export const ENV = {
   resultUrlSeconds: 'RESULT_URL_SECONDS',
   jobTtlDays: 'JOB_TTL_DAYS',
   maxRequestBytes: 'MAX_REQUEST_BYTES',
-  retryDelaySeconds: 'RETRY_DELAY_SECONDS',
-  visibilityTimeoutSeconds: 'VISIBILITY_TIMEOUT_SECONDS',
   logPromptText: 'LOG_PROMPT_TEXT',
   resilience: 'QUARRY_RESILIENCE',
 } as const;
@@ -91,8 +89,6 @@ export const workerSettingsSchema = z.object({
   [ENV.resultsBucket]: z.string().min(1),
   [ENV.routes]: json(routingTableSchema),
   [ENV.resultInlineMaxBytes]: positiveInt.default(32_768),
-  [ENV.retryDelaySeconds]: positiveInt.default(10),
-  [ENV.visibilityTimeoutSeconds]: positiveInt.default(720),
   [ENV.logPromptText]: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
   [ENV.resilience]: json(resiliencePolicySchema).default(DEFAULT_RESILIENCE),
 });

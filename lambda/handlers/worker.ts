@@ -1,58 +1,76 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BreakerStore } from '../aws/breaker-store';
 import { bedrockClient, documentClient, s3Client, snsClient, sqsClient } from '../aws/clients';
 import { JobEvents } from '../aws/job-events';
 import { JobQueue, jobMessageBodySchema } from '../aws/job-queue';
 import { JobRepository } from '../aws/job-repository';
 import { ModelGateway } from '../aws/model-gateway';
+import { DynamoResponseCache } from '../aws/response-cache';
 import { ResultStore } from '../aws/result-store';
+import { METRICS } from '../core/metric-names';
 import { processDelivery, type ProcessingDeps } from '../core/job-processing';
+import { requeueDelaySeconds } from '../core/retry-policy';
 import { ENV, readSettings, workerSettingsSchema } from '../core/settings';
+import { modelMetrics } from './model-metrics';
 import { instrumented, jobLog, logger, metrics, tracer } from './observability';
 
 const settings = readSettings(workerSettingsSchema, process.env);
+const table = settings[ENV.jobsTable];
+const policy = settings[ENV.resilience];
+const documents = tracer.captureAWSv3Client(documentClient());
 const queue = new JobQueue(tracer.captureAWSv3Client(sqsClient()));
 const deps: ProcessingDeps = {
-  store: new JobRepository(tracer.captureAWSv3Client(documentClient()), settings[ENV.jobsTable]),
-  model: new ModelGateway(tracer.captureAWSv3Client(bedrockClient())),
+  store: new JobRepository(documents, table),
+  model: new ModelGateway((region) => tracer.captureAWSv3Client(bedrockClient(region))),
   results: new ResultStore(tracer.captureAWSv3Client(s3Client()), settings[ENV.resultsBucket]),
   events: new JobEvents(tracer.captureAWSv3Client(snsClient()), settings[ENV.eventsTopicArn]),
+  requeuer: { requeue: (message, delaySeconds) => queue.requeue(settings[ENV.jobsQueueUrl], message, delaySeconds) },
+  breaker: new BreakerStore(documents, table, policy.breaker, jobLog),
+  cache: new DynamoResponseCache(documents, table, policy.cacheTtlSeconds),
+  observer: modelMetrics(metrics),
   log: jobLog,
   clock: () => new Date(),
-  region: process.env.AWS_REGION,
+  sleep: (ms) => sleep(ms),
+  random: Math.random,
+  routing: settings[ENV.routes],
+  policy,
+  homeRegion: process.env.AWS_REGION ?? 'us-east-1',
   resultInlineMaxBytes: settings[ENV.resultInlineMaxBytes],
-  retryDelaySeconds: settings[ENV.retryDelaySeconds],
-  visibilityTimeoutSeconds: settings[ENV.visibilityTimeoutSeconds],
   logText: settings[ENV.logPromptText],
 };
 const processor = new BatchProcessor(EventType.SQS);
 
-/** Reported to SQS as a batch item failure; the message is already set to come back after the delay. */
-class RetryLater extends Error {}
-
 async function processRecord(record: SQSRecord, context: Context): Promise<void> {
+  const receiveCount = Number(record.attributes.ApproximateReceiveCount ?? '1');
+  try {
+    await deliver(record, receiveCount, context);
+  } catch (error) {
+    // A delivery that crashed comes back after a growing delay (each time spending a receive, so a poison
+    // message reaches the DLQ), not after the whole visibility timeout.
+    const delaySeconds = requeueDelaySeconds(receiveCount - 1, policy.requeue);
+    logger.error('delivery failed', { messageId: record.messageId, receiveCount, retryInSeconds: delaySeconds, error: error as Error });
+    await queue.redeliverAfter(settings[ENV.jobsQueueUrl], record.receiptHandle, delaySeconds).catch((e: Error) => logger.warn('could not shorten the redelivery delay', { error: e.name }));
+    throw error;
+  }
+}
+
+async function deliver(record: SQSRecord, receiveCount: number, context: Context): Promise<void> {
   const message = jobMessageBodySchema.parse(record.body);
   const outcome = await processDelivery(
     {
       jobId: message.jobId,
-      receiveCount: Number(record.attributes.ApproximateReceiveCount ?? '1'),
+      ...(message.tenant && { tenant: message.tenant }),
+      receiveCount,
       owner: `${record.messageId}:${context.awsRequestId}`,
-      remainingMillis: context.getRemainingTimeInMillis(),
+      remainingMillis: () => context.getRemainingTimeInMillis(),
     },
     deps,
   );
-  if (outcome.kind === 'finished') metrics.addMetric(outcome.status === 'SUCCEEDED' ? 'JobsSucceeded' : 'JobsFailed', MetricUnit.Count, 1);
-  if (outcome.kind === 'skipped') metrics.addMetric('DeliveriesSkipped', MetricUnit.Count, 1);
-  if (outcome.kind !== 'retry-later') return;
-  metrics.addMetric('JobRetries', MetricUnit.Count, 1);
-  try {
-    await queue.redeliverAfter(settings[ENV.jobsQueueUrl], record.receiptHandle, outcome.delaySeconds);
-  } catch (error) {
-    // The message still comes back, only after the full visibility timeout.
-    logger.warn('could not shorten the redelivery delay', { jobId: message.jobId, error: (error as Error).name });
-  }
-  throw new RetryLater(`${outcome.errorCode}; retry in ${outcome.delaySeconds}s`);
+  if (outcome.kind === 'finished') metrics.addMetric(outcome.status === 'SUCCEEDED' ? METRICS.jobs.succeeded : METRICS.jobs.failed, MetricUnit.Count, 1);
+  if (outcome.kind === 'skipped') metrics.addMetric(METRICS.jobs.deliveriesSkipped, MetricUnit.Count, 1);
 }
 
 export const handler = instrumented(

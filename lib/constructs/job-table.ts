@@ -13,9 +13,12 @@ export interface JobTableProps {
   readonly deletionProtection?: boolean;
 }
 
+/** Key prefixes of the item kinds that share the table; grants are limited to the kinds a function touches. */
+export const ITEM_KINDS = { job: 'JOB#', cache: 'CACHE#', breaker: 'BREAKER#' } as const;
+
 /**
- * The jobs table, single-table: job records (`pk = JOB#<jobId>`) and idempotency records
- * (`pk = IDEMPOTENCY#<tenant>#<key>`) share one partition key and no sort key.
+ * The jobs table, single-table: job records (`pk = JOB#<jobId>`), cached responses (`CACHE#<hash>`) and circuit
+ * breakers (`BREAKER#<region>#<modelId>`) share one partition key and no sort key.
  *
  * Default settings: on-demand billing, point-in-time recovery, TTL on `expiresAt`, encryption with the AWS
  * managed key (key use visible in CloudTrail, no key policy to run), retained and deletion-protected.
@@ -37,28 +40,38 @@ export class JobTable extends Construct {
     });
   }
 
-  /** Submit: create a job and its idempotency record, read them back, undo a write whose enqueue failed. */
+  /** Submit: create a job (idempotent by id), read it back, undo a write whose enqueue failed. */
   public grantSubmitJobs(grantee: iam.IGrantable): iam.Grant {
-    return this.table.grant(grantee, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem');
+    return this.grantOn(grantee, [ITEM_KINDS.job], 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem');
   }
 
-  /** Worker and dead-letter handler: read a job and move it through its states with conditional updates. */
+  /** Dead-letter handler: read a job and move it through its states with conditional updates. */
   public grantTransitionJobs(grantee: iam.IGrantable): iam.Grant {
-    return this.table.grant(grantee, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+    return this.grantOn(grantee, [ITEM_KINDS.job], 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+  }
+
+  /** Worker: job transitions, plus the response cache and the circuit breakers it reads and writes. */
+  public grantWorkerState(grantee: iam.IGrantable): iam.Grant {
+    return this.grantOn(grantee, [ITEM_KINDS.job, ITEM_KINDS.cache, ITEM_KINDS.breaker], 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem');
   }
 
   /** Status: read one job. */
   public grantReadJobs(grantee: iam.IGrantable): iam.Grant {
-    return this.table.grant(grantee, 'dynamodb:GetItem');
+    return this.grantOn(grantee, [ITEM_KINDS.job], 'dynamodb:GetItem');
   }
 
-  /** Read circuit breaker state (GET /models): only items whose key starts with `BREAKER#`. */
+  /** Read circuit breaker state (GET /models). */
   public grantReadBreakers(grantee: iam.IGrantable): iam.Grant {
+    return this.grantOn(grantee, [ITEM_KINDS.breaker], 'dynamodb:GetItem', 'dynamodb:BatchGetItem');
+  }
+
+  /** Item-level least privilege: the actions only on items whose key starts with one of `prefixes`. */
+  private grantOn(grantee: iam.IGrantable, prefixes: string[], ...actions: string[]): iam.Grant {
     return iam.Grant.addToPrincipal({
       grantee,
-      actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem'],
+      actions,
       resourceArns: [this.table.tableArn],
-      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['BREAKER#*'] } },
+      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': prefixes.map((p) => `${p}*`) } },
     });
   }
 }

@@ -19,7 +19,7 @@ function errorOf(raw: unknown): string {
 
 describe('configuration', () => {
   it('names the field of an out-of-range value', () => {
-    expect(errorOf({ worker: { timeoutSeconds: 5 } })).toMatch(/worker\.timeoutSeconds/);
+    expect(errorOf({ worker: { timeoutSeconds: 2 } })).toMatch(/worker\.timeoutSeconds/);
   });
 
   it('names a route that points to an unknown model', () => {

@@ -4,7 +4,7 @@ import { PROFILE_DESTINATION_REGIONS } from '../../lib/bedrock-arns';
 import { METRIC_NAMESPACE, METRICS } from '../../lambda/core/metric-names';
 import { actionsOf, statementsOf, synth } from './synth';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+ 
 type Cfn = any;
 
 /** A synthesized value as text: references as ${AWS::Region} / ${Logical.Attr}, joins flattened. */

@@ -13,7 +13,7 @@ const config = {
   routes: { summarize: { model: 'nova', path: '/v2/summarize' }, chat: { model: 'sonnet' }, tuned: { model: 'tuned' } },
   defaultRoute: 'chat',
   api: { rateLimit: 7, burstLimit: 11, webAclArn },
-  worker: { memorySize: 1536, timeoutSeconds: 300, batchSize: 25, maxBatchingWindowSeconds: 3, maxConcurrency: 40, maxReceiveCount: 3, retryDelaySeconds: 20 },
+  worker: { memorySize: 1536, timeoutSeconds: 300, batchSize: 25, maxBatchingWindowSeconds: 3, maxConcurrency: 40, maxReceiveCount: 3 },
   results: { expirationDays: 7, inlineMaxBytes: 1000, presignedUrlSeconds: 120 },
   jobs: { ttlDays: 3 },
   removalPolicy: 'destroy' as const,
@@ -60,8 +60,6 @@ describe('a stack built from a custom configuration', () => {
     const worker = resourceNamed(template, 'AWS::Lambda::Function', build.functions.worker.logicalId).resource.Properties;
     expect(worker).toMatchObject({ MemorySize: 1536, Timeout: 300 });
     expect(worker.Environment.Variables).toMatchObject({
-      [ENV.visibilityTimeoutSeconds]: '1800',
-      [ENV.retryDelaySeconds]: '20',
       [ENV.resultInlineMaxBytes]: '1000',
       [ENV.logPromptText]: 'true',
     });

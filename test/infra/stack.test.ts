@@ -148,8 +148,7 @@ describe('functions', () => {
         [ENV.eventsTopicArn]: ref(build.resources.eventsTopic),
         [ENV.resultsBucket]: ref(build.resources.resultsBucket),
         [ENV.resultInlineMaxBytes]: String(defaults.results.inlineMaxBytes),
-        [ENV.retryDelaySeconds]: String(defaults.worker.retryDelaySeconds),
-        [ENV.visibilityTimeoutSeconds]: String(6 * defaults.worker.timeoutSeconds),
+        [ENV.resilience]: JSON.stringify(defaults.resilience),
         [ENV.logPromptText]: 'false',
       }),
     );
@@ -217,14 +216,14 @@ describe('IAM', () => {
     ]);
   });
 
-  it('lets the worker consume the queue, move jobs, write results and publish events', () => {
+  it('lets the worker consume and requeue jobs, move them, keep cache and breakers, write results and publish events', () => {
     const keyArn = arnOf(resourceNamed(template, 'AWS::KMS::Key', 'EventsKey').id);
     expect(grants('worker').filter((g) => !g.actions[0].startsWith('bedrock:'))).toEqual([
       {
-        actions: ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage'],
+        actions: ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage', 'sqs:SendMessage'],
         resource: arnOf(build.resources.jobsQueue),
       },
-      { actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], resource: arnOf(build.resources.jobsTable) },
+      { actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], resource: arnOf(build.resources.jobsTable) },
       { actions: ['s3:PutObject'], resource: resultObjects() },
       { actions: ['sns:Publish'], resource: ref(build.resources.eventsTopic) },
       { actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resource: keyArn },
@@ -244,6 +243,17 @@ describe('IAM', () => {
     expect(resources.join()).toContain('foundation-model/anthropic.claude-3-haiku-20240307-v1:0');
     expect(resources.join()).toContain(':inference-profile/us.anthropic.claude-sonnet-4-20250514-v1:0');
     expect(resources.join()).toContain(':bedrock:us-west-2::foundation-model/anthropic.claude-opus-4-1-20250805-v1:0');
+  });
+
+  it('limits each function to the kinds of table items it works on', () => {
+    const leadingKeys = (role: Parameters<typeof statements>[0]) =>
+      statements(role)
+        .filter((st) => actionsOf(st).some((a) => a.startsWith('dynamodb:')))
+        .map((st) => ((st as { Condition?: Record<string, Record<string, unknown>> }).Condition ?? {})['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']);
+    expect(leadingKeys('submit')).toEqual([['JOB#*']]);
+    expect(leadingKeys('status')).toEqual([['JOB#*']]);
+    expect(leadingKeys('deadLetter')).toEqual([['JOB#*']]);
+    expect(leadingKeys('worker')).toEqual([['JOB#*', 'CACHE#*', 'BREAKER#*']]);
   });
 
   it('lets the DLQ handler consume the DLQ, fail jobs and publish events', () => {

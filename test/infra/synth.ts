@@ -3,7 +3,7 @@ import { buildApp, type CreateAppOptions, type QuarryBuild } from '../../lib/app
 import type { QuarryConfigInput } from '../../lib/config';
 
 /** Synthesized CloudFormation is untyped JSON; the tests walk it freely and assert on the values. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+ 
 type CfnValue = any;
 
 export interface Synthesized {

@@ -20,7 +20,7 @@ export async function http(runtime: LocalRuntime, method: string, path: string, 
   } catch {
     json = undefined;
   }
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+   
   return { status: response.status, headers: response.headers, json: json as any, text };
 }
 

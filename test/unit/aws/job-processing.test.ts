@@ -1,5 +1,6 @@
 import { JobRepository } from '../../../lambda/aws/job-repository';
-import { abandonDeadLettered, processDelivery, type ProcessingDeps } from '../../../lambda/core/job-processing';
+import { abandonDeadLettered, processDelivery, responseCacheKey, type BreakerGate, type ProcessingDeps } from '../../../lambda/core/job-processing';
+import { DEFAULT_RESILIENCE, routingTableSchema } from '../../../lambda/core/settings';
 import type { Job, JobResult } from '../../../lambda/core/job';
 import { startJobsTable } from './dynalite';
 
@@ -38,27 +39,62 @@ async function queuedJob(overrides: Partial<Job> = {}): Promise<Job> {
   return job;
 }
 
-function harness(model: ProcessingDeps['model'] = { converse: async () => ({ text: 'the answer', stopReason: 'end_turn', usage: { inputTokens: 2, outputTokens: 3 } }) }, overrides: Partial<ProcessingDeps> = {}) {
-  const published: Job[] = [];
-  const offloaded: { jobId: string; result: JobResult }[] = [];
-  let modelCalls = 0;
-  const deps: ProcessingDeps = {
-    store,
-    model: { converse: (id, req) => (modelCalls++, model.converse(id, req)) },
-    results: { put: async (jobId, result) => (offloaded.push({ jobId, result }), { bucket: 'b', key: `results/${jobId}.json`, bytes: 100 }) },
-    events: { publishTerminal: async (job) => void published.push(job) },
-    log: { info: () => {}, warn: () => {}, error: () => {} },
-    clock: () => new Date(),
-    region: 'us-east-1',
-    resultInlineMaxBytes: 1000,
-    retryDelaySeconds: 5,
-    visibilityTimeoutSeconds: 60,
-    ...overrides,
+type Converse = ProcessingDeps['model']['converse'];
+const answer = (text = 'the answer') => ({ text, stopReason: 'end_turn', usage: { inputTokens: 2, outputTokens: 3 } });
+
+/** A breaker that admits everything and records what it was told. */
+function openGate(): BreakerGate & { records: string[] } {
+  const records: string[] = [];
+  return {
+    records,
+    admit: async () => ({ admitted: true, probe: false }),
+    record: async (target, outcome) => void records.push(`${target.modelId}@${target.region}:${outcome}`),
   };
-  return { deps, published, offloaded, modelCalls: () => modelCalls };
 }
 
-const delivery = (jobId: string, owner = 'msg-1:req-1', receiveCount = 1) => ({ jobId, owner, receiveCount, remainingMillis: 30_000 });
+const routing = routingTableSchema.parse({
+  defaultRoute: 'generate',
+  routes: {
+    generate: { modelId: 'model-a', fallback: ['model-b'], cacheResponses: true },
+    solo: { modelId: 'model-a' },
+  },
+  models: { 'model-a': { contextWindow: 1000, regions: ['us-west-2'] }, 'model-b': { contextWindow: 8000 } },
+});
+
+function harness(converse: Converse = async () => answer(), overrides: Partial<ProcessingDeps> = {}) {
+  const published: Job[] = [];
+  const offloaded: { jobId: string; result: JobResult }[] = [];
+  const requeued: { jobId: string; delaySeconds: number }[] = [];
+  const calls: string[] = [];
+  const slept: number[] = [];
+  const cache = new Map<string, JobResult>();
+  const breaker = openGate();
+  const deps: ProcessingDeps = {
+    store,
+    model: { converse: (id, req, options) => (calls.push(`${id}@${options.region}`), converse(id, req, options)) },
+    results: { put: async (jobId, result) => (offloaded.push({ jobId, result }), { bucket: 'b', key: `results/${jobId}.json`, bytes: 100 }) },
+    events: { publishTerminal: async (job) => void published.push(job) },
+    requeuer: { requeue: async (message, delaySeconds) => void requeued.push({ jobId: message.jobId, delaySeconds }) },
+    breaker,
+    cache: { get: async (key) => cache.get(key), put: async (key, result) => void cache.set(key, result) },
+    observer: { observe: () => {} },
+    log: { info: () => {}, warn: () => {}, error: () => {} },
+    clock: () => new Date(),
+    sleep: async (ms) => void slept.push(ms),
+    random: () => 0.5,
+    routing,
+    policy: { ...DEFAULT_RESILIENCE, retry: { attemptsPerModel: 3, baseDelayMs: 100, maxDelayMs: 1000 } },
+    homeRegion: 'us-east-1',
+    resultInlineMaxBytes: 1000,
+    ...overrides,
+  };
+  return { deps, published, offloaded, requeued, calls, slept, cache, breaker, modelCalls: () => calls.length };
+}
+
+const delivery = (jobId: string, owner = 'msg-1:req-1', receiveCount = 1, remaining = 30_000) => ({ jobId, owner, receiveCount, remainingMillis: () => remaining });
+
+const throttled = () => Object.assign(new Error('Too many requests'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 429 } });
+const unavailable = () => Object.assign(new Error('Service unavailable'), { name: 'ServiceUnavailableException', $metadata: { httpStatusCode: 503 } });
 
 describe('processing a delivered job', () => {
   it('moves QUEUED -> SUCCEEDED with text, usage and one attempt, and announces it once', async () => {
@@ -71,6 +107,7 @@ describe('processing a delivered job', () => {
     expect(stored?.lease).toBeUndefined();
     expect(stored?.eventPublishedAt).toBeDefined();
     expect(h.published.map((j) => j.jobId)).toEqual([job.jobId]);
+    expect(h.breaker.records).toEqual(['model-a@us-east-1:success']);
   });
 
   it('does not call the model again for a duplicate delivery of a finished job', async () => {
@@ -84,7 +121,7 @@ describe('processing a delivered job', () => {
 
   it('lets only one of two concurrent deliveries run the model', async () => {
     const job = await queuedJob();
-    const h = harness({ converse: async () => (await new Promise((r) => setTimeout(r, 50)), { text: 'x', stopReason: 'end_turn', usage: { inputTokens: 1, outputTokens: 1 } }) });
+    const h = harness(async () => (await new Promise((r) => setTimeout(r, 50)), answer('x')));
     const outcomes = await Promise.all([processDelivery(delivery(job.jobId, 'a'), h.deps), processDelivery(delivery(job.jobId, 'b'), h.deps)]);
     expect(outcomes.map((o) => o.kind).sort()).toEqual(['finished', 'skipped']);
     expect(h.modelCalls()).toBe(1);
@@ -97,7 +134,7 @@ describe('processing a delivered job', () => {
     expect(await store.claim(job.jobId, 'crashed-worker', past.getTime() + 1000, past)).toBeDefined();
     const h = harness();
     expect(await processDelivery(delivery(job.jobId, 'rescuer'), h.deps)).toEqual({ kind: 'finished', status: 'SUCCEEDED' });
-    const late = await store.markSucceeded(job.jobId, 'crashed-worker', { result: { stopReason: 'end_turn', usage: { inputTokens: 0, outputTokens: 0 }, modelId: 'm', text: 'stale' }, attempt: { modelId: 'm', outcome: 'succeeded', latencyMs: 1, startedAt: past.toISOString() } }, new Date());
+    const late = await store.markSucceeded(job.jobId, 'crashed-worker', { result: { stopReason: 'end_turn', usage: { inputTokens: 0, outputTokens: 0 }, modelId: 'm', text: 'stale' }, attempts: [] }, new Date());
     expect(late).toBeUndefined();
     expect((await store.get(job.jobId, new Date()))?.result?.text).toBe('the answer');
   });
@@ -110,30 +147,128 @@ describe('processing a delivered job', () => {
     expect(h.modelCalls()).toBe(0);
   });
 
-  it('puts a transiently failing job back QUEUED with a growing delay and the attempt recorded', async () => {
+  it('retries a throttled model with jittered, growing backoff and succeeds without falling back', async () => {
     const job = await queuedJob();
-    const throttled = Object.assign(new Error('Too many requests'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 429 } });
-    const h = harness({ converse: async () => Promise.reject(throttled) });
-    expect(await processDelivery(delivery(job.jobId, 'w', 3), h.deps)).toEqual({ kind: 'retry-later', delaySeconds: 20, errorCode: 'MODEL_THROTTLED' });
+    let n = 0;
+    const h = harness(async () => (++n < 3 ? Promise.reject(throttled()) : answer()));
+    expect(await processDelivery(delivery(job.jobId), h.deps)).toEqual({ kind: 'finished', status: 'SUCCEEDED' });
+    expect(h.calls).toEqual(['model-a@us-east-1', 'model-a@us-east-1', 'model-a@us-east-1']);
+    expect(h.slept).toEqual([50, 100]);
     const stored = await store.get(job.jobId, new Date());
-    expect(stored).toMatchObject({ status: 'QUEUED', attempts: [expect.objectContaining({ outcome: 'failed', errorCode: 'MODEL_THROTTLED' })] });
-    expect(stored?.lease).toBeUndefined();
-    expect(h.published).toHaveLength(0);
+    expect(stored?.attempts.map((a) => [a.outcome, a.errorCode])).toEqual([['failed', 'MODEL_THROTTLED'], ['failed', 'MODEL_THROTTLED'], ['succeeded', undefined]]);
+    expect(h.breaker.records).toEqual(['model-a@us-east-1:failure', 'model-a@us-east-1:failure', 'model-a@us-east-1:success']);
   });
 
-  it('fails a job at once on a validation error from the model, with the model message', async () => {
+  it('fails over to the next region, then to the fallback model, when a model stays unavailable', async () => {
+    const job = await queuedJob();
+    const h = harness(async (id) => (id === 'model-b' ? answer('from b') : Promise.reject(unavailable())), {
+      policy: { ...DEFAULT_RESILIENCE, retry: { attemptsPerModel: 2, baseDelayMs: 10, maxDelayMs: 10 } },
+    });
+    expect(await processDelivery(delivery(job.jobId), h.deps)).toEqual({ kind: 'finished', status: 'SUCCEEDED' });
+    expect(h.calls).toEqual(['model-a@us-east-1', 'model-a@us-east-1', 'model-a@us-west-2', 'model-a@us-west-2', 'model-b@us-east-1']);
+    expect((await store.get(job.jobId, new Date()))?.result).toMatchObject({ text: 'from b', modelId: 'model-b' });
+  });
+
+  it('skips a model whose circuit is open without calling it', async () => {
+    const job = await queuedJob();
+    const h = harness(async () => answer('from b'));
+    h.deps.breaker = { ...openGate(), admit: async (t) => (t.modelId === 'model-a' ? { admitted: false, state: 'OPEN', retryAt: Date.now() + 30_000 } : { admitted: true, probe: false }) };
+    expect(await processDelivery(delivery(job.jobId), h.deps)).toEqual({ kind: 'finished', status: 'SUCCEEDED' });
+    expect(h.calls).toEqual(['model-b@us-east-1']);
+    expect((await store.get(job.jobId, new Date()))?.attempts.map((a) => [a.modelId, a.region, a.outcome, a.errorCode])).toEqual([
+      ['model-a', 'us-east-1', 'skipped', 'CIRCUIT_OPEN'],
+      ['model-a', 'us-west-2', 'skipped', 'CIRCUIT_OPEN'],
+      ['model-b', 'us-east-1', 'succeeded', undefined],
+    ]);
+  });
+
+  it('requeues a job no model can answer yet, recording its attempts, without failing it', async () => {
+    const job = await queuedJob({ route: 'solo' });
+    const h = harness(async () => Promise.reject(throttled()), { policy: { ...DEFAULT_RESILIENCE, retry: { attemptsPerModel: 1, baseDelayMs: 0, maxDelayMs: 0 }, requeue: { baseDelaySeconds: 4, maxDelaySeconds: 60 } } });
+    expect(await processDelivery(delivery(job.jobId), h.deps)).toEqual({ kind: 'requeued', delaySeconds: 4 });
+    expect(h.requeued).toEqual([{ jobId: job.jobId, delaySeconds: 4 }]);
+    const stored = await store.get(job.jobId, new Date());
+    expect(stored).toMatchObject({ status: 'QUEUED', requeues: 1 });
+    expect(stored?.attempts).toHaveLength(2);
+    expect(h.published).toHaveLength(0);
+    // The next requeue waits twice as long.
+    expect(await processDelivery(delivery(job.jobId, 'again'), h.deps)).toEqual({ kind: 'requeued', delaySeconds: 8 });
+  });
+
+  it('waits at least until an open circuit admits calls again before trying a requeued job', async () => {
+    const job = await queuedJob({ route: 'solo' });
+    const h = harness();
+    h.deps.breaker = { ...openGate(), admit: async () => ({ admitted: false, state: 'OPEN', retryAt: Date.now() + 42_000 }) };
+    const outcome = await processDelivery(delivery(job.jobId), h.deps);
+    expect(outcome).toEqual({ kind: 'requeued', delaySeconds: expect.any(Number) });
+    expect((outcome as { delaySeconds: number }).delaySeconds).toBeGreaterThanOrEqual(41);
+    expect(h.modelCalls()).toBe(0);
+  });
+
+  it('ends FAILED with ALL_MODELS_UNAVAILABLE and every attempt once the model-call budget is spent', async () => {
+    const job = await queuedJob({ route: 'solo' });
+    const h = harness(async () => Promise.reject(unavailable()), { policy: { ...DEFAULT_RESILIENCE, retry: { attemptsPerModel: 2, baseDelayMs: 0, maxDelayMs: 0 }, maxModelCalls: 4 } });
+    expect(await processDelivery(delivery(job.jobId), h.deps)).toEqual({ kind: 'finished', status: 'FAILED' });
+    const stored = await store.get(job.jobId, new Date());
+    expect(stored?.error).toEqual({ code: 'ALL_MODELS_UNAVAILABLE', message: expect.stringContaining('MODEL_UNAVAILABLE') });
+    expect(stored?.attempts).toHaveLength(4);
+    expect(h.published.map((j) => j.error?.code)).toEqual(['ALL_MODELS_UNAVAILABLE']);
+  });
+
+  it('ends FAILED once the job deadline has passed', async () => {
+    const job = await queuedJob({ route: 'solo', createdAt: new Date(Date.now() - 7200_000).toISOString() });
+    const h = harness(async () => Promise.reject(throttled()));
+    expect(await processDelivery(delivery(job.jobId), h.deps)).toEqual({ kind: 'finished', status: 'FAILED' });
+    expect((await store.get(job.jobId, new Date()))?.error?.code).toBe('ALL_MODELS_UNAVAILABLE');
+  });
+
+  it('serves a cached answer, marked servedFrom cache, when every model fails', async () => {
+    const first = await queuedJob();
+    const h = harness();
+    await processDelivery(delivery(first.jobId), h.deps);
+    expect(h.cache.size).toBe(1);
+    const again = await queuedJob();
+    const down = harness(async () => Promise.reject(unavailable()), { cache: { get: async (k) => h.cache.get(k), put: async () => {} } });
+    expect(await processDelivery(delivery(again.jobId), down.deps)).toEqual({ kind: 'finished', status: 'SUCCEEDED' });
+    expect((await store.get(again.jobId, new Date()))?.result).toMatchObject({ text: 'the answer', servedFrom: 'cache' });
+    expect(responseCacheKey(first)).toBe(responseCacheKey(again));
+  });
+
+  it('fails a job at once on a validation error from the model: no retry, no fallback', async () => {
     const job = await queuedJob();
     const invalid = Object.assign(new Error('Malformed input request: max_tokens'), { name: 'ValidationException', $metadata: { httpStatusCode: 400 } });
-    const h = harness({ converse: async () => Promise.reject(invalid) });
+    const h = harness(async () => Promise.reject(invalid));
     expect(await processDelivery(delivery(job.jobId), h.deps)).toEqual({ kind: 'finished', status: 'FAILED' });
+    expect(h.calls).toEqual(['model-a@us-east-1']);
     expect(await store.get(job.jobId, new Date())).toMatchObject({ status: 'FAILED', error: { code: 'MODEL_VALIDATION_ERROR', message: 'Malformed input request: max_tokens' } });
     expect(h.published.map((j) => j.status)).toEqual(['FAILED']);
+    expect(h.breaker.records).toEqual(['model-a@us-east-1:success']);
+  });
+
+  it('falls back to a model with a larger context window when the input is too long, skipping smaller ones', async () => {
+    const job = await queuedJob();
+    const tooLong = Object.assign(new Error('Input is too long for requested model.'), { name: 'ValidationException', $metadata: { httpStatusCode: 400 } });
+    const h = harness(async (id) => (id === 'model-a' ? Promise.reject(tooLong) : answer('long context')));
+    expect(await processDelivery(delivery(job.jobId), h.deps)).toEqual({ kind: 'finished', status: 'SUCCEEDED' });
+    expect(h.calls).toEqual(['model-a@us-east-1', 'model-b@us-east-1']);
+    expect((await store.get(job.jobId, new Date()))?.attempts.map((a) => [a.modelId, a.region, a.outcome, a.errorCode])).toEqual([
+      ['model-a', 'us-east-1', 'failed', 'CONTEXT_WINDOW_EXCEEDED'],
+      ['model-a', 'us-west-2', 'skipped', 'CONTEXT_WINDOW_TOO_SMALL'],
+      ['model-b', 'us-east-1', 'succeeded', undefined],
+    ]);
+  });
+
+  it('requeues instead of starting a call the invocation has no time left for', async () => {
+    const job = await queuedJob();
+    const h = harness();
+    expect(await processDelivery(delivery(job.jobId, 'w', 1, 2_000), h.deps)).toEqual({ kind: 'requeued', delaySeconds: 5 });
+    expect(h.modelCalls()).toBe(0);
   });
 
   it('offloads a result larger than the inline limit and keeps only a pointer and the summary', async () => {
     const job = await queuedJob();
     const big = 'y'.repeat(5000);
-    const h = harness({ converse: async () => ({ text: big, stopReason: 'max_tokens', usage: { inputTokens: 1, outputTokens: 900 } }) });
+    const h = harness(async () => ({ text: big, stopReason: 'max_tokens', usage: { inputTokens: 1, outputTokens: 900 } }));
     await processDelivery(delivery(job.jobId), h.deps);
     const stored = await store.get(job.jobId, new Date());
     expect(h.offloaded).toEqual([{ jobId: job.jobId, result: expect.objectContaining({ text: big }) }]);
@@ -157,9 +292,8 @@ describe('processing a delivered job', () => {
 
 describe('a dead-lettered job', () => {
   it('ends FAILED with DEAD_LETTERED naming the last error, and is announced', async () => {
-    const job = await queuedJob();
-    const throttled = Object.assign(new Error('slow down'), { name: 'ThrottlingException' });
-    await processDelivery(delivery(job.jobId), harness({ converse: async () => Promise.reject(throttled) }).deps);
+    const job = await queuedJob({ route: 'solo' });
+    await processDelivery(delivery(job.jobId), harness(async () => Promise.reject(throttled()), { policy: { ...DEFAULT_RESILIENCE, retry: { attemptsPerModel: 1, baseDelayMs: 0, maxDelayMs: 0 } } }).deps);
     const h = harness();
     expect(await abandonDeadLettered(job.jobId, h.deps)).toEqual({ kind: 'finished', status: 'FAILED' });
     const stored = await store.get(job.jobId, new Date());
@@ -210,5 +344,27 @@ describe('logging', () => {
     const loud = await queuedJob({ request: { messages: [{ role: 'user', content: [{ text: 'top secret prompt' }] }] } });
     await processDelivery(delivery(loud.jobId), harness(undefined, { log, logText: true }).deps);
     expect(JSON.stringify(lines)).toMatch(/top secret prompt/);
+  });
+});
+
+describe('a delivery that crashes', () => {
+  it('gives the job back (QUEUED, lease released) before failing, so SQS redelivery can claim it', async () => {
+    const job = await queuedJob();
+    const h = harness(async () => Promise.reject(new TypeError("Cannot read properties of undefined (reading 'map')")));
+    await expect(processDelivery(delivery(job.jobId), h.deps)).rejects.toThrow(TypeError);
+    const stored = await store.get(job.jobId, new Date());
+    expect(stored?.status).toBe('QUEUED');
+    expect(stored?.lease).toBeUndefined();
+    expect(await processDelivery(delivery(job.jobId, 'redelivery', 2), harness().deps)).toEqual({ kind: 'finished', status: 'SUCCEEDED' });
+  });
+});
+
+describe('the model-call budget', () => {
+  it('is never exceeded within one delivery, however long the chain', async () => {
+    const job = await queuedJob();
+    const h = harness(async () => Promise.reject(unavailable()), { policy: { ...DEFAULT_RESILIENCE, retry: { attemptsPerModel: 2, baseDelayMs: 0, maxDelayMs: 0 }, maxModelCalls: 3 } });
+    expect(await processDelivery(delivery(job.jobId), h.deps)).toEqual({ kind: 'finished', status: 'FAILED' });
+    expect(h.modelCalls()).toBe(3);
+    expect((await store.get(job.jobId, new Date()))?.error?.code).toBe('ALL_MODELS_UNAVAILABLE');
   });
 });

@@ -1,7 +1,10 @@
-import { redeliveryDelaySeconds, shouldOffloadResult, leaseExpiry } from '../../../lambda/core/delivery';
+import { shouldOffloadResult, leaseExpiry } from '../../../lambda/core/delivery';
 import { afterRefusedClaim, jobView, pollAfterSeconds, type Job } from '../../../lambda/core/job';
 import { jobEvent } from '../../../lambda/core/job-event';
-import { classifyModelError } from '../../../lambda/core/model-errors';
+import { classifyModelError, suggestedProfileId } from '../../../lambda/core/model-errors';
+import { backoffDelayMs, requeueDelaySeconds } from '../../../lambda/core/retry-policy';
+import { candidatesFor, fitsLargerContext } from '../../../lambda/core/fallback-chain';
+import { routingTableSchema } from '../../../lambda/core/settings';
 import { newJobId } from '../../../lambda/core/idempotency';
 import { readJsonBody } from '../../../lambda/core/http-body';
 import { canonicalJson } from '../../../lambda/core/job-request';
@@ -30,14 +33,6 @@ describe('what a worker does when its claim is refused', () => {
     [{ ...base, status: 'RUNNING' as const, lease: { owner: 'other', expiresAt: now.getTime() + 1000 } }, 'held-by-another-worker'],
   ])('%#: decides %s', (job, expected) => {
     expect(afterRefusedClaim(job as Job | undefined, now)).toBe(expected);
-  });
-});
-
-describe('redelivery delay', () => {
-  it('doubles per receive and never exceeds the visibility timeout', () => {
-    expect([1, 2, 3, 4].map((n) => redeliveryDelaySeconds(n, 10, 720))).toEqual([10, 20, 40, 80]);
-    expect(redeliveryDelaySeconds(12, 10, 720)).toBe(720);
-    expect(redeliveryDelaySeconds(0, 10, 720)).toBe(10);
   });
 });
 
@@ -72,24 +67,93 @@ describe('job view and events', () => {
 });
 
 describe('classifying model errors', () => {
-  const err = (name: string, status?: number) => Object.assign(new Error(name), { name, $metadata: { httpStatusCode: status } });
+  const err = (name: string, status?: number, message = name) => Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status } });
   it.each([
-    ['ThrottlingException', 429, 'MODEL_THROTTLED', true],
-    ['ServiceUnavailableException', 503, 'MODEL_UNAVAILABLE', true],
-    ['InternalServerException', 500, 'MODEL_INTERNAL_ERROR', true],
-    ['ModelTimeoutException', 408, 'MODEL_TIMEOUT', true],
-    ['ModelNotReadyException', 429, 'MODEL_NOT_READY', true],
-    ['ValidationException', 400, 'MODEL_VALIDATION_ERROR', false],
-    ['AccessDeniedException', 403, 'MODEL_ACCESS_DENIED', false],
-    ['ResourceNotFoundException', 404, 'MODEL_NOT_FOUND', false],
-    ['ModelErrorException', 424, 'MODEL_ERROR', false],
-    ['SomethingNew', 502, 'MODEL_UNAVAILABLE', true],
-    ['SomethingNew', 418, 'MODEL_ERROR', false],
-  ])('%s (%s) -> %s, retryable %s', (name, status, code, retryable) => {
-    expect(classifyModelError(err(name, status))).toMatchObject({ code, retryable });
+    ['ThrottlingException', 429, 'MODEL_THROTTLED', 'retry', true],
+    ['ServiceUnavailableException', 503, 'MODEL_UNAVAILABLE', 'retry', true],
+    ['InternalServerException', 500, 'MODEL_INTERNAL_ERROR', 'retry', true],
+    ['ModelTimeoutException', 408, 'MODEL_TIMEOUT', 'retry', true],
+    ['ModelNotReadyException', 429, 'MODEL_NOT_READY', 'retry', true],
+    ['ValidationException', 400, 'MODEL_VALIDATION_ERROR', 'fail', false],
+    ['AccessDeniedException', 403, 'MODEL_ACCESS_DENIED', 'fail', false],
+    ['ResourceNotFoundException', 404, 'MODEL_NOT_FOUND', 'fail', false],
+    ['ModelErrorException', 424, 'MODEL_ERROR', 'fail', false],
+    ['SomethingNew', 502, 'MODEL_UNAVAILABLE', 'retry', true],
+    ['SomethingNew', 418, 'MODEL_ERROR', 'fail', false],
+  ])('%s (%s) -> %s, %s, counts against the model: %s', (name, status, code, disposition, counts) => {
+    expect(classifyModelError(err(name, status))).toMatchObject({ code, disposition, countsAgainstModel: counts });
   });
+
   it('treats a connection reset as a transient network error', () => {
-    expect(classifyModelError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }))).toMatchObject({ code: 'NETWORK_ERROR', retryable: true });
+    expect(classifyModelError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }))).toMatchObject({ code: 'NETWORK_ERROR', disposition: 'retry' });
+  });
+
+  it('retries a stream error before any content, but surfaces one after content was produced', () => {
+    const streamError = err('ModelStreamErrorException', 424);
+    expect(classifyModelError(streamError, { modelId: 'm' })).toMatchObject({ code: 'MODEL_STREAM_ERROR', disposition: 'retry' });
+    expect(classifyModelError(streamError, { modelId: 'm', contentProduced: true })).toMatchObject({ code: 'MODEL_STREAM_INTERRUPTED', disposition: 'fail' });
+  });
+
+  it('turns "on-demand throughput isn\'t supported" into a configuration error naming the profile to configure', () => {
+    const failure = classifyModelError(
+      err('ValidationException', 400, "Invocation of model ID anthropic.claude-sonnet-4-20250514-v1:0 with on-demand throughput isn't supported. Retry your request with the ID or ARN of an inference profile that contains this model."),
+      { modelId: 'anthropic.claude-sonnet-4-20250514-v1:0', region: 'eu-west-1' },
+    );
+    expect(failure).toMatchObject({ code: 'MODEL_NEEDS_INFERENCE_PROFILE', disposition: 'fail' });
+    expect(failure.message).toContain('"eu.anthropic.claude-sonnet-4-20250514-v1:0"');
+    expect(suggestedProfileId('m', 'ap-southeast-2')).toBe('apac.m');
+    expect(suggestedProfileId('m', 'us-gov-west-1')).toBe('us-gov.m');
+  });
+
+  it('recognizes a context window overflow as a reason to try a larger model', () => {
+    expect(classifyModelError(err('ValidationException', 400, 'Input is too long for requested model.'))).toMatchObject({ code: 'CONTEXT_WINDOW_EXCEEDED', disposition: 'larger-model', countsAgainstModel: false });
+    expect(classifyModelError(err('ValidationException', 400, 'prompt is too long: 210000 tokens > 200000 maximum'))).toMatchObject({ disposition: 'larger-model' });
+  });
+
+  it('does not hold a call the pipeline abandoned against the model', () => {
+    expect(classifyModelError(err('AbortError'), { modelId: 'm', abandoned: true })).toMatchObject({ code: 'CALL_ABANDONED', disposition: 'retry', countsAgainstModel: false });
+  });
+
+  it('reads a Retry-After hint in seconds', () => {
+    const hinted = Object.assign(err('ThrottlingException', 429), { $response: { headers: { 'retry-after': '3' } } });
+    expect(classifyModelError(hinted).retryAfterMs).toBe(3000);
+  });
+});
+
+describe('retry and requeue delays', () => {
+  const retry = { attemptsPerModel: 3, baseDelayMs: 100, maxDelayMs: 1000 };
+  it('backs off exponentially with full jitter, capped, and honours a longer server hint', () => {
+    expect([1, 2, 3, 4, 5].map((n) => backoffDelayMs(n, retry, () => 0.999))).toEqual([99, 199, 399, 799, 999]);
+    expect(backoffDelayMs(3, retry, () => 0)).toBe(0);
+    expect(backoffDelayMs(1, retry, () => 0.5, 700)).toBe(700);
+    expect(backoffDelayMs(1, retry, () => 0.5, 60_000)).toBe(1000);
+  });
+  it('doubles the requeue delay per requeue, within the cap and SQS\'s 900 s, and waits for an open circuit', () => {
+    const requeue = { baseDelaySeconds: 5, maxDelaySeconds: 300 };
+    expect([0, 1, 2, 10].map((n) => requeueDelaySeconds(n, requeue))).toEqual([5, 10, 20, 300]);
+    expect(requeueDelaySeconds(0, requeue, { now: 0, at: 42_500 })).toBe(43);
+    expect(requeueDelaySeconds(0, { baseDelaySeconds: 5, maxDelaySeconds: 900 }, { now: 0, at: 5_000_000 })).toBe(900);
+  });
+});
+
+describe('fallback chains', () => {
+  const table = routingTableSchema.parse({
+    defaultRoute: 'r',
+    routes: { r: { modelId: 'big', fallback: ['small', 'big'] } },
+    models: { big: { contextWindow: 200_000, regions: ['us-west-2', 'us-east-1'] }, small: { contextWindow: 32_000 } },
+  });
+  it('lists the job\'s model in its home region, then its failover regions, then the fallback models', () => {
+    expect(candidatesFor({ route: 'r', modelId: 'big' }, table, 'us-east-1')).toEqual([
+      { modelId: 'big', region: 'us-east-1', contextWindow: 200_000 },
+      { modelId: 'big', region: 'us-west-2', contextWindow: 200_000 },
+      { modelId: 'small', region: 'us-east-1', contextWindow: 32_000 },
+    ]);
+  });
+  it('after a context overflow keeps only models with a larger known window', () => {
+    expect(fitsLargerContext({ modelId: 'x', region: 'r', contextWindow: 300_000 }, 200_000)).toBe(true);
+    expect(fitsLargerContext({ modelId: 'x', region: 'r', contextWindow: 200_000 }, 200_000)).toBe(false);
+    expect(fitsLargerContext({ modelId: 'x', region: 'r' }, 200_000)).toBe(false);
+    expect(fitsLargerContext({ modelId: 'x', region: 'r' }, undefined)).toBe(true);
   });
 });
 
@@ -120,5 +184,12 @@ describe('reading a JSON body', () => {
     expect(() => readJsonBody({ headers: {}, body: '{}' }, 100)).toThrow(expect.objectContaining({ httpStatus: 415 }));
     expect(() => readJsonBody({ headers: json, body: `{"p":"${'x'.repeat(200)}"}` }, 100)).toThrow(expect.objectContaining({ code: 'PAYLOAD_TOO_LARGE', httpStatus: 413 }));
     expect(() => readJsonBody({ headers: json, body: '{"a":' }, 100)).toThrow(expect.objectContaining({ code: 'MALFORMED_JSON', httpStatus: 400 }));
+  });
+});
+
+describe('errors that are not answers from Bedrock', () => {
+  it('lets a defect crash the delivery instead of passing for a network error', () => {
+    expect(classifyModelError(new TypeError("Cannot read properties of undefined (reading 'map')"))).toMatchObject({ code: 'UNEXPECTED_ERROR', disposition: 'unexpected' });
+    expect(classifyModelError(Object.assign(new Error('socket hang up'), { name: 'Error' }))).toMatchObject({ code: 'NETWORK_ERROR', disposition: 'retry' });
   });
 });

@@ -1,3 +1,5 @@
+import { DEFAULT_RESILIENCE } from '../../../lambda/core/settings';
+
 /** The environment the stack gives the functions, for handler tests (set before a handler module loads). */
 export function setFunctionEnvironment(): void {
   Object.assign(process.env, {
@@ -7,11 +9,10 @@ export function setFunctionEnvironment(): void {
     RESULTS_BUCKET_NAME: 'results',
     QUARRY_ROUTES: JSON.stringify({
       defaultRoute: 'generate',
-      routes: { classify: { modelId: 'haiku', path: '/api/classify' }, generate: { modelId: 'sonnet', path: '/api/generate' } },
+      routes: { classify: { modelId: 'haiku', path: '/api/classify' }, generate: { modelId: 'sonnet', path: '/api/generate', fallback: ['haiku'] } },
     }),
+    QUARRY_RESILIENCE: JSON.stringify({ ...DEFAULT_RESILIENCE, retry: { attemptsPerModel: 1, baseDelayMs: 0, maxDelayMs: 0 }, requeue: { baseDelaySeconds: 7, maxDelaySeconds: 60 } }),
     RESULT_INLINE_MAX_BYTES: '64',
-    RETRY_DELAY_SECONDS: '10',
-    VISIBILITY_TIMEOUT_SECONDS: '720',
     MAX_REQUEST_BYTES: '2000',
     AWS_ACCESS_KEY_ID: 'x',
     AWS_SECRET_ACCESS_KEY: 'x',

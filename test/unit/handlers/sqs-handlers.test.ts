@@ -1,6 +1,6 @@
 import { BedrockRuntimeClient, ConverseCommand, ThrottlingException } from '@aws-sdk/client-bedrock-runtime';
 import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { ChangeMessageVisibilityCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
@@ -48,18 +48,32 @@ const running = (jobId: string) => ({
 });
 
 describe('the worker handler', () => {
-  it('reports only the failed records of a batch, and brings a throttled job back after the retry delay', async () => {
-    dynamo.on(UpdateCommand).callsFake((input) => ({ Attributes: { ...running(input.Key.pk.slice(4)), status: input.UpdateExpression.includes(':succeeded') ? 'SUCCEEDED' : 'RUNNING' } }));
-    bedrock
-      .on(ConverseCommand, { modelId: 'sonnet' })
-      .resolvesOnce({ output: { message: { role: 'assistant', content: [{ text: 'ok' }] } }, stopReason: 'end_turn', usage: { inputTokens: 1, outputTokens: 1, totalTokens: 2 }, metrics: { latencyMs: 1 } })
-      .rejectsOnce(new ThrottlingException({ message: 'slow down', $metadata: {} }));
+  const converseOk = { output: { message: { role: 'assistant' as const, content: [{ text: 'ok' }] } }, stopReason: 'end_turn' as const, usage: { inputTokens: 1, outputTokens: 1, totalTokens: 2 }, metrics: { latencyMs: 1 } };
+
+  beforeEach(() => {
+    dynamo.on(UpdateCommand).callsFake((input) => {
+      const status = input.UpdateExpression.includes(':succeeded') ? 'SUCCEEDED' : input.UpdateExpression.includes(':queued, updatedAt') ? 'QUEUED' : 'RUNNING';
+      return { Attributes: { ...running(input.Key.pk.slice(4)), status } };
+    });
+    dynamo.on(GetCommand).resolves({});
     sns.on(PublishCommand).resolves({});
-    const event: SQSEvent = { Records: [record('m1', '{"jobId":"a"}'), record('m2', '{"jobId":"b"}', '2')] };
+    sqs.on(SendMessageCommand).resolves({});
+  });
+
+  it('answers one job and requeues the other, whose models are all throttled, as a new delayed message', async () => {
+    bedrock.on(ConverseCommand).callsFake((input) => {
+      if (input.messages[0].content[0].text === 'throttle me') throw new ThrottlingException({ message: 'slow down', $metadata: {} });
+      return converseOk;
+    });
+    dynamo.on(UpdateCommand, { Key: { pk: 'JOB#b' } }).callsFake((input) => ({
+      Attributes: { ...running('b'), request: { messages: [{ role: 'user', content: [{ text: 'throttle me' }] }] }, status: input.UpdateExpression.includes(':queued, updatedAt') ? 'QUEUED' : 'RUNNING' },
+    }));
+    const event: SQSEvent = { Records: [record('m1', '{"jobId":"a"}'), record('m2', '{"jobId":"b","tenant":"t1"}', '2')] };
     const response = await worker.handler(event, lambdaContext as never);
-    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm2' }] });
-    expect(sqs.commandCalls(ChangeMessageVisibilityCommand).map((c) => c.args[0].input)).toEqual([
-      { QueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/jobs', ReceiptHandle: 'rh-m2', VisibilityTimeout: 20 },
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(bedrock.commandCalls(ConverseCommand).map((c) => c.args[0].input.modelId).sort()).toEqual(['haiku', 'sonnet', 'sonnet']);
+    expect(sqs.commandCalls(SendMessageCommand).map((c) => c.args[0].input)).toEqual([
+      expect.objectContaining({ QueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/jobs', MessageBody: JSON.stringify({ jobId: 'b', tenant: 't1' }), DelaySeconds: 7 }),
     ]);
     const published = sns.commandCalls(PublishCommand).map((c) => c.args[0].input);
     expect(published).toHaveLength(1);
@@ -72,10 +86,20 @@ describe('the worker handler', () => {
 
   it('fails a record whose body is not a job message, leaving the others alone', async () => {
     dynamo.on(UpdateCommand).resolves({});
-    dynamo.on(GetCommand).resolves({});
-    const response = await worker.handler({ Records: [record('bad', 'not json'), record('gone', '{"jobId":"missing"}')] }, lambdaContext as never);
+    const response = await worker.handler({ Records: [record('bad', 'not json', '2'), record('gone', '{"jobId":"missing"}')] }, lambdaContext as never);
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'bad' }] });
     expect(bedrock.calls()).toHaveLength(0);
+    // It comes back after the second requeue delay (7 s doubled), not after the whole visibility timeout.
+    expect(sqs.commandCalls(ChangeMessageVisibilityCommand).map((c) => c.args[0].input)).toEqual([
+      { QueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/jobs', ReceiptHandle: 'rh-bad', VisibilityTimeout: 14 },
+    ]);
+  });
+
+  it('reports a record whose requeue message could not be sent, so SQS delivers it again', async () => {
+    bedrock.on(ConverseCommand).rejects(new ThrottlingException({ message: 'slow down', $metadata: {} }));
+    sqs.on(SendMessageCommand).rejects(new Error('sqs down'));
+    const response = await worker.handler({ Records: [record('m3', '{"jobId":"c"}')] }, lambdaContext as never);
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm3' }] });
   });
 });
 
