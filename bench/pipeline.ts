@@ -7,7 +7,7 @@ import { startLocalRuntime } from '../local/runtime';
  * The simulator answers with a fixed latency so the ratio shows what the pipeline adds to the model's time.
  */
 export async function pipelineBenchmark(options: { jobs: number; modelLatencyMs: number }) {
-  const runtime = await startLocalRuntime({ port: 0, quiet: true, config: { worker: { batchSize: 10, maxConcurrency: 10 } } });
+  const runtime = await startLocalRuntime({ port: 0, quiet: true, config: { worker: { batchSize: 10, maxConcurrency: 10 }, plans: { default: { rateLimit: 10_000, burstLimit: 5_000 } } } });
   try {
     const modelId = 'us.anthropic.claude-sonnet-4-20250514-v1:0';
     await fetch(`${runtime.bedrockUrl}/_sim/models/*`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ latencyMs: { firstToken: options.modelLatencyMs, perToken: 0 } }) });
@@ -18,10 +18,11 @@ export async function pipelineBenchmark(options: { jobs: number; modelLatencyMs:
     const baselineMs = Date.now() - baselineStart;
     client.destroy();
 
+    const apiKey = { 'x-api-key': runtime.apiKey ?? '' };
     const start = Date.now();
     const ids = await Promise.all(
       Array.from({ length: options.jobs }, async (_, i) => {
-        const res = await fetch(`${runtime.apiUrl}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: `job ${i}` }) });
+        const res = await fetch(`${runtime.apiUrl}/jobs`, { method: 'POST', headers: { ...apiKey, 'content-type': 'application/json' }, body: JSON.stringify({ prompt: `job ${i}` }) });
         return ((await res.json()) as { jobId: string }).jobId;
       }),
     );
@@ -30,7 +31,7 @@ export async function pipelineBenchmark(options: { jobs: number; modelLatencyMs:
     while (pending.size > 0) {
       await new Promise((r) => setTimeout(r, 100));
       for (const id of [...pending]) {
-        const job = (await (await fetch(`${runtime.apiUrl}/jobs/${id}`)).json()) as { status: string };
+        const job = (await (await fetch(`${runtime.apiUrl}/jobs/${id}`, { headers: apiKey })).json()) as { status: string };
         if (job.status === 'SUCCEEDED' || job.status === 'FAILED') {
           pending.delete(id);
           if (job.status === 'FAILED') failed++;

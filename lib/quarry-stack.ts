@@ -7,6 +7,7 @@ import { ENV, type RoutingTable } from '../lambda/core/settings';
 import { bedrockResourceArnsFor } from './bedrock-arns';
 import { RESULTS_PREFIX } from './constructs/results-bucket';
 import type { QuarryConfig } from './config';
+import { ApiTenants } from './constructs/api-tenants';
 import { DeadLetterHandler } from './constructs/dead-letter-handler';
 import { JobApi } from './constructs/job-api';
 import { JobEvents } from './constructs/job-events';
@@ -42,6 +43,11 @@ export function routingTableOf(config: QuarryConfig): RoutingTable {
   return { defaultRoute: config.defaultRoute, routes, models };
 }
 
+/** `team-a` -> `TeamA`, for output ids (letters and digits only). */
+function outputIdOf(name: string): string {
+  return name.split('-').map((part) => part.charAt(0).toUpperCase() + part.slice(1)).join('');
+}
+
 /** API Gateway -> submit -> SQS -> worker -> Bedrock, DynamoDB (+ S3) -> SNS; status polling; DLQ handling. */
 export class QuarryStack extends Stack {
   public readonly config: QuarryConfig;
@@ -55,6 +61,7 @@ export class QuarryStack extends Stack {
   public readonly worker: JobWorker;
   public readonly deadLetter: DeadLetterHandler;
   public readonly jobApi: JobApi;
+  public readonly tenants: ApiTenants;
   public readonly observability: Observability;
 
   constructor(scope: Construct, id: string, props: QuarryStackProps) {
@@ -170,6 +177,8 @@ export class QuarryStack extends Stack {
       logRemovalPolicy: dataRemovalPolicy,
     });
 
+    this.tenants = new ApiTenants(this, 'Tenants', { api: this.jobApi.api, plans: config.plans, tenants: config.tenants });
+
     this.observability = new Observability(this, 'Observability', {
       api: this.jobApi.api,
       queue: this.jobQueue.queue,
@@ -185,6 +194,12 @@ export class QuarryStack extends Stack {
     new CfnOutput(this, 'EventsTopicArn', { value: this.jobEvents.topic.topicArn, description: 'Subscribe here for job.succeeded / job.failed events' });
     new CfnOutput(this, 'ResultsBucketName', { value: this.results.bucket.bucketName });
     new CfnOutput(this, 'DashboardName', { value: this.observability.dashboard.dashboardName });
+    for (const [tenant, key] of Object.entries(this.tenants.apiKeys)) {
+      new CfnOutput(this, `ApiKeyId${outputIdOf(tenant)}`, {
+        value: key.keyId,
+        description: `API key id of tenant ${tenant} (its jobs' tenant); the value: aws apigateway get-api-key --api-key <id> --include-value`,
+      });
+    }
 
     this.acknowledgeFindings();
   }
@@ -215,12 +230,14 @@ export class QuarryStack extends Stack {
       id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
       reason: 'The account-level role API Gateway uses to write execution logs; the AWS managed policy is the documented one for this service role and API Gateway names its log groups itself.',
     });
-    for (const id of ['AwsSolutions-APIG4', 'AwsSolutions-COG4']) {
-      Validations.of(this.jobApi.api).acknowledge({
-        id,
-        reason: 'The v1 API is open on purpose for the first release (sandbox deployments): per-tenant API keys and usage plans arrive with issue 5; until then protect it with stage throttling and a WAF web ACL (api.webAclArn).',
-      });
-    }
+    Validations.of(this.jobApi.api).acknowledge({
+      id: 'AwsSolutions-APIG4',
+      reason: 'Callers are identified by per-tenant API keys, limited by usage plans and isolated from each other by the handlers (a job is readable by its own key only). API keys are identification, not authorization: put an IAM or Lambda/Cognito authorizer in front when callers need signed or user-level credentials.',
+    });
+    Validations.of(this.jobApi.api).acknowledge({
+      id: 'AwsSolutions-COG4',
+      reason: 'The API is called by systems (tenants with API keys), not by end users of a Cognito user pool; a Cognito authorizer can be added per method when user-level access is needed.',
+    });
     if (!this.config.api.webAclArn) {
       Validations.of(this.jobApi.api).acknowledge({
         id: 'AwsSolutions-APIG3',

@@ -1,9 +1,10 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FunctionHost } from './function-host';
 import { buildProxyEvent, mapProxyResult, type HttpResponse } from './proxy-event';
 import type { Log, LocalTopology } from './topology';
+import { UsagePlanLimiter, type UsagePlanDefinition } from './usage-plans';
 
 export interface ApiMethod {
   resourcePath: string;
@@ -31,7 +32,27 @@ export interface RestApiDefinition {
   stage: string;
   methods: ApiMethod[];
   gatewayResponses: Record<string, GatewayResponse>;
-  apiKeys: Array<{ id: string; value: string }>;
+  apiKeys: LocalApiKey[];
+  /** Usage plans attached to the served stage; a key in none of them is refused, as on AWS. */
+  usagePlans: UsagePlanDefinition[];
+}
+
+export interface LocalApiKey {
+  /** The key's logical id: its `Ref`, hence `requestContext.identity.apiKeyId` and the tenant of its jobs. */
+  id: string;
+  /** The template's `Value`, else one generated at start. */
+  value: string;
+  /** Its `quarry:tenant` tag, else its `Name`, else its logical id. */
+  tenant: string;
+  enabled: boolean;
+}
+
+const TENANT_TAG = 'quarry:tenant';
+
+/** A key value like the ones API Gateway generates: 40 letters and digits. */
+export function generateApiKeyValue(): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  return [...randomBytes(40)].map((b) => alphabet[b % alphabet.length]).join('');
 }
 
 type Props = Record<string, unknown>;
@@ -50,7 +71,7 @@ const literalHeader = (value: unknown) => (typeof value === 'string' && /^'.*'$/
  * Reads every REST API of the template: its resource tree, methods and the functions they integrate with, its
  * stage, request validators and models, gateway responses and API keys.
  */
-export function readRestApis(topology: LocalTopology, generateKey: () => string = () => randomUUID().replace(/-/g, '')): RestApiDefinition[] {
+export function readRestApis(topology: LocalTopology, generateKey: () => string = generateApiKeyValue): RestApiDefinition[] {
   const resources = topology.template.Resources;
   const functionByArn = new Map([...topology.resources].filter(([, r]) => r.type === 'AWS::Lambda::Function').map(([id, r]) => [r.attributes.Arn, id]));
   const apis: RestApiDefinition[] = [];
@@ -140,10 +161,43 @@ export function readRestApis(topology: LocalTopology, generateKey: () => string 
       };
     }
 
-    const apiKeys = topology.ofType('AWS::ApiGateway::ApiKey').map(([id, r]) => ({ id, value: typeof r.Properties?.Value === 'string' ? r.Properties.Value : generateKey() }));
-    apis.push({ logicalId: apiId, stage, methods, gatewayResponses, apiKeys });
+    const apiKeys = topology.ofType('AWS::ApiGateway::ApiKey').map(([id, r]): LocalApiKey => {
+      const p = r.Properties ?? {};
+      const tags = (Array.isArray(p.Tags) ? p.Tags : []) as Array<{ Key?: unknown; Value?: unknown }>;
+      const tag = tags.find((t) => t.Key === TENANT_TAG)?.Value;
+      return {
+        id,
+        value: typeof p.Value === 'string' ? p.Value : generateKey(),
+        tenant: typeof tag === 'string' ? tag : typeof p.Name === 'string' ? p.Name : id,
+        enabled: p.Enabled !== false && p.Enabled !== 'false',
+      };
+    });
+    const usagePlans = readUsagePlans(topology, apiId, stage);
+    apis.push({ logicalId: apiId, stage, methods, gatewayResponses, apiKeys, usagePlans });
   }
   return apis;
+}
+
+/** The usage plans of the template attached to this API's stage, with their throttle, quota and keys. */
+function readUsagePlans(topology: LocalTopology, apiId: string, stage: string): UsagePlanDefinition[] {
+  const planKeys = topology.ofType('AWS::ApiGateway::UsagePlanKey').map(([, r]) => r.Properties ?? {});
+  const plans: UsagePlanDefinition[] = [];
+  for (const [planId, r] of topology.ofType('AWS::ApiGateway::UsagePlan')) {
+    const p = r.Properties ?? {};
+    const stages = (Array.isArray(p.ApiStages) ? p.ApiStages : []) as Props[];
+    const attached = stages.some((s) => refOf(s.ApiId) === apiId && topology.resolve<string>(s.Stage, `${planId}.ApiStages.Stage`) === stage);
+    if (!attached) continue;
+    const throttle = (p.Throttle ?? {}) as Props;
+    const quota = p.Quota as Props | undefined;
+    plans.push({
+      logicalId: planId,
+      rateLimit: throttle.RateLimit !== undefined ? Number(throttle.RateLimit) : undefined,
+      burstLimit: throttle.BurstLimit !== undefined ? Number(throttle.BurstLimit) : undefined,
+      quota: quota?.Limit !== undefined ? { limit: Number(quota.Limit), period: String(quota.Period ?? 'DAY').toUpperCase() as 'DAY' | 'WEEK' | 'MONTH' } : undefined,
+      keyIds: planKeys.filter((k) => refOf(k.UsagePlanId) === planId && (k.KeyType ?? 'API_KEY') === 'API_KEY').flatMap((k) => refOf(k.KeyId) ?? []),
+    });
+  }
+  return plans;
 }
 
 export interface RouteMatch {
@@ -218,6 +272,8 @@ const DEFAULT_STATUS: Record<string, number> = {
   BAD_REQUEST_PARAMETERS: 400,
   MISSING_AUTHENTICATION_TOKEN: 403,
   INVALID_API_KEY: 403,
+  THROTTLED: 429,
+  QUOTA_EXCEEDED: 429,
   REQUEST_TOO_LARGE: 413,
   DEFAULT_5XX: 502,
 };
@@ -280,6 +336,7 @@ const MAX_BODY_BYTES = 10 * 1024 * 1024;
  */
 export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
   const { api, functions, log } = options;
+  const limiter = new UsagePlanLimiter(api.usagePlans);
   const validators = new Map<object, (body: unknown) => string | undefined>();
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const Ajv = require('ajv-draft-04') as new (opts: object) => { compile(schema: object): ((data: unknown) => boolean) & { errors?: Array<{ instancePath: string; message?: string }> | null } };
@@ -351,12 +408,22 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     }
     const target = match.method;
 
-    let apiKey: { id: string; value: string } | undefined;
+    let apiKey: LocalApiKey | undefined;
     if (target.apiKeyRequired) {
       const given = req.headers['x-api-key'];
-      apiKey = api.apiKeys.find((k) => k.value === given);
-      if (!apiKey) {
+      apiKey = api.apiKeys.find((k) => k.enabled && k.value === given);
+      // As API Gateway: a missing, unknown or disabled key, or one in no usage plan of the stage, is refused alike.
+      if (!apiKey || !limiter.planOf(apiKey.id)) {
         respond(renderGatewayError(api, errorContext('INVALID_API_KEY', 'Forbidden'), { statusCode: 403, body: '{"message":"Forbidden"}' }));
+        return;
+      }
+      const admission = limiter.admit(apiKey.id);
+      if (admission === 'THROTTLED') {
+        respond(renderGatewayError(api, errorContext('THROTTLED', 'Too Many Requests'), { statusCode: 429, body: '{"message":"Too Many Requests"}' }), ` (throttled: ${apiKey.tenant})`);
+        return;
+      }
+      if (admission === 'QUOTA_EXCEEDED') {
+        respond(renderGatewayError(api, errorContext('QUOTA_EXCEEDED', 'Limit Exceeded'), { statusCode: 429, body: '{"message":"Limit Exceeded"}' }), ` (quota exceeded: ${apiKey.tenant})`);
         return;
       }
     }

@@ -52,8 +52,12 @@ export interface LocalRuntime {
   region: string;
   endpoints: ServiceEndpoints;
   resources: LocalResources;
-  /** First API key of the stack, when its methods require one. */
+  /** The key of tenant `default` (else the first key) when the stack defines API keys; send it as `x-api-key`. */
   apiKey?: string;
+  /** Every API key issued at start, by tenant (the key's `quarry:tenant` tag, else its name, else its logical id). */
+  apiKeys: Record<string, string>;
+  /** The id of each tenant's key (`requestContext.identity.apiKeyId`, its logical id): the tenant stored on jobs and in SNS attributes. */
+  apiKeyIds: Record<string, string>;
   /** The functions as run locally, by logical id. */
   functions: Map<string, FunctionHost>;
   /** SDK clients on the local endpoints (the runtime's own; tests may use them). */
@@ -63,6 +67,8 @@ export interface LocalRuntime {
   stop(): Promise<void>;
 }
 
+/** The tenant whose key `apiKey` is. */
+const DEFAULT_TENANT = 'default';
 /** Lambda's default function timeout (s) and memory (MB) when the template names none. */
 const DEFAULT_TIMEOUT_SECONDS = 3;
 const DEFAULT_MEMORY_MB = 128;
@@ -158,11 +164,13 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
 
     const apis = readRestApis(topology);
     if (apis.length > 1) print(`serving REST API ${apis[0].logicalId} only; ${apis.slice(1).map((a) => a.logicalId).join(', ')} not served locally`);
+    const apiKeys = apis[0]?.apiKeys ?? [];
     let server: ApiServer | undefined;
     if (apis[0]) {
       server = await startApiServer({ api: apis[0], functions, port, log: print });
       const started = server;
       stops.push(() => started.stop());
+      for (const key of apiKeys) print(`API key (tenant ${key.tenant}): ${key.value}`);
     }
 
     return {
@@ -171,7 +179,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       region,
       endpoints: emulators.endpoints,
       resources: findResourcesByRole(topology, stack),
-      apiKey: apis[0]?.apiKeys[0]?.value,
+      apiKey: (apiKeys.find((k) => k.tenant === DEFAULT_TENANT) ?? apiKeys[0])?.value,
+      apiKeys: Object.fromEntries(apiKeys.map((k) => [k.tenant, k.value])),
+      apiKeyIds: Object.fromEntries(apiKeys.map((k) => [k.tenant, k.id])),
       functions,
       clients,
       topology,
@@ -336,7 +346,7 @@ export function writeEndpointsFile(runtime: LocalRuntime, file = join('.local', 
       topicArn: runtime.resources.topicArn,
       resultsBucket: runtime.resources.resultsBucket,
     },
-    ...(runtime.apiKey ? { apiKey: runtime.apiKey } : {}),
+    ...(runtime.apiKey ? { apiKey: runtime.apiKey, apiKeys: runtime.apiKeys } : {}),
   };
   writeFileSync(file, `${JSON.stringify(content, null, 2)}\n`);
   return file;

@@ -42,9 +42,9 @@ async function main(): Promise<void> {
   console.log(`API          ${runtime.apiUrl}   (also under the stage prefix, e.g. ${runtime.apiUrl}/v1/jobs)`);
   console.log(`Bedrock sim  ${runtime.bedrockUrl}`);
   console.log(`DynamoDB     ${runtime.endpoints.dynamodb}   SQS/SNS/S3 ${runtime.endpoints.sqs}`);
-  if (runtime.apiKey) console.log(`API key      ${runtime.apiKey}   (send it as x-api-key)`);
   console.log(`Endpoints    ${file}`);
-  console.log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s: curl -X POST ${runtime.apiUrl}/jobs -H 'content-type: application/json' -d '{"prompt":"Hello"}'   (Ctrl-C stops)`);
+  const keyHeader = runtime.apiKey ? ` -H 'x-api-key: ${runtime.apiKey}'` : '';
+  console.log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s: curl -X POST ${runtime.apiUrl}/jobs${keyHeader} -H 'content-type: application/json' -d '{"prompt":"Hello"}'   (Ctrl-C stops)`);
 }
 
 main().catch((error: Error) => {

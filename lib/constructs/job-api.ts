@@ -30,14 +30,46 @@ export interface JobApiProps {
   readonly logRemovalPolicy?: RemovalPolicy;
 }
 
+/** Seconds a throttled caller is told to wait: the token bucket refills within a second at any plan's rate above 1/s. */
+export const THROTTLED_RETRY_AFTER_SECONDS = 1;
+/**
+ * Seconds a caller over its quota is told to wait. Gateway responses are static per API, not per plan or key, so this
+ * is a polling interval, not the time the quota resets (the start of the next UTC day, week or month).
+ */
+export const QUOTA_RETRY_AFTER_SECONDS = 3600;
+
+interface GatewayError {
+  type: apigateway.ResponseType;
+  statusCode?: string;
+  code: string;
+  message?: string;
+  details?: string;
+  headers?: Record<string, string>;
+}
+
 /** Error responses API Gateway itself sends, in the API's `{error:{code,message}}` shape. */
-const GATEWAY_ERRORS: { type: apigateway.ResponseType; statusCode?: string; code: string; message?: string; details?: string }[] = [
+const GATEWAY_ERRORS: GatewayError[] = [
   { type: apigateway.ResponseType.BAD_REQUEST_BODY, code: 'INVALID_REQUEST', details: '$context.error.validationErrorString' },
   { type: apigateway.ResponseType.BAD_REQUEST_PARAMETERS, code: 'INVALID_REQUEST' },
   { type: apigateway.ResponseType.REQUEST_TOO_LARGE, code: 'PAYLOAD_TOO_LARGE' },
   { type: apigateway.ResponseType.UNSUPPORTED_MEDIA_TYPE, code: 'UNSUPPORTED_MEDIA_TYPE' },
-  { type: apigateway.ResponseType.THROTTLED, code: 'THROTTLED' },
-  { type: apigateway.ResponseType.QUOTA_EXCEEDED, code: 'QUOTA_EXCEEDED' },
+  // A missing, unknown or disabled x-api-key, or a key in no usage plan of the stage.
+  { type: apigateway.ResponseType.INVALID_API_KEY, statusCode: '403', code: 'INVALID_API_KEY', message: '"Missing or invalid API key: send your tenant\'s key in the x-api-key header"' },
+  { type: apigateway.ResponseType.ACCESS_DENIED, statusCode: '403', code: 'FORBIDDEN' },
+  {
+    type: apigateway.ResponseType.THROTTLED,
+    statusCode: '429',
+    code: 'THROTTLED',
+    message: '"Too many requests: over the rate of your usage plan or of the stage"',
+    headers: { 'Retry-After': `'${THROTTLED_RETRY_AFTER_SECONDS}'` },
+  },
+  {
+    type: apigateway.ResponseType.QUOTA_EXCEEDED,
+    statusCode: '429',
+    code: 'QUOTA_EXCEEDED',
+    message: '"Request quota of your usage plan exhausted for this period"',
+    headers: { 'Retry-After': `'${QUOTA_RETRY_AFTER_SECONDS}'` },
+  },
   // API Gateway answers an unknown path or method with 403 "Missing Authentication Token"; it is a 404.
   { type: apigateway.ResponseType.MISSING_AUTHENTICATION_TOKEN, statusCode: '404', code: 'NOT_FOUND', message: '"No such resource or method"' },
   { type: apigateway.ResponseType.DEFAULT_4XX, code: '$context.error.responseType' },
@@ -51,7 +83,8 @@ const GATEWAY_ERRORS: { type: apigateway.ResponseType; statusCode?: string; code
  * Default settings: regional endpoint (a regional WAF web ACL can be attached: `webAclArn`), stage throttling,
  * JSON access logs, execution logs at ERROR without request/response data (no prompts in logs), X-Ray tracing,
  * CloudWatch metrics, request body validation against the job request model, JSON error responses from the
- * gateway itself. No authorization yet: API keys and usage plans per tenant come with a later issue.
+ * gateway itself (403 for a missing or invalid API key, 429 with `Retry-After` when throttled or over quota). Every
+ * method requires an API key; the keys and usage plans are ApiTenants'.
  */
 export class JobApi extends Construct {
   public readonly api: apigateway.RestApi;
@@ -72,6 +105,8 @@ export class JobApi extends Construct {
       // Execution logging needs the account-level CloudWatch role; creating it here lets a fresh account deploy.
       cloudWatchRole: true,
       cloudWatchRoleRemovalPolicy: RemovalPolicy.RETAIN,
+      // Every method wants a tenant's API key; usage plans (ApiTenants) throttle each key.
+      defaultMethodOptions: { apiKeyRequired: true },
       deployOptions: {
         stageName: API_STAGE,
         throttlingRateLimit: props.rateLimit ?? 50,
@@ -94,7 +129,7 @@ export class JobApi extends Construct {
       this.api.addGatewayResponse(`${error.type.responseType}Response`, {
         type: error.type,
         statusCode: error.statusCode,
-        responseHeaders: { 'Content-Type': "'application/json'" },
+        responseHeaders: { 'Content-Type': "'application/json'", ...error.headers },
         templates: { 'application/json': `{"error":{"code":"${error.code}","message":${message}${details}}}` },
       });
     }

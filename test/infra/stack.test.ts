@@ -301,13 +301,13 @@ describe('REST API', () => {
     });
   });
 
-  it('routes POST /jobs, GET /jobs/{jobId}, GET /models and a POST per static route path to Lambda proxy integrations', () => {
+  it('routes POST /jobs, GET /jobs/{jobId}, GET /models and a POST per static route path to Lambda proxy integrations, each wanting an API key', () => {
     const routes = methods().map((m) => `${m.HttpMethod} ${pathOf(m.ResourceId)}`).sort();
     expect(routes).toEqual(['GET /jobs/{jobId}', 'GET /models', 'POST /api/analyze', 'POST /api/classify', 'POST /api/generate', 'POST /jobs']);
     for (const method of methods()) {
       expect(method.Integration.Type).toBe('AWS_PROXY');
       expect(method.AuthorizationType).toBe('NONE');
-      expect(method.ApiKeyRequired).toBeUndefined();
+      expect(method.ApiKeyRequired).toBe(true);
     }
   });
 
@@ -331,10 +331,10 @@ describe('REST API', () => {
     const responses = Object.values(template.findResources('AWS::ApiGateway::GatewayResponse')).map((r) => r.Properties);
     const byType = Object.fromEntries(responses.map((r) => [r.ResponseType, r]));
     expect(Object.keys(byType).sort()).toEqual(
-      ['BAD_REQUEST_BODY', 'BAD_REQUEST_PARAMETERS', 'DEFAULT_4XX', 'DEFAULT_5XX', 'MISSING_AUTHENTICATION_TOKEN', 'QUOTA_EXCEEDED', 'REQUEST_TOO_LARGE', 'THROTTLED', 'UNSUPPORTED_MEDIA_TYPE'],
+      ['ACCESS_DENIED', 'BAD_REQUEST_BODY', 'BAD_REQUEST_PARAMETERS', 'DEFAULT_4XX', 'DEFAULT_5XX', 'INVALID_API_KEY', 'MISSING_AUTHENTICATION_TOKEN', 'QUOTA_EXCEEDED', 'REQUEST_TOO_LARGE', 'THROTTLED', 'UNSUPPORTED_MEDIA_TYPE'],
     );
     for (const response of responses) {
-      expect(response.ResponseParameters).toEqual({ 'gatewayresponse.header.Content-Type': "'application/json'" });
+      expect(response.ResponseParameters['gatewayresponse.header.Content-Type']).toBe("'application/json'");
       expect(response.ResponseTemplates['application/json']).toMatch(/^\{"error":\{"code":"[^"]+","message":/);
     }
     expect(byType.BAD_REQUEST_BODY.ResponseTemplates['application/json']).toContain('"details":"$context.error.validationErrorString"');
@@ -363,7 +363,7 @@ describe('observability', () => {
 
   it('exports the endpoints a client and the local runtime need', () => {
     expect(Object.keys(template.toJSON().Outputs).sort()).toEqual(
-      ['ApiUrl', 'DashboardName', 'DeadLetterQueueUrl', 'EventsTopicArn', 'JobsQueueUrl', 'JobsTableName', 'ResultsBucketName'],
+      ['ApiKeyIdDefault', 'ApiUrl', 'DashboardName', 'DeadLetterQueueUrl', 'EventsTopicArn', 'JobsQueueUrl', 'JobsTableName', 'ResultsBucketName'],
     );
   });
 });

@@ -2,15 +2,23 @@ import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, t
 import { SubscribeCommand } from '@aws-sdk/client-sns';
 import { startLocalRuntime, type LocalRuntime } from '../../local/runtime';
 
+/** A default plan no test's polling reaches; tests of the limits give their own `plans`. */
+const UNLIMITED_PLANS = { default: { rateLimit: 10_000, burstLimit: 5_000 } };
+
 /** The whole pipeline on the local runtime, driven over HTTP like a client would. */
 export async function startPipeline(config: Record<string, unknown>): Promise<LocalRuntime> {
-  return startLocalRuntime({ port: 0, config, quiet: true });
+  return startLocalRuntime({ port: 0, config: { plans: UNLIMITED_PLANS, ...config }, quiet: true });
 }
 
-export async function http(runtime: LocalRuntime, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+/**
+ * One API call as the default tenant (`x-api-key: runtime.apiKey`); give another `x-api-key` to act as another
+ * tenant, or `'x-api-key': undefined` to send none.
+ */
+export async function http(runtime: LocalRuntime, method: string, path: string, body?: unknown, headers: Record<string, string | undefined> = {}) {
+  const merged = { ...(runtime.apiKey && { 'x-api-key': runtime.apiKey }), ...(body !== undefined && { 'Content-Type': 'application/json' }), ...headers };
   const response = await fetch(`${runtime.apiUrl}${path}`, {
     method,
-    headers: { ...(body !== undefined && { 'Content-Type': 'application/json' }), ...headers },
+    headers: Object.fromEntries(Object.entries(merged).filter((e): e is [string, string] => e[1] !== undefined)),
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await response.text();

@@ -45,7 +45,7 @@ describe('a job submitted over HTTP', () => {
     });
     expect(announced).toHaveLength(1);
     expect(announced[0].body).toMatchObject({ type: 'job.succeeded', jobId: submitted.json.jobId, status: 'SUCCEEDED', route: 'generate', modelId: SONNET, usage: done.json.result.usage });
-    expect(announced[0].attributes).toMatchObject({ status: { StringValue: 'SUCCEEDED' }, route: { StringValue: 'generate' }, tenant: { StringValue: 'default' } });
+    expect(announced[0].attributes).toMatchObject({ status: { StringValue: 'SUCCEEDED' }, route: { StringValue: 'generate' }, tenant: { StringValue: runtime.apiKeyIds.default } });
   });
 
   it('is served by the model of a static route', async () => {
@@ -90,7 +90,7 @@ describe('a job submitted over HTTP', () => {
     await DynamoDBDocumentClient.from(runtime.clients.dynamodb).send(
       new PutCommand({
         TableName: runtime.resources.jobsTable,
-        Item: { pk: `JOB#${jobId}`, jobId, status: 'QUEUED', tenant: 'default', route: 'generate', modelId: SONNET, createdAt: now.toISOString(), updatedAt: now.toISOString(), request: null, requestHash: 'x', attempts: [], expiresAt: Math.floor(now.getTime() / 1000) + 3600 },
+        Item: { pk: `JOB#${jobId}`, jobId, status: 'QUEUED', tenant: runtime.apiKeyIds.default, route: 'generate', modelId: SONNET, createdAt: now.toISOString(), updatedAt: now.toISOString(), request: null, requestHash: 'x', attempts: [], expiresAt: Math.floor(now.getTime() / 1000) + 3600 },
       }),
     );
     await runtime.clients.sqs.send(new SendMessageCommand({ QueueUrl: runtime.resources.jobsQueueUrl, MessageBody: JSON.stringify({ jobId }) }));

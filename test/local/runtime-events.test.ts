@@ -122,6 +122,7 @@ describe('gateway error responses', () => {
     stage: 'v1',
     methods: [],
     apiKeys: [],
+    usagePlans: [],
     gatewayResponses: {
       BAD_REQUEST_BODY: {
         headers: { 'Content-Type': 'application/json' },

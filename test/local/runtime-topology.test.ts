@@ -15,6 +15,7 @@ const config = {
   },
   worker: { timeoutSeconds: 11, maxReceiveCount: 2, maxConcurrency: 3 },
   subscriptions: [{ protocol: 'email', endpoint: 'ops@example.com' }],
+  plans: { default: { rateLimit: 1000, burstLimit: 1000 } },
 };
 
 let runtime: LocalRuntime;
@@ -36,7 +37,7 @@ const resourcesOfType = (type: string): Array<[string, TemplateResource]> => run
 async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
   const response = await fetch(`${runtime.apiUrl}${path}`, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: { 'x-api-key': runtime.apiKey!, ...(body !== undefined && { 'content-type': 'application/json' }) },
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
   return { status: response.status, json: (await response.json()) as Record<string, unknown>, headers: response.headers };
@@ -121,7 +122,9 @@ describe('the local API answers as the deployed gateway does', () => {
   it('writes .local/endpoints.json with exactly the documented keys', () => {
     const file = writeEndpointsFile(runtime, join(workdir, 'endpoints.json'));
     const written = JSON.parse(readFileSync(file, 'utf8')) as Record<string, Record<string, unknown>>;
-    expect(Object.keys(written).sort()).toEqual(['apiUrl', 'bedrockUrl', 'endpoints', 'region', 'resources']);
+    expect(Object.keys(written).sort()).toEqual(['apiKey', 'apiKeys', 'apiUrl', 'bedrockUrl', 'endpoints', 'region', 'resources']);
+    expect(written.apiKey).toBe(runtime.apiKey);
+    expect(written.apiKeys).toEqual({ default: runtime.apiKey });
     expect(Object.keys(written.endpoints).sort()).toEqual(['dynamodb', 's3', 'sns', 'sqs']);
     expect(written.resources).toEqual({
       jobsTable: expect.any(String),

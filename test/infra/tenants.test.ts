@@ -1,0 +1,116 @@
+import { Template } from 'aws-cdk-lib/assertions';
+import { ConfigError, parseConfig } from '../../lib/config';
+import { TENANT_TAG } from '../../lib/constructs/api-tenants';
+import { synth } from './synth';
+
+/** CloudFormation JSON is untyped; the tests walk it freely. */
+type CfnValue = any;
+
+const config = {
+  plans: { tiny: { rateLimit: 1, burstLimit: 2, quota: { limit: 5, period: 'WEEK' as const } }, open: { rateLimit: 100, burstLimit: 200 } },
+  tenants: { default: {}, acme: { plan: 'tiny' }, 'globex-eu': { plan: 'tiny' } },
+};
+
+let template: Template;
+let json: { Resources: Record<string, { Type: string; Properties: CfnValue }>; Outputs: Record<string, CfnValue> };
+
+beforeAll(() => {
+  ({ template } = synth(config));
+  json = template.toJSON() as typeof json;
+});
+
+const ofType = (type: string) => Object.entries(json.Resources).filter(([, r]) => r.Type === type);
+const keyIdOf = (tenant: string) => ofType('AWS::ApiGateway::ApiKey').find(([, r]) => r.Properties.Tags.some((t: CfnValue) => t.Key === TENANT_TAG && t.Value === tenant))![0];
+const planIdOf = (name: string) => ofType('AWS::ApiGateway::UsagePlan').find(([, r]) => r.Properties.UsagePlanName === `Quarry-${name}`)![0];
+
+describe('tenants and usage plans', () => {
+  it('requires an API key on every method, static routes and /models included', () => {
+    const methods = ofType('AWS::ApiGateway::Method');
+    expect(methods.length).toBeGreaterThanOrEqual(6);
+    for (const [, method] of methods) expect(method.Properties.ApiKeyRequired).toBe(true);
+  });
+
+  it('creates one generated API key per tenant, named after the stack and tagged with the tenant', () => {
+    const keys = ofType('AWS::ApiGateway::ApiKey').map(([, r]) => r.Properties);
+    expect(keys.map((k) => k.Name).sort()).toEqual(['Quarry-acme', 'Quarry-default', 'Quarry-globex-eu']);
+    for (const key of keys) {
+      expect(key.Value).toBeUndefined();
+      expect(key.Enabled).toBe(true);
+    }
+  });
+
+  it("creates one usage plan per plan in use, on stage v1, with the plan's throttle and quota", () => {
+    const plans: Record<string, CfnValue> = Object.fromEntries(ofType('AWS::ApiGateway::UsagePlan').map(([, r]) => [r.Properties.UsagePlanName, r.Properties]));
+    // `open` has no tenant: no plan for it.
+    expect(Object.keys(plans).sort()).toEqual(['Quarry-default', 'Quarry-tiny']);
+    expect(plans['Quarry-default']).toMatchObject({ Throttle: { RateLimit: 10, BurstLimit: 20 }, Quota: { Limit: 10_000, Period: 'DAY' } });
+    expect(plans['Quarry-tiny']).toMatchObject({ Throttle: { RateLimit: 1, BurstLimit: 2 }, Quota: { Limit: 5, Period: 'WEEK' } });
+    const stageId = ofType('AWS::ApiGateway::Stage')[0][0];
+    const apiId = ofType('AWS::ApiGateway::RestApi')[0][0];
+    for (const plan of Object.values(plans)) expect(plan.ApiStages).toEqual([expect.objectContaining({ ApiId: { Ref: apiId }, Stage: { Ref: stageId } })]);
+  });
+
+  it("adds each tenant's key to its plan and no other", () => {
+    const planKeys = ofType('AWS::ApiGateway::UsagePlanKey').map(([, r]) => [r.Properties.KeyId.Ref, r.Properties.UsagePlanId.Ref, r.Properties.KeyType]);
+    expect(planKeys.sort()).toEqual(
+      [
+        [keyIdOf('default'), planIdOf('default'), 'API_KEY'],
+        [keyIdOf('acme'), planIdOf('tiny'), 'API_KEY'],
+        [keyIdOf('globex-eu'), planIdOf('tiny'), 'API_KEY'],
+      ].sort(),
+    );
+  });
+
+  it("outputs each tenant's key id, never a key value", () => {
+    expect(json.Outputs.ApiKeyIdDefault.Value).toEqual({ Ref: keyIdOf('default') });
+    expect(json.Outputs.ApiKeyIdAcme.Value).toEqual({ Ref: keyIdOf('acme') });
+    expect(json.Outputs.ApiKeyIdGlobexEu.Value).toEqual({ Ref: keyIdOf('globex-eu') });
+    expect(JSON.stringify(json)).not.toMatch(/"Value":"[A-Za-z0-9]{20,}"/);
+  });
+
+  it('answers a missing or invalid key with 403 JSON, and throttling or an exhausted quota with 429 JSON and Retry-After', () => {
+    const byType = Object.fromEntries(ofType('AWS::ApiGateway::GatewayResponse').map(([, r]) => [r.Properties.ResponseType, r.Properties]));
+    expect(byType.INVALID_API_KEY).toMatchObject({ StatusCode: '403' });
+    expect(JSON.parse(byType.INVALID_API_KEY.ResponseTemplates['application/json'])).toEqual({ error: { code: 'INVALID_API_KEY', message: expect.stringContaining('x-api-key') } });
+    expect(byType.ACCESS_DENIED.StatusCode).toBe('403');
+    expect(byType.THROTTLED).toMatchObject({ StatusCode: '429', ResponseParameters: { 'gatewayresponse.header.Retry-After': "'1'" } });
+    expect(byType.QUOTA_EXCEEDED).toMatchObject({ StatusCode: '429', ResponseParameters: { 'gatewayresponse.header.Retry-After': "'3600'" } });
+    expect(JSON.parse(byType.THROTTLED.ResponseTemplates['application/json']).error.code).toBe('THROTTLED');
+    expect(JSON.parse(byType.QUOTA_EXCEEDED.ResponseTemplates['application/json']).error.code).toBe('QUOTA_EXCEEDED');
+  });
+});
+
+describe('tenant and plan configuration', () => {
+  const errorOf = (raw: unknown) => {
+    try {
+      parseConfig(raw);
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      return (error as Error).message;
+    }
+    throw new Error('the configuration was accepted');
+  };
+
+  it('gives one tenant, default, on the default plan of 10/s, burst 20 and 10000 a day', () => {
+    const config = parseConfig({});
+    expect(config.tenants).toEqual({ default: { plan: 'default' } });
+    expect(config.plans).toEqual({ default: { rateLimit: 10, burstLimit: 20, quota: { limit: 10_000, period: 'DAY' } } });
+  });
+
+  it('keeps the default plan when other plans are given, and lets the config replace it', () => {
+    expect(Object.keys(parseConfig({ plans: { gold: { rateLimit: 50, burstLimit: 100 } } }).plans).sort()).toEqual(['default', 'gold']);
+    expect(parseConfig({ plans: { default: { rateLimit: 2, burstLimit: 4 } } }).plans.default).toEqual({ rateLimit: 2, burstLimit: 4 });
+    expect(parseConfig({ tenants: { acme: {} } }).tenants.acme.plan).toBe('default');
+  });
+
+  it('names the tenant whose plan does not exist', () => {
+    expect(errorOf({ tenants: { acme: { plan: 'gold' } } })).toMatch(/tenants\.acme\.plan: unknown plan "gold"; known: default/);
+  });
+
+  it('names the field of an invalid plan and refuses key values and an empty tenant list', () => {
+    expect(errorOf({ plans: { gold: { rateLimit: 0, burstLimit: 1 } } })).toMatch(/plans\.gold\.rateLimit/);
+    expect(errorOf({ plans: { gold: { rateLimit: 1, burstLimit: 1, quota: { limit: 5, period: 'YEAR' } } } })).toMatch(/plans\.gold\.quota\.period/);
+    expect(errorOf({ tenants: { acme: { plan: 'default', apiKeyValue: 'secret-value-1234567890' } } })).toMatch(/tenants\.acme/);
+    expect(errorOf({ tenants: {} })).toMatch(/tenants: at least one tenant/);
+  });
+});
