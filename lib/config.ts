@@ -20,6 +20,20 @@ export const modelSchema = z
       .positive()
       .default(200_000)
       .describe('Input context window in tokens; a job too long for one model falls back only to a model with a larger window'),
+    quota: z
+      .object({
+        requestsPerMinute: z.number().int().positive().optional().describe('Bedrock requests-per-minute quota of this model in each region'),
+        tokensPerMinute: z.number().int().positive().optional().describe('Bedrock tokens-per-minute quota (input + max tokens reserved per call)'),
+      })
+      .strict()
+      .optional()
+      .describe('Quota the worker paces calls to (a shared token bucket per region); omit to call without admission control'),
+    maxOutputTokens: z
+      .number()
+      .int()
+      .positive()
+      .default(4096)
+      .describe('Max tokens assumed for a job that sets none: what a call reserves against the tokens-per-minute quota'),
     regions: z
       .array(awsRegion)
       .max(5)
@@ -48,6 +62,10 @@ export const routeSchema = z
       .max(5)
       .default([])
       .describe('Models (keys of `models`) tried in order when the route\'s model is unavailable, throttled past its retries, or its circuit is open'),
+    fallbackWhenBusy: z
+      .boolean()
+      .default(false)
+      .describe("When the model's quota has no capacity now, try the next model of the chain instead of waiting for capacity"),
     cacheResponses: z
       .boolean()
       .default(false)

@@ -36,10 +36,13 @@ export function routingTableOf(config: QuarryConfig): RoutingTable {
       ...(route.path && { path: route.path }),
       fallback: route.fallback.map((key) => config.models[key].modelId),
       cacheResponses: route.cacheResponses,
+      fallbackWhenBusy: route.fallbackWhenBusy,
     };
   }
   const models: RoutingTable['models'] = {};
-  for (const model of Object.values(config.models)) models[model.modelId] = { contextWindow: model.contextWindow, regions: model.regions };
+  for (const model of Object.values(config.models)) {
+    models[model.modelId] = { contextWindow: model.contextWindow, regions: model.regions, maxOutputTokens: model.maxOutputTokens, ...(model.quota && { quota: model.quota }) };
+  }
   return { defaultRoute: config.defaultRoute, routes, models };
 }
 

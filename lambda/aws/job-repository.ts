@@ -1,6 +1,6 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { isExpired, type Attempt, type Job, type JobError, type JobResult, type ResultLocation } from '../core/job';
+import { isExpired, type Attempt, type Job, type JobError, type JobResult, type Reservation, type ResultLocation } from '../core/job';
 
 /** Stored shape: the job plus its key, with the lease flattened so conditions can compare it. */
 type JobItem = Omit<Job, 'lease'> & { pk: string; leaseOwner?: string; leaseExpiresAt?: number };
@@ -82,11 +82,11 @@ export class JobRepository {
   }
 
   /** RUNNING -> QUEUED until the job is tried again: the lease is given up, the attempts recorded, the requeue counted. */
-  async release(jobId: string, owner: string, attempts: Attempt[], now: Date): Promise<Job | undefined> {
+  async release(jobId: string, owner: string, attempts: Attempt[], now: Date, reservation?: Reservation): Promise<Job | undefined> {
     return this.transition(jobId, {
       condition: '#status = :running AND leaseOwner = :owner',
-      update: 'SET #status = :queued, updatedAt = :now, attempts = list_append(attempts, :attempts), requeues = if_not_exists(requeues, :zero) + :one REMOVE leaseOwner, leaseExpiresAt',
-      values: { ':running': 'RUNNING', ':queued': 'QUEUED', ':owner': owner, ':now': now.toISOString(), ':attempts': attempts, ':zero': 0, ':one': 1 },
+      update: `SET #status = :queued, updatedAt = :now, attempts = list_append(attempts, :attempts), requeues = if_not_exists(requeues, :zero) + :one${reservation ? ', reservation = :reservation REMOVE leaseOwner, leaseExpiresAt' : ' REMOVE leaseOwner, leaseExpiresAt, reservation'}`,
+      values: { ':running': 'RUNNING', ':queued': 'QUEUED', ':owner': owner, ':now': now.toISOString(), ':attempts': attempts, ':zero': 0, ':one': 1, ...(reservation && { ':reservation': reservation }) },
     });
   }
 

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { leaseExpiry, shouldOffloadResult } from './delivery';
 import { candidatesFor, fitsLargerContext, type Candidate } from './fallback-chain';
-import { afterRefusedClaim, modelCalls, type Attempt, type Job, type JobError, type JobResult, type ResultLocation } from './job';
+import { costOf } from './admission';
+import { afterRefusedClaim, modelCalls, type Attempt, type Job, type JobError, type JobResult, type Reservation, type ResultLocation } from './job';
 import { canonicalJson } from './job-request';
 import { classifyModelError, type ModelFailure } from './model-errors';
-import type { Clock, JobLog, JobRequeuer, JobStore, LargeResultStore, ModelCallObserver, ModelInvoker, ResponseCache, TerminalEventPublisher } from './ports';
+import type { CapacityGate, Clock, JobLog, JobRequeuer, JobStore, LargeResultStore, ModelCallObserver, ModelInvoker, ResponseCache, TerminalEventPublisher } from './ports';
 import { backoffDelayMs, CALL_SAFETY_MARGIN_MS, requeueDelaySeconds, worthCalling } from './retry-policy';
 import type { ResiliencePolicy, RoutingTable } from './settings';
 
@@ -26,6 +27,7 @@ export interface ProcessingDeps {
   events: TerminalEventPublisher;
   requeuer: JobRequeuer;
   breaker: BreakerGate;
+  capacity: CapacityGate;
   cache: ResponseCache;
   observer: ModelCallObserver;
   log: JobLog;
@@ -60,7 +62,12 @@ type ChainOutcome =
   | { kind: 'answered'; result: JobResult }
   | { kind: 'failed'; error: JobError }
   /** No model could answer now; `retryAt` is when an open circuit admits calls again, if that is what stopped us. */
-  | { kind: 'unavailable'; lastError?: JobError; retryAt?: number; outOfTime: boolean };
+  | { kind: 'unavailable'; lastError?: JobError; retryAt?: number; outOfTime: boolean }
+  /** The model's quota has no capacity now: wait `waitMs`, holding `reservation` if one was made. */
+  | { kind: 'waiting'; waitMs: number; reservation?: Reservation };
+
+/** A reservation due within this long is waited for in the invocation; a later one sends the job back to the queue. */
+export const IN_INVOCATION_WAIT_MS = 1_000;
 
 /** The cache key of a request on a route: equal requests share answers, metadata and ids aside. */
 export function responseCacheKey(job: Pick<Job, 'route' | 'request'>): string {
@@ -92,6 +99,7 @@ export async function processDelivery(delivery: Delivery, deps: ProcessingDeps):
 
   if (outcome.kind === 'answered') return finishSucceeded(job, outcome.result, attempts, delivery, deps);
   if (outcome.kind === 'failed') return finishFailed(job, outcome.error, attempts, delivery, deps);
+  if (outcome.kind === 'waiting') return waitForCapacity(job, outcome, attempts, delivery, deps);
 
   const route = deps.routing.routes[job.route];
   if (route?.cacheResponses) {
@@ -123,6 +131,21 @@ export async function processDelivery(delivery: Delivery, deps: ProcessingDeps):
   return { kind: 'requeued', delaySeconds };
 }
 
+/** No capacity now: back to the queue until the reserved slot (or until capacity may free up), without a model call. */
+async function waitForCapacity(job: Job, waiting: { waitMs: number; reservation?: Reservation }, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps): Promise<DeliveryOutcome> {
+  const now = deps.clock();
+  if (now.getTime() + waiting.waitMs >= Date.parse(job.createdAt) + deps.policy.jobDeadlineSeconds * 1000) {
+    return finishFailed(job, { code: 'ALL_MODELS_UNAVAILABLE', message: `No capacity on the quota of route "${job.route}" within ${deps.policy.jobDeadlineSeconds}s of submission.` }, attempts, delivery, deps);
+  }
+  const delaySeconds = Math.min(900, Math.max(1, Math.ceil(waiting.waitMs / 1000)));
+  const released = await deps.store.release(job.jobId, delivery.owner, attempts, now, waiting.reservation);
+  if (!released) return { kind: 'skipped', reason: 'lease-lost' };
+  await deps.requeuer.requeue({ jobId: job.jobId, ...(delivery.tenant && { tenant: delivery.tenant }) }, delaySeconds);
+  deps.observer.observe({ type: 'requeued', delaySeconds });
+  deps.log.info('job waiting for capacity', { jobId: job.jobId, modelId: waiting.reservation?.modelId, delaySeconds, reserved: waiting.reservation !== undefined });
+  return { kind: 'requeued', delaySeconds };
+}
+
 /** Walks the candidates in order until one answers, the request proves unanswerable, or none can answer now. */
 async function answerFromChain(job: Job, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps): Promise<ChainOutcome> {
   const candidates = candidatesFor(job, deps.routing, deps.homeRegion);
@@ -146,6 +169,8 @@ async function answerFromChain(job: Job, attempts: Attempt[], delivery: Delivery
     if (tried.kind === 'answered') return tried;
     if (tried.kind === 'final') return { kind: 'failed', error: tried.error };
     if (tried.kind === 'out-of-time') return { kind: 'unavailable', lastError: tried.error ?? lastError, retryAt: earliestRetryAt, outOfTime: true };
+    if (tried.kind === 'wait') return { kind: 'waiting', waitMs: tried.waitMs, reservation: tried.reservation };
+    if (tried.kind === 'busy') continue;
     if (tried.kind === 'circuit-open') {
       earliestRetryAt = Math.min(earliestRetryAt ?? Infinity, tried.retryAt);
       continue;
@@ -166,7 +191,11 @@ type CandidateOutcome =
   | { kind: 'exhausted'; error: JobError }
   | { kind: 'context-overflow'; error: JobError }
   | { kind: 'circuit-open'; retryAt: number }
-  | { kind: 'out-of-time'; error?: JobError };
+  | { kind: 'out-of-time'; error?: JobError }
+  /** No capacity and the route waits for it. */
+  | { kind: 'wait'; waitMs: number; reservation?: Reservation }
+  /** No capacity and the route moves on to its next model. */
+  | { kind: 'busy' };
 
 /** Calls one candidate up to `attemptsPerModel` times with jittered backoff, as its circuit and the time allow. */
 async function tryCandidate(job: Job, candidate: Candidate, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps): Promise<CandidateOutcome> {
@@ -175,8 +204,25 @@ async function tryCandidate(job: Job, candidate: Candidate, attempts: Attempt[],
   for (let call = 1; call <= policy.retry.attemptsPerModel; call++) {
     if (budgetSpent(job, attempts, deps)) return { kind: 'exhausted', error: lastError ?? { code: 'ALL_MODELS_UNAVAILABLE', message: 'model-call budget spent' } };
     if (!worthCalling(delivery.remainingMillis())) return { kind: 'out-of-time', error: lastError };
+
+    const cost = costOf(job.request, deps.routing.models[candidate.modelId]?.maxOutputTokens ?? 4096);
+    const held = call === 1 && job.reservation?.modelId === candidate.modelId && job.reservation.region === candidate.region ? job.reservation : undefined;
+    const grant = held ? { kind: 'reserved' as const, waitMs: Math.max(0, held.notBefore - clock().getTime()) } : await deps.capacity.reserve(candidate, cost, clock());
+    const waitMs = grant.kind === 'unlimited' ? 0 : grant.waitMs;
+    if (grant.kind === 'refused' || waitMs > IN_INVOCATION_WAIT_MS || !worthCalling(delivery.remainingMillis() - waitMs)) {
+      const reservation = grant.kind === 'reserved' ? (held ?? { modelId: candidate.modelId, region: candidate.region, notBefore: clock().getTime() + waitMs, ...cost }) : undefined;
+      if (deps.routing.routes[job.route]?.fallbackWhenBusy) {
+        if (reservation) await deps.capacity.settle(candidate, cost, { throttled: false, called: false }, clock());
+        attempts.push(skipped(candidate, 'NO_CAPACITY', clock()));
+        return lastError ? { kind: 'exhausted', error: lastError } : { kind: 'busy' };
+      }
+      return { kind: 'wait', waitMs, ...(reservation && { reservation }) };
+    }
+    if (waitMs > 0) await deps.sleep(waitMs);
+
     const admission = await deps.breaker.admit(candidate, clock());
     if (!admission.admitted) {
+      if (grant.kind === 'reserved') await deps.capacity.settle(candidate, cost, { throttled: false, called: false }, clock());
       attempts.push(skipped(candidate, 'CIRCUIT_OPEN', clock()));
       log.info('model skipped: circuit open', { jobId: job.jobId, modelId: candidate.modelId, region: candidate.region, retryAt: new Date(admission.retryAt).toISOString() });
       return lastError ? { kind: 'exhausted', error: lastError } : { kind: 'circuit-open', retryAt: admission.retryAt };
@@ -208,6 +254,9 @@ async function tryCandidate(job: Job, candidate: Candidate, attempts: Attempt[],
     deps.observer.observe({ type: 'call', modelId: candidate.modelId, region: candidate.region, outcome: attempt.outcome as 'succeeded' | 'failed', ...(failure && { errorCode: failure.code }), latencyMs: attempt.latencyMs, ...(answer && { usage: answer.usage }) });
     log.info('model call', { jobId: job.jobId, modelId: candidate.modelId, region: candidate.region, call, outcome: attempt.outcome, errorCode: failure?.code, latencyMs: attempt.latencyMs, probe: admission.probe });
 
+    if (grant.kind === 'reserved') {
+      await deps.capacity.settle(candidate, cost, { ...(answer && { usage: answer.usage }), throttled: failure?.code === 'MODEL_THROTTLED', called: true }, endedAt);
+    }
     // A request the model rejected still proves the model is up; only its own failures count against it.
     const transition = await deps.breaker.record(candidate, failure?.countsAgainstModel ? 'failure' : 'success', admission, endedAt);
     if (transition) {

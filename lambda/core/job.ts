@@ -44,6 +44,15 @@ export interface JobError {
   message: string;
 }
 
+/** Capacity a requeued job already holds in a model's bucket: it calls that model at `notBefore` without asking again. */
+export interface Reservation {
+  modelId: string;
+  region: string;
+  notBefore: number;
+  requests: number;
+  tokens: number;
+}
+
 export interface Lease {
   owner: string;
   expiresAt: number;
@@ -64,6 +73,7 @@ export interface Job {
   attempts: Attempt[];
   /** Times the job went back to the queue because no model could answer yet. */
   requeues?: number;
+  reservation?: Reservation;
   lease?: Lease;
   result?: JobResult;
   resultLocation?: ResultLocation;
@@ -97,7 +107,7 @@ export function afterRefusedClaim(job: Job | undefined, now: Date): RefusedClaim
   return 'held-by-another-worker';
 }
 
-export type JobView = Omit<Job, 'request' | 'requestHash' | 'lease' | 'resultLocation' | 'eventPublishedAt' | 'expiresAt' | 'tenant' | 'idempotencyKey' | 'requeues'> & {
+export type JobView = Omit<Job, 'request' | 'requestHash' | 'lease' | 'resultLocation' | 'eventPublishedAt' | 'expiresAt' | 'tenant' | 'idempotencyKey' | 'requeues' | 'reservation'> & {
   resultUrl?: string;
 };
 

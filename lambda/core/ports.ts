@@ -1,4 +1,4 @@
-import type { Attempt, Job, JobError, JobResult, ResultLocation, Usage } from './job';
+import type { Attempt, Job, JobError, JobResult, Reservation, ResultLocation, Usage } from './job';
 import type { NormalizedJobRequest } from './job-request';
 
 /*
@@ -11,7 +11,7 @@ export interface JobStore {
   get(jobId: string, now: Date): Promise<Job | undefined>;
   discardUnqueued(jobId: string): Promise<void>;
   claim(jobId: string, owner: string, leaseExpiresAt: number, now: Date): Promise<Job | undefined>;
-  release(jobId: string, owner: string, attempts: Attempt[], now: Date): Promise<Job | undefined>;
+  release(jobId: string, owner: string, attempts: Attempt[], now: Date, reservation?: Reservation): Promise<Job | undefined>;
   markSucceeded(jobId: string, owner: string, outcome: { result: JobResult; resultLocation?: ResultLocation; attempts: Attempt[] }, now: Date): Promise<Job | undefined>;
   markFailed(jobId: string, owner: string, error: JobError, attempts: Attempt[], now: Date): Promise<Job | undefined>;
   markAbandoned(jobId: string, error: JobError, now: Date): Promise<Job | undefined>;
@@ -25,6 +25,26 @@ export interface JobEnqueuer {
 /** Puts a job back on the queue as a new message, so waiting spends none of its dead-letter receive budget. */
 export interface JobRequeuer {
   requeue(message: { jobId: string; tenant?: string }, delaySeconds: number): Promise<void>;
+}
+
+/** Quota-aware admission (lambda/core/admission.ts): a shared token bucket per model and region. */
+export type CapacityGrant =
+  /** No quota configured for this model, or the bucket store failed (then `degraded`): call freely. */
+  | { kind: 'unlimited'; degraded?: boolean }
+  /** Capacity reserved; the call may start after `waitMs`. */
+  | { kind: 'reserved'; waitMs: number }
+  /** Nothing fits within the bucket's debt limit; ask again after `waitMs`. */
+  | { kind: 'refused'; waitMs: number };
+
+export interface CapacityGate {
+  reserve(target: { modelId: string; region: string }, cost: { requests: number; tokens: number }, now: Date): Promise<CapacityGrant>;
+  /** Returns what a call did not use; `throttled` when Bedrock throttled it anyway (the bucket then slows down). */
+  settle(
+    target: { modelId: string; region: string },
+    cost: { requests: number; tokens: number },
+    outcome: { usage?: Usage; throttled: boolean; called: boolean },
+    now: Date,
+  ): Promise<void>;
 }
 
 /** Answers kept for routes that opt in, served when every model of the chain fails. */

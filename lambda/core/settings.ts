@@ -28,9 +28,20 @@ export const routingTableSchema = z.object({
       path: z.string().optional(),
       fallback: z.array(z.string()).default([]),
       cacheResponses: z.boolean().default(false),
+      fallbackWhenBusy: z.boolean().default(false),
     }),
   ),
-  models: z.record(z.string(), z.object({ contextWindow: z.number().int().positive().optional(), regions: z.array(z.string()).default([]) })).default({}),
+  models: z
+    .record(
+      z.string(),
+      z.object({
+        contextWindow: z.number().int().positive().optional(),
+        regions: z.array(z.string()).default([]),
+        quota: z.object({ requestsPerMinute: z.number().positive().optional(), tokensPerMinute: z.number().positive().optional() }).optional(),
+        maxOutputTokens: z.number().int().positive().default(4096),
+      }),
+    )
+    .default({}),
 });
 export type RoutingTable = z.infer<typeof routingTableSchema>;
 

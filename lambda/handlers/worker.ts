@@ -3,6 +3,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BreakerStore } from '../aws/breaker-store';
+import { CapacityStore } from '../aws/capacity-store';
 import { bedrockClient, documentClient, s3Client, snsClient, sqsClient } from '../aws/clients';
 import { JobEvents } from '../aws/job-events';
 import { JobQueue, jobMessageBodySchema } from '../aws/job-queue';
@@ -29,6 +30,7 @@ const deps: ProcessingDeps = {
   events: new JobEvents(tracer.captureAWSv3Client(snsClient()), settings[ENV.eventsTopicArn]),
   requeuer: { requeue: (message, delaySeconds) => queue.requeue(settings[ENV.jobsQueueUrl], message, delaySeconds) },
   breaker: new BreakerStore(documents, table, policy.breaker, jobLog),
+  capacity: new CapacityStore(documents, table, (modelId) => settings[ENV.routes].models[modelId]?.quota, jobLog),
   cache: new DynamoResponseCache(documents, table, policy.cacheTtlSeconds),
   observer: modelMetrics(metrics),
   log: jobLog,

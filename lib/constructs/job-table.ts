@@ -14,10 +14,11 @@ export interface JobTableProps {
 }
 
 /** Key prefixes of the item kinds that share the table; grants are limited to the kinds a function touches. */
-export const ITEM_KINDS = { job: 'JOB#', cache: 'CACHE#', breaker: 'BREAKER#' } as const;
+export const ITEM_KINDS = { job: 'JOB#', cache: 'CACHE#', breaker: 'BREAKER#', bucket: 'BUCKET#' } as const;
 
 /**
- * The jobs table, single-table: job records (`pk = JOB#<jobId>`), cached responses (`CACHE#<hash>`) and circuit
+ * The jobs table, single-table: job records (`pk = JOB#<jobId>`), cached responses (`CACHE#<hash>`), admission
+ * buckets (`BUCKET#<region>#<modelId>`) and circuit
  * breakers (`BREAKER#<region>#<modelId>`) share one partition key and no sort key.
  *
  * Default settings: on-demand billing, point-in-time recovery, TTL on `expiresAt`, encryption with the AWS
@@ -50,9 +51,9 @@ export class JobTable extends Construct {
     return this.grantOn(grantee, [ITEM_KINDS.job], 'dynamodb:GetItem', 'dynamodb:UpdateItem');
   }
 
-  /** Worker: job transitions, plus the response cache and the circuit breakers it reads and writes. */
+  /** Worker: job transitions, plus the response cache, circuit breakers and admission buckets it reads and writes. */
   public grantWorkerState(grantee: iam.IGrantable): iam.Grant {
-    return this.grantOn(grantee, [ITEM_KINDS.job, ITEM_KINDS.cache, ITEM_KINDS.breaker], 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem');
+    return this.grantOn(grantee, [ITEM_KINDS.job, ITEM_KINDS.cache, ITEM_KINDS.breaker, ITEM_KINDS.bucket], 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem');
   }
 
   /** Status: read one job. */

@@ -80,14 +80,14 @@ describe('a stack built from a custom configuration', () => {
     expect(JSON.parse(env('submit')[ENV.routes])).toEqual({
       defaultRoute: 'chat',
       routes: {
-        summarize: { modelId: 'amazon.nova-lite-v1:0', path: '/v2/summarize', fallback: [], cacheResponses: false },
-        chat: { modelId: 'global.anthropic.claude-sonnet-4-20250514-v1:0', fallback: [], cacheResponses: false },
-        tuned: { modelId: 'arn:aws:bedrock:eu-west-1:123456789012:application-inference-profile/abc123', fallback: [], cacheResponses: false },
+        summarize: { modelId: 'amazon.nova-lite-v1:0', path: '/v2/summarize', fallback: [], cacheResponses: false, fallbackWhenBusy: false },
+        chat: { modelId: 'global.anthropic.claude-sonnet-4-20250514-v1:0', fallback: [], cacheResponses: false, fallbackWhenBusy: false },
+        tuned: { modelId: 'arn:aws:bedrock:eu-west-1:123456789012:application-inference-profile/abc123', fallback: [], cacheResponses: false, fallbackWhenBusy: false },
       },
       models: {
-        'amazon.nova-lite-v1:0': { contextWindow: 200000, regions: [] },
-        'global.anthropic.claude-sonnet-4-20250514-v1:0': { contextWindow: 200000, regions: [] },
-        'arn:aws:bedrock:eu-west-1:123456789012:application-inference-profile/abc123': { contextWindow: 200000, regions: [] },
+        'amazon.nova-lite-v1:0': { contextWindow: 200000, regions: [], maxOutputTokens: 4096 },
+        'global.anthropic.claude-sonnet-4-20250514-v1:0': { contextWindow: 200000, regions: [], maxOutputTokens: 4096 },
+        'arn:aws:bedrock:eu-west-1:123456789012:application-inference-profile/abc123': { contextWindow: 200000, regions: [], maxOutputTokens: 4096 },
       },
     });
   });

@@ -158,7 +158,7 @@ describe('functions', () => {
     const routes = routingTableSchema.parse(JSON.parse(envOf(build.functions.submit.logicalId)[ENV.routes] as string));
     expect(routes).toEqual(routingTableOf(defaults));
     expect(routes.defaultRoute).toBe('generate');
-    expect(routes.routes.classify).toEqual({ modelId: 'anthropic.claude-3-haiku-20240307-v1:0', path: '/api/classify', fallback: ['amazon.nova-micro-v1:0'], cacheResponses: false });
+    expect(routes.routes.classify).toEqual({ modelId: 'anthropic.claude-3-haiku-20240307-v1:0', path: '/api/classify', fallback: ['amazon.nova-micro-v1:0'], cacheResponses: false, fallbackWhenBusy: false });
     expect(envOf(build.functions.worker.logicalId)[ENV.routes]).toBe(envOf(build.functions.submit.logicalId)[ENV.routes]);
   });
 
@@ -253,7 +253,7 @@ describe('IAM', () => {
     expect(leadingKeys('submit')).toEqual([['JOB#*']]);
     expect(leadingKeys('status')).toEqual([['JOB#*']]);
     expect(leadingKeys('deadLetter')).toEqual([['JOB#*']]);
-    expect(leadingKeys('worker')).toEqual([['JOB#*', 'CACHE#*', 'BREAKER#*']]);
+    expect(leadingKeys('worker')).toEqual([['JOB#*', 'CACHE#*', 'BREAKER#*', 'BUCKET#*']]);
   });
 
   it('lets the DLQ handler consume the DLQ, fail jobs and publish events', () => {

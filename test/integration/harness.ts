@@ -45,11 +45,11 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined>
 const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
 
 /** Polls GET /jobs/{id} as a client would, until the job is terminal. */
-export async function finished(runtime: LocalRuntime, jobId: string, timeoutMs = 30_000) {
+export async function finished(runtime: LocalRuntime, jobId: string, timeoutMs = 30_000, everyMs = 100) {
   return until(`job ${jobId} to finish`, async () => {
     const res = await http(runtime, 'GET', `/jobs/${jobId}`);
     return TERMINAL.has(res.json?.status) ? res : undefined;
-  }, timeoutMs);
+  }, timeoutMs, everyMs);
 }
 
 /** A queue of the test's own, subscribed to the events topic the way a user's system would be. */

@@ -76,6 +76,7 @@ function harness(converse: Converse = async () => answer(), overrides: Partial<P
     events: { publishTerminal: async (job) => void published.push(job) },
     requeuer: { requeue: async (message, delaySeconds) => void requeued.push({ jobId: message.jobId, delaySeconds }) },
     breaker,
+    capacity: { reserve: async () => ({ kind: 'unlimited' }), settle: async () => {} },
     cache: { get: async (key) => cache.get(key), put: async (key, result) => void cache.set(key, result) },
     observer: { observe: () => {} },
     log: { info: () => {}, warn: () => {}, error: () => {} },
@@ -366,5 +367,56 @@ describe('the model-call budget', () => {
     expect(await processDelivery(delivery(job.jobId), h.deps)).toEqual({ kind: 'finished', status: 'FAILED' });
     expect(h.modelCalls()).toBe(3);
     expect((await store.get(job.jobId, new Date()))?.error?.code).toBe('ALL_MODELS_UNAVAILABLE');
+  });
+});
+
+describe('quota-aware admission', () => {
+  const busyRouting = routingTableSchema.parse({
+    defaultRoute: 'generate',
+    routes: { generate: { modelId: 'model-a', fallback: ['model-b'] }, eager: { modelId: 'model-a', fallback: ['model-b'], fallbackWhenBusy: true } },
+    models: { 'model-a': { quota: { requestsPerMinute: 60 } } },
+  });
+
+  it('sends a job that finds no capacity back to the queue until its reserved slot, without calling Bedrock, then calls on time', async () => {
+    const job = await queuedJob();
+    const reserves: string[] = [];
+    const h = harness(undefined, { routing: busyRouting });
+    h.deps.capacity = { reserve: async (t) => (reserves.push(t.modelId), { kind: 'reserved', waitMs: 7_200 }), settle: async () => {} };
+    expect(await processDelivery(delivery(job.jobId), h.deps)).toEqual({ kind: 'requeued', delaySeconds: 8 });
+    expect(h.modelCalls()).toBe(0);
+    const waiting = await store.get(job.jobId, new Date());
+    expect(waiting?.reservation).toMatchObject({ modelId: 'model-a', region: 'us-east-1', requests: 1 });
+    expect(waiting?.attempts).toEqual([]);
+
+    // Back at its slot: the reservation is used, no new one is asked for.
+    const onTime = harness(undefined, { routing: busyRouting, clock: () => new Date(waiting!.reservation!.notBefore) });
+    onTime.deps.capacity = { reserve: async (t) => (reserves.push(t.modelId), { kind: 'refused', waitMs: 60_000 }), settle: async () => {} };
+    expect(await processDelivery(delivery(job.jobId, 'later', 1), onTime.deps)).toEqual({ kind: 'finished', status: 'SUCCEEDED' });
+    expect(reserves).toEqual(['model-a']);
+    expect(onTime.calls).toEqual(['model-a@us-east-1']);
+  });
+
+  it('moves on to the next model when the route allows it, giving the reservation back', async () => {
+    const job = await queuedJob({ route: 'eager' });
+    const settled: string[] = [];
+    const h = harness(undefined, { routing: busyRouting });
+    h.deps.capacity = {
+      reserve: async (t) => (t.modelId === 'model-a' ? { kind: 'reserved', waitMs: 30_000 } : { kind: 'unlimited' }),
+      settle: async (t, _c, o) => void settled.push(`${t.modelId}:${o.called}`),
+    };
+    expect(await processDelivery(delivery(job.jobId), h.deps)).toEqual({ kind: 'finished', status: 'SUCCEEDED' });
+    expect(h.calls).toEqual(['model-b@us-east-1']);
+    expect(settled).toEqual(['model-a:false']);
+    expect((await store.get(job.jobId, new Date()))?.attempts[0]).toMatchObject({ modelId: 'model-a', outcome: 'skipped', errorCode: 'NO_CAPACITY' });
+  });
+
+  it('waits in the invocation for a slot due within a second, and settles the call with its real usage', async () => {
+    const job = await queuedJob();
+    const settled: unknown[] = [];
+    const h = harness(undefined, { routing: busyRouting });
+    h.deps.capacity = { reserve: async () => ({ kind: 'reserved', waitMs: 400 }), settle: async (_t, cost, outcome) => void settled.push({ cost, outcome }) };
+    expect(await processDelivery(delivery(job.jobId), h.deps)).toEqual({ kind: 'finished', status: 'SUCCEEDED' });
+    expect(h.slept).toEqual([400]);
+    expect(settled).toEqual([{ cost: { requests: 1, tokens: 2 + 4096 }, outcome: { usage: { inputTokens: 2, outputTokens: 3 }, throttled: false, called: true } }]);
   });
 });
