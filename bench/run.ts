@@ -1,10 +1,20 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { goodputBenchmark } from './goodput';
 import { pipelineBenchmark } from './pipeline';
 
 /** `npm run bench [-- name]`: runs benchmarks on the local runtime and writes their results to bench/results/. */
 const BENCHMARKS: Record<string, () => Promise<Record<string, unknown>>> = {
-  pipeline: () => pipelineBenchmark({ jobs: Number(process.env.BENCH_JOBS ?? 100), modelLatencyMs: Number(process.env.BENCH_MODEL_LATENCY_MS ?? 200) }),
+  goodput: () =>
+    goodputBenchmark({
+      rpm: Number(process.env.BENCH_RPM ?? 60),
+      tpm: Number(process.env.BENCH_TPM ?? 20_000),
+      jobs: Number(process.env.BENCH_JOBS ?? 600),
+      maxTokens: Number(process.env.BENCH_MAX_TOKENS ?? 200),
+      modelLatencyMs: Number(process.env.BENCH_MODEL_LATENCY_MS ?? 300),
+      patience: Number(process.env.BENCH_PATIENCE ?? 3),
+    }),
+  pipeline: () => pipelineBenchmark({ jobs: Number(process.env.BENCH_PIPELINE_JOBS ?? 100), modelLatencyMs: Number(process.env.BENCH_MODEL_LATENCY_MS ?? 200) }),
 };
 
 async function main() {
@@ -21,6 +31,7 @@ async function main() {
     const file = path.join(dir, `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
     writeFileSync(file, JSON.stringify(result, null, 2));
     console.log(JSON.stringify(result));
+    if (typeof result.summary === 'string') console.log(result.summary);
     console.log(`${name}: result written to ${path.relative(process.cwd(), file)}`);
   }
   process.exit(0);

@@ -215,9 +215,16 @@ export const configSchema = z
           .object({
             baseDelaySeconds: z.number().int().min(0).max(900).default(5).describe('Delay before a job whose every model failed is tried again; doubles per requeue'),
             maxDelaySeconds: z.number().int().min(0).max(900).default(300).describe('Longest requeue delay (SQS allows 900)'),
+            mode: z
+              .enum(['requeue', 'redeliver'])
+              .default('requeue')
+              .describe(
+                '"requeue": send the job again with a delay (spends no DLQ receive); "redeliver": leave it to SQS redelivery after the visibility timeout (the classic setup, spends a receive each time; kept for comparison)',
+              ),
           })
           .strict()
           .prefault({}),
+        sdkMaxAttempts: z.number().int().min(1).max(10).default(2).describe('Attempts the AWS SDK makes per Bedrock call (its own retries, standard mode) before the pipeline\'s policy takes over'),
         maxModelCalls: z.number().int().min(1).max(1000).default(30).describe('Model calls a job may make in all before it ends FAILED (ALL_MODELS_UNAVAILABLE)'),
         jobDeadlineSeconds: z.number().int().min(10).max(604_800).default(3600).describe('A job still unanswered this long after submission ends FAILED (ALL_MODELS_UNAVAILABLE)'),
         breaker: z

@@ -43,6 +43,6 @@ export function s3Client(): S3Client {
  * A Bedrock Runtime client for one region. SDK retries are small and explicit (one retry of a transient error):
  * the pipeline's own policy backs off between calls and falls back, and requeueing does the long waiting.
  */
-export function bedrockClient(region?: string): BedrockRuntimeClient {
-  return new BedrockRuntimeClient({ ...(region && { region }), maxAttempts: 2, retryMode: 'standard' });
+export function bedrockClient(region?: string, maxAttempts = 2): BedrockRuntimeClient {
+  return new BedrockRuntimeClient({ ...(region && { region }), maxAttempts, retryMode: 'standard' });
 }

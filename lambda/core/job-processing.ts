@@ -69,6 +69,14 @@ type ChainOutcome =
 /** A reservation due within this long is waited for in the invocation; a later one sends the job back to the queue. */
 export const IN_INVOCATION_WAIT_MS = 1_000;
 
+/** Thrown to leave a job to SQS redelivery after the queue's visibility timeout (requeue mode "redeliver"). */
+export class RedeliverLater extends Error {
+  constructor(readonly errorCode: string) {
+    super(`no model could answer (${errorCode}); left to SQS redelivery`);
+    this.name = 'RedeliverLater';
+  }
+}
+
 /** The cache key of a request on a route: equal requests share answers, metadata and ids aside. */
 export function responseCacheKey(job: Pick<Job, 'route' | 'request'>): string {
   return createHash('sha256').update(canonicalJson({ route: job.route, request: job.request })).digest('hex');
@@ -125,6 +133,10 @@ export async function processDelivery(delivery: Delivery, deps: ProcessingDeps):
   const delaySeconds = requeueDelaySeconds(job.requeues ?? 0, deps.policy.requeue, outcome.retryAt ? { now: now.getTime(), at: outcome.retryAt } : undefined);
   const released = await store.release(job.jobId, delivery.owner, attempts, now);
   if (!released) return { kind: 'skipped', reason: 'lease-lost' };
+  if (deps.policy.requeue.mode === 'redeliver') {
+    log.info('job left to SQS redelivery', { jobId: job.jobId, lastError: outcome.lastError?.code, receiveCount: delivery.receiveCount });
+    throw new RedeliverLater(outcome.lastError?.code ?? 'UNAVAILABLE');
+  }
   await deps.requeuer.requeue({ jobId: job.jobId, ...(delivery.tenant && { tenant: delivery.tenant }) }, delaySeconds);
   deps.observer.observe({ type: 'requeued', delaySeconds });
   log.info('job requeued', { jobId: job.jobId, delaySeconds, lastError: outcome.lastError?.code, outOfTime: outcome.outOfTime, requeues: (job.requeues ?? 0) + 1 });

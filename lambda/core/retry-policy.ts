@@ -11,7 +11,7 @@ export function backoffDelayMs(retry: number, policy: ResiliencePolicy['retry'],
 }
 
 /** Delay before a requeued job is handed out again: doubles per requeue, within SQS's 15-minute limit. */
-export function requeueDelaySeconds(requeues: number, policy: ResiliencePolicy['requeue'], notBefore?: { now: number; at: number }): number {
+export function requeueDelaySeconds(requeues: number, policy: Pick<ResiliencePolicy['requeue'], 'baseDelaySeconds' | 'maxDelaySeconds'>, notBefore?: { now: number; at: number }): number {
   const exponential = Math.min(policy.maxDelaySeconds, policy.baseDelaySeconds * 2 ** Math.max(0, requeues));
   const untilAdmitted = notBefore ? Math.ceil((notBefore.at - notBefore.now) / 1000) : 0;
   return Math.min(900, Math.max(exponential, untilAdmitted, 0));

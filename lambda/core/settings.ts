@@ -48,7 +48,8 @@ export type RoutingTable = z.infer<typeof routingTableSchema>;
 /** The worker's retry, requeue, breaker and cache policy (config.resilience), serialized into QUARRY_RESILIENCE. */
 export const resiliencePolicySchema = z.object({
   retry: z.object({ attemptsPerModel: z.number().int().min(1), baseDelayMs: z.number().min(0), maxDelayMs: z.number().min(0) }),
-  requeue: z.object({ baseDelaySeconds: z.number().min(0), maxDelaySeconds: z.number().min(0).max(900) }),
+  requeue: z.object({ baseDelaySeconds: z.number().min(0), maxDelaySeconds: z.number().min(0).max(900), mode: z.enum(['requeue', 'redeliver']).default('requeue') }),
+  sdkMaxAttempts: z.number().int().min(1).default(2),
   maxModelCalls: z.number().int().min(1),
   jobDeadlineSeconds: z.number().min(1),
   breaker: z.object({
@@ -66,7 +67,8 @@ export type ResiliencePolicy = z.infer<typeof resiliencePolicySchema>;
 /** Defaults equal to lib/config.ts's, for functions deployed without QUARRY_RESILIENCE. */
 export const DEFAULT_RESILIENCE: ResiliencePolicy = {
   retry: { attemptsPerModel: 3, baseDelayMs: 200, maxDelayMs: 5000 },
-  requeue: { baseDelaySeconds: 5, maxDelaySeconds: 300 },
+  requeue: { baseDelaySeconds: 5, maxDelaySeconds: 300, mode: 'requeue' },
+  sdkMaxAttempts: 2,
   maxModelCalls: 30,
   jobDeadlineSeconds: 3600,
   breaker: { windowSeconds: 60, minimumCalls: 10, failureRateThreshold: 0.5, cooldownSeconds: 30, maxCooldownSeconds: 600, halfOpenProbes: 1 },

@@ -12,7 +12,7 @@ import { ModelGateway } from '../aws/model-gateway';
 import { DynamoResponseCache } from '../aws/response-cache';
 import { ResultStore } from '../aws/result-store';
 import { METRICS } from '../core/metric-names';
-import { processDelivery, type ProcessingDeps } from '../core/job-processing';
+import { processDelivery, RedeliverLater, type ProcessingDeps } from '../core/job-processing';
 import { requeueDelaySeconds } from '../core/retry-policy';
 import { ENV, readSettings, workerSettingsSchema } from '../core/settings';
 import { modelMetrics } from './model-metrics';
@@ -25,7 +25,7 @@ const documents = tracer.captureAWSv3Client(documentClient());
 const queue = new JobQueue(tracer.captureAWSv3Client(sqsClient()));
 const deps: ProcessingDeps = {
   store: new JobRepository(documents, table),
-  model: new ModelGateway((region) => tracer.captureAWSv3Client(bedrockClient(region))),
+  model: new ModelGateway((region) => tracer.captureAWSv3Client(bedrockClient(region, policy.sdkMaxAttempts))),
   results: new ResultStore(tracer.captureAWSv3Client(s3Client()), settings[ENV.resultsBucket]),
   events: new JobEvents(tracer.captureAWSv3Client(snsClient()), settings[ENV.eventsTopicArn]),
   requeuer: { requeue: (message, delaySeconds) => queue.requeue(settings[ENV.jobsQueueUrl], message, delaySeconds) },
@@ -50,6 +50,7 @@ async function processRecord(record: SQSRecord, context: Context): Promise<void>
   try {
     await deliver(record, receiveCount, context);
   } catch (error) {
+    if (error instanceof RedeliverLater) throw error;
     // A delivery that crashed comes back after a growing delay (each time spending a receive, so a poison
     // message reaches the DLQ), not after the whole visibility timeout.
     const delaySeconds = requeueDelaySeconds(receiveCount - 1, policy.requeue);

@@ -1,5 +1,5 @@
 import { JobRepository } from '../../../lambda/aws/job-repository';
-import { abandonDeadLettered, processDelivery, responseCacheKey, type BreakerGate, type ProcessingDeps } from '../../../lambda/core/job-processing';
+import { abandonDeadLettered, processDelivery, RedeliverLater, responseCacheKey, type BreakerGate, type ProcessingDeps } from '../../../lambda/core/job-processing';
 import { DEFAULT_RESILIENCE, routingTableSchema } from '../../../lambda/core/settings';
 import type { Job, JobResult } from '../../../lambda/core/job';
 import { startJobsTable } from './dynalite';
@@ -185,7 +185,7 @@ describe('processing a delivered job', () => {
 
   it('requeues a job no model can answer yet, recording its attempts, without failing it', async () => {
     const job = await queuedJob({ route: 'solo' });
-    const h = harness(async () => Promise.reject(throttled()), { policy: { ...DEFAULT_RESILIENCE, retry: { attemptsPerModel: 1, baseDelayMs: 0, maxDelayMs: 0 }, requeue: { baseDelaySeconds: 4, maxDelaySeconds: 60 } } });
+    const h = harness(async () => Promise.reject(throttled()), { policy: { ...DEFAULT_RESILIENCE, retry: { attemptsPerModel: 1, baseDelayMs: 0, maxDelayMs: 0 }, requeue: { baseDelaySeconds: 4, maxDelaySeconds: 60, mode: 'requeue' } } });
     expect(await processDelivery(delivery(job.jobId), h.deps)).toEqual({ kind: 'requeued', delaySeconds: 4 });
     expect(h.requeued).toEqual([{ jobId: job.jobId, delaySeconds: 4 }]);
     const stored = await store.get(job.jobId, new Date());
@@ -418,5 +418,17 @@ describe('quota-aware admission', () => {
     expect(await processDelivery(delivery(job.jobId), h.deps)).toEqual({ kind: 'finished', status: 'SUCCEEDED' });
     expect(h.slept).toEqual([400]);
     expect(settled).toEqual([{ cost: { requests: 1, tokens: 2 + 4096 }, outcome: { usage: { inputTokens: 2, outputTokens: 3 }, throttled: false, called: true } }]);
+  });
+});
+
+describe('requeue mode "redeliver" (the classic setup, kept for comparison)', () => {
+  it('gives the job back and leaves its message to SQS redelivery instead of requeueing it', async () => {
+    const job = await queuedJob({ route: 'solo' });
+    const h = harness(async () => Promise.reject(throttled()), {
+      policy: { ...DEFAULT_RESILIENCE, retry: { attemptsPerModel: 1, baseDelayMs: 0, maxDelayMs: 0 }, requeue: { ...DEFAULT_RESILIENCE.requeue, mode: 'redeliver' } },
+    });
+    await expect(processDelivery(delivery(job.jobId), h.deps)).rejects.toThrow(RedeliverLater);
+    expect(h.requeued).toEqual([]);
+    expect((await store.get(job.jobId, new Date()))?.status).toBe('QUEUED');
   });
 });
