@@ -1,13 +1,15 @@
-import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { afterThrottle, bucketLimits, decideAcquire, fullBucket, RATE_RECOVERY_STEP, unusedTokens, type BucketState, type ModelQuota } from '../core/admission';
+import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { afterThrottle, hasQuota, liftedTat, RATE_RECOVERY_STEP, scheduleFor, slotAfterAdd, unusedMs, type ModelQuota } from '../core/admission';
 import type { CapacityGate, CapacityGrant, JobLog } from '../core/ports';
 
 const keyOf = (t: { modelId: string; region: string }) => ({ pk: `BUCKET#${t.region}#${t.modelId}` });
 const isConditionFailure = (e: unknown) => (e as { name?: string })?.name === 'ConditionalCheckFailedException';
 
 /**
- * The admission token buckets in the jobs table (`BUCKET#<region>#<modelId>`). Reservations are optimistic writes
- * conditioned on the bucket's version; settlements are atomic ADDs. If the table fails, admission fails open.
+ * The admission schedules in the jobs table (`BUCKET#<region>#<modelId>`, attribute `tat`: the point from which the
+ * model's timeline is free). Taking a slot is one atomic ADD, so concurrent workers never conflict; an idle timeline
+ * is first lifted to "now" with a conditional SET that exactly one of them wins. If the table fails, admission fails
+ * open (the call proceeds and a warning is logged).
  */
 export class CapacityStore implements CapacityGate {
   constructor(
@@ -15,36 +17,31 @@ export class CapacityStore implements CapacityGate {
     private readonly tableName: string,
     private readonly quotaOf: (modelId: string) => ModelQuota | undefined,
     private readonly log: JobLog,
-    private readonly maxConditionRetries = 10,
   ) {}
 
   async reserve(target: { modelId: string; region: string }, cost: { requests: number; tokens: number }, now: Date): Promise<CapacityGrant> {
-    const limits = bucketLimits(this.quotaOf(target.modelId));
-    if (!limits) return { kind: 'unlimited' };
+    const quota = this.quotaOf(target.modelId);
+    if (!hasQuota(quota)) return { kind: 'unlimited' };
     try {
-      for (let attempt = 0; attempt <= this.maxConditionRetries; attempt++) {
-        const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: keyOf(target), ConsistentRead: true }));
-        const state = (Item as BucketState | undefined) ?? fullBucket(limits, now.getTime());
-        const decision = decideAcquire(state, cost, now.getTime(), limits);
-        if (decision.kind === 'refused') return decision;
-        try {
-          await this.client.send(
-            new PutCommand({
-              TableName: this.tableName,
-              Item: { ...keyOf(target), ...decision.next, modelId: target.modelId, region: target.region },
-              ConditionExpression: Item ? '#version = :version' : 'attribute_not_exists(pk)',
-              ...(Item && { ExpressionAttributeNames: { '#version': 'version' }, ExpressionAttributeValues: { ':version': state.version } }),
-            }),
-          );
-          return { kind: 'reserved', waitMs: decision.waitMs };
-        } catch (error) {
-          if (!isConditionFailure(error)) throw error;
-        }
-      }
-      this.log.warn('admission bucket too contended; admitting without a reservation', { modelId: target.modelId, region: target.region });
-      return { kind: 'unlimited', degraded: true };
+      const schedule = scheduleFor(quota, cost, await this.rateFactor(target));
+      const at = now.getTime();
+      if (await this.liftIdle(target, at, schedule)) return { kind: 'reserved', waitMs: 0 };
+      const { Attributes } = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keyOf(target),
+          UpdateExpression: 'ADD tat :interval SET modelId = :modelId, #region = :region',
+          ExpressionAttributeNames: { '#region': 'region' },
+          ExpressionAttributeValues: { ':interval': schedule.intervalMs, ':modelId': target.modelId, ':region': target.region },
+          ReturnValues: 'UPDATED_NEW',
+        }),
+      );
+      const slot = slotAfterAdd(Attributes!.tat as number, schedule, at);
+      if (!slot.tooFar) return { kind: 'reserved', waitMs: slot.waitMs };
+      await this.giveBack(target, schedule.intervalMs);
+      return { kind: 'refused', waitMs: slot.waitMs - 900_000 };
     } catch (error) {
-      this.log.warn('admission bucket unavailable; admitting', { modelId: target.modelId, region: target.region, error: (error as Error).name });
+      this.log.warn('admission schedule unavailable; admitting', { modelId: target.modelId, region: target.region, error: (error as Error).name });
       return { kind: 'unlimited', degraded: true };
     }
   }
@@ -53,62 +50,64 @@ export class CapacityStore implements CapacityGate {
     target: { modelId: string; region: string },
     cost: { requests: number; tokens: number },
     outcome: { usage?: { inputTokens: number; outputTokens: number }; throttled: boolean; called: boolean },
-    now: Date,
+    _now: Date,
   ): Promise<void> {
-    if (!bucketLimits(this.quotaOf(target.modelId))) return;
+    const quota = this.quotaOf(target.modelId);
+    if (!hasQuota(quota)) return;
     try {
-      const giveBack = { requests: outcome.called && !outcome.throttled ? 0 : cost.requests, tokens: outcome.throttled ? cost.tokens : unusedTokens(cost, outcome.usage) };
+      const factor = await this.rateFactor(target);
+      const schedule = scheduleFor(quota, cost, factor);
+      // A throttled request does not count against Bedrock's quota: its whole slot comes back.
+      const unused = outcome.throttled ? schedule.intervalMs : unusedMs(quota, cost, outcome.usage, schedule, outcome.called);
+      if (unused > 0) await this.giveBack(target, unused);
+      if (outcome.called) await this.adapt(target, factor, outcome.throttled);
+    } catch (error) {
+      this.log.warn('could not settle an admission slot', { modelId: target.modelId, error: (error as Error).name });
+    }
+  }
+
+  private async rateFactor(target: { modelId: string; region: string }): Promise<number> {
+    const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: keyOf(target), ProjectionExpression: 'rateFactor' }));
+    return (Item?.rateFactor as number | undefined) ?? 1;
+  }
+
+  /** An idle (or new) timeline starts again at "now": one conditional write, won by one caller at a time. */
+  private async liftIdle(target: { modelId: string; region: string }, at: number, schedule: { intervalMs: number; toleranceMs: number }): Promise<boolean> {
+    try {
       await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: keyOf(target),
-          ConditionExpression: 'attribute_exists(pk)',
-          // Bumping the version makes a reservation computed from the older levels retry instead of overwriting these.
-          UpdateExpression: 'ADD requests :requests, tokens :tokens, #version :one',
-          ExpressionAttributeNames: { '#version': 'version' },
-          ExpressionAttributeValues: { ':requests': giveBack.requests, ':tokens': giveBack.tokens, ':one': 1 },
+          ConditionExpression: 'attribute_not_exists(tat) OR tat < :floor',
+          UpdateExpression: 'SET tat = :lifted, modelId = :modelId, #region = :region',
+          ExpressionAttributeNames: { '#region': 'region' },
+          ExpressionAttributeValues: { ':floor': at, ':lifted': liftedTat(at, schedule), ':modelId': target.modelId, ':region': target.region },
         }),
       );
-      if (outcome.called) await this.adapt(target, outcome.throttled);
+      return true;
     } catch (error) {
-      if (!isConditionFailure(error)) this.log.warn('could not settle an admission reservation', { modelId: target.modelId, error: (error as Error).name, at: now.toISOString() });
+      if (isConditionFailure(error)) return false;
+      throw error;
     }
   }
 
-  /** Throttles Bedrock still sends shrink the rate at once; successes restore it a step at a time. */
-  private async adapt(target: { modelId: string; region: string }, throttled: boolean): Promise<void> {
-    const names = { '#version': 'version' };
-    if (!throttled) {
-      // Recovering is one conditional write, and none at all while the rate is whole.
-      await this.client
-        .send(
-          new UpdateCommand({
-            TableName: this.tableName,
-            Key: keyOf(target),
-            ConditionExpression: 'rateFactor < :one',
-            UpdateExpression: 'SET rateFactor = rateFactor + :step, #version = #version + :oneVersion',
-            ExpressionAttributeNames: names,
-            ExpressionAttributeValues: { ':one': 1, ':step': RATE_RECOVERY_STEP, ':oneVersion': 1 },
-          }),
-        )
-        .catch((error: unknown) => {
-          if (!isConditionFailure(error)) throw error;
-        });
-      return;
-    }
-    const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: keyOf(target), ConsistentRead: true }));
-    const current = (Item?.rateFactor as number | undefined) ?? 1;
-    const next = afterThrottle(current);
-    this.log.warn('Bedrock throttled an admitted call; slowing the bucket', { modelId: target.modelId, region: target.region, rateFactor: next });
+  private async giveBack(target: { modelId: string; region: string }, ms: number): Promise<void> {
+    await this.client.send(new UpdateCommand({ TableName: this.tableName, Key: keyOf(target), UpdateExpression: 'ADD tat :back', ExpressionAttributeValues: { ':back': -ms } }));
+  }
+
+  /** Throttles Bedrock still sends slow the schedule at once; successes restore it a step at a time. */
+  private async adapt(target: { modelId: string; region: string }, current: number, throttled: boolean): Promise<void> {
+    if (!throttled && current >= 1) return;
+    const next = throttled ? afterThrottle(current) : Math.min(1, current + RATE_RECOVERY_STEP);
+    if (throttled) this.log.warn('Bedrock throttled an admitted call; slowing the schedule', { modelId: target.modelId, region: target.region, rateFactor: next });
     await this.client
       .send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: keyOf(target),
-          ConditionExpression: 'rateFactor = :current',
-          UpdateExpression: 'SET rateFactor = :next, #version = #version + :oneVersion',
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: { ':current': current, ':next': next, ':oneVersion': 1 },
+          ConditionExpression: 'attribute_not_exists(rateFactor) OR rateFactor = :current',
+          UpdateExpression: 'SET rateFactor = :next',
+          ExpressionAttributeValues: { ':current': current, ':next': next },
         }),
       )
       .catch((error: unknown) => {

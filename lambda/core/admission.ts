@@ -1,12 +1,14 @@
 import type { NormalizedJobRequest } from './job-request';
 
 /**
- * Quota-aware admission: a token bucket per model and region, with two dimensions (requests and tokens), shared by
- * every worker. Bedrock counts a request's input tokens plus its max tokens against the tokens-per-minute quota when
- * the request starts and settles to the real usage when it ends; the bucket does the same.
+ * Quota-aware admission as a schedule (the generic cell rate algorithm): each call to a model in a region takes a
+ * slot of `intervalMs` on a shared timeline whose free point is `tat` (theoretical arrival time). A call may start
+ * at its slot; a slot in the future means "wait until then". Slots are taken with one atomic ADD in DynamoDB, so any
+ * number of workers reserve concurrently without conflicts, and a burst becomes a schedule instead of a herd.
  *
- * The bucket may go into debt up to `maxDebtSeconds` of refill: a job that finds no capacity reserves the next free
- * slot and is told how long to wait, so a burst is paced into a schedule instead of retried in a herd.
+ * Bedrock counts a request's input tokens plus its max tokens against the tokens-per-minute quota when it starts and
+ * settles to the real usage when it ends; a slot is as long as the larger of the request and token costs, and the
+ * unused part is given back when the call ends.
  */
 
 export interface ModelQuota {
@@ -14,58 +16,62 @@ export interface ModelQuota {
   tokensPerMinute?: number;
 }
 
-export interface BucketState {
-  requests: number;
-  tokens: number;
-  /** Epoch ms the levels were computed at. */
-  updatedAt: number;
-  /** Share of the configured rate in use, lowered by throttles Bedrock still sends (quota shared with others). */
-  rateFactor: number;
-  version: number;
-}
-
 export interface Cost {
   requests: number;
   tokens: number;
 }
 
-interface Dimension {
-  capacity: number;
-  /** Units per ms at rateFactor 1. */
-  rate: number;
-}
-
-export interface BucketLimits {
-  requests?: Dimension;
-  tokens?: Dimension;
-}
-
-/** Share of a minute's quota allowed at once; the rest refills. */
-export const BURST_SHARE = 0.03;
-/**
- * Share of the quota the bucket hands out per minute (burst included). The rest is headroom: calls start a little
- * later than their slot under load, which bunches them, and a sliding 60 s window would count the bunch.
- */
+/** Share of the quota scheduled per minute. The rest is headroom for calls that start a little after their slot. */
 export const PACING_SHARE = 0.94;
-export const MAX_DEBT_SECONDS = 900;
+/** Calls allowed at once after an idle spell, as a share of a minute's requests (at least one). */
+export const BURST_SHARE = 0.03;
+/** How far ahead slots may be handed out; SQS cannot delay a message longer. */
+export const MAX_AHEAD_MS = 900_000;
 export const MIN_RATE_FACTOR = 0.2;
+export const RATE_DECREASE = 0.7;
 /** Additive recovery per successful call after a throttle shrank the rate. */
 export const RATE_RECOVERY_STEP = 0.01;
-export const RATE_DECREASE = 0.7;
 
-function dimension(perMinute: number | undefined): Dimension | undefined {
-  if (!perMinute) return undefined;
-  const capacity = Math.max(1, Math.floor(perMinute * BURST_SHARE));
-  return { capacity, rate: Math.max(perMinute * 0.01, perMinute * PACING_SHARE - capacity) / 60_000 };
+export interface Schedule {
+  /** Milliseconds of timeline one call costs at full rate. */
+  intervalMs: number;
+  /** How far behind "now" the free point may lag, i.e. how many calls may start at once after idling. */
+  toleranceMs: number;
 }
 
-export function bucketLimits(quota: ModelQuota | undefined): BucketLimits | undefined {
-  const limits = { requests: dimension(quota?.requestsPerMinute), tokens: dimension(quota?.tokensPerMinute) };
-  return limits.requests || limits.tokens ? limits : undefined;
+export function hasQuota(quota: ModelQuota | undefined): quota is ModelQuota {
+  return Boolean(quota?.requestsPerMinute || quota?.tokensPerMinute);
 }
 
-export function fullBucket(limits: BucketLimits, now: number): BucketState {
-  return { requests: limits.requests?.capacity ?? 0, tokens: limits.tokens?.capacity ?? 0, updatedAt: now, rateFactor: 1, version: 0 };
+/** The slot length of one call of `cost` under `quota`, slowed by `rateFactor` after throttles. */
+export function scheduleFor(quota: ModelQuota, cost: Cost, rateFactor: number): Schedule {
+  const factor = Math.min(1, Math.max(MIN_RATE_FACTOR, rateFactor));
+  const byRequests = quota.requestsPerMinute ? (cost.requests * 60_000) / (quota.requestsPerMinute * PACING_SHARE * factor) : 0;
+  const byTokens = quota.tokensPerMinute ? (cost.tokens * 60_000) / (quota.tokensPerMinute * PACING_SHARE * factor) : 0;
+  const intervalMs = Math.max(byRequests, byTokens);
+  const burstCalls = quota.requestsPerMinute ? Math.max(1, Math.floor(quota.requestsPerMinute * BURST_SHARE)) : 1;
+  return { intervalMs, toleranceMs: (burstCalls - 1) * intervalMs };
+}
+
+/** When a call whose slot ends at `newTat` (after the atomic ADD) may start, and whether that is too far ahead. */
+export function slotAfterAdd(newTat: number, schedule: Schedule, now: number): { waitMs: number; tooFar: boolean } {
+  const start = newTat - schedule.intervalMs - schedule.toleranceMs;
+  const waitMs = Math.max(0, Math.ceil(start - now));
+  return { waitMs, tooFar: waitMs > MAX_AHEAD_MS };
+}
+
+/** An idle timeline (free point behind now) restarts at now: the lifting call takes the first slot. */
+export function liftedTat(now: number, schedule: Schedule): number {
+  return now + schedule.intervalMs;
+}
+
+/** Timeline to give back once the real usage is known; a call that was not made or was throttled gives back all. */
+export function unusedMs(quota: ModelQuota, reserved: Cost, used: { inputTokens: number; outputTokens: number } | undefined, schedule: Schedule, called: boolean): number {
+  if (!called || !used) return schedule.intervalMs;
+  const actual = scheduleFor(quota, { requests: reserved.requests, tokens: used.inputTokens + used.outputTokens }, 1);
+  // Same rate factor as the reservation: scale the unslowed actual interval the same way.
+  const scale = schedule.intervalMs / Math.max(scheduleFor(quota, reserved, 1).intervalMs, Number.MIN_VALUE);
+  return Math.max(0, schedule.intervalMs - actual.intervalMs * scale);
 }
 
 /** Input tokens as Bedrock's quota counts them, estimated from text (about four characters a token). */
@@ -76,34 +82,6 @@ export function estimateInputTokens(request: NormalizedJobRequest): number {
 
 export function costOf(request: NormalizedJobRequest, defaultMaxTokens: number): Cost {
   return { requests: 1, tokens: estimateInputTokens(request) + (request.inferenceConfig?.maxTokens ?? defaultMaxTokens) };
-}
-
-function refill(level: number, d: Dimension | undefined, elapsedMs: number, rateFactor: number): number {
-  if (!d) return 0;
-  return Math.min(d.capacity, level + elapsedMs * d.rate * rateFactor);
-}
-
-export type AcquireDecision =
-  /** Reserved; call after `waitMs` (0: now). */
-  | { kind: 'reserved'; next: BucketState; waitMs: number }
-  /** Not even a reservation fits within the debt limit; ask again after `waitMs`. */
-  | { kind: 'refused'; waitMs: number };
-
-export function decideAcquire(state: BucketState, cost: Cost, now: number, limits: BucketLimits): AcquireDecision {
-  const elapsed = Math.max(0, now - state.updatedAt);
-  const factor = Math.min(1, Math.max(MIN_RATE_FACTOR, state.rateFactor));
-  const requests = refill(state.requests, limits.requests, elapsed, factor) - (limits.requests ? cost.requests : 0);
-  const tokens = refill(state.tokens, limits.tokens, elapsed, factor) - (limits.tokens ? cost.tokens : 0);
-  const waitFor = (level: number, d: Dimension | undefined) => (d && level < 0 ? -level / (d.rate * factor || Number.MIN_VALUE) : 0);
-  const waitMs = Math.ceil(Math.max(waitFor(requests, limits.requests), waitFor(tokens, limits.tokens)));
-  if (waitMs > MAX_DEBT_SECONDS * 1000) return { kind: 'refused', waitMs: Math.min(waitMs - MAX_DEBT_SECONDS * 1000, MAX_DEBT_SECONDS * 1000) };
-  return { kind: 'reserved', next: { requests, tokens, updatedAt: Math.max(now, state.updatedAt), rateFactor: state.rateFactor, version: state.version + 1 }, waitMs };
-}
-
-/** Tokens to give back once the real usage is known (a failed call used none; Bedrock never counts more than reserved here). */
-export function unusedTokens(reserved: Cost, used: { inputTokens: number; outputTokens: number } | undefined): number {
-  if (!used) return reserved.tokens;
-  return Math.max(0, reserved.tokens - used.inputTokens - used.outputTokens);
 }
 
 export function afterThrottle(rateFactor: number): number {
