@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { faultsBenchmark } from './faults';
 import { goodputBenchmark } from './goodput';
 import { pipelineBenchmark } from './pipeline';
 
@@ -14,6 +15,7 @@ const BENCHMARKS: Record<string, () => Promise<Record<string, unknown>>> = {
       modelLatencyMs: Number(process.env.BENCH_MODEL_LATENCY_MS ?? 300),
       patience: Number(process.env.BENCH_PATIENCE ?? 3),
     }),
+  faults: () => faultsBenchmark(Number(process.env.BENCH_FAULT_JOBS ?? 40)),
   pipeline: () => pipelineBenchmark({ jobs: Number(process.env.BENCH_PIPELINE_JOBS ?? 100), modelLatencyMs: Number(process.env.BENCH_MODEL_LATENCY_MS ?? 200) }),
 };
 
