@@ -2,20 +2,13 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { ConfigError, loadConfig, parseConfig } from '../../lib/config';
+import { loadConfig, parseConfig } from '../../lib/config';
 import { createApp } from '../../lib/app';
+import { configErrorOf } from './config-errors';
 
 const root = path.resolve(__dirname, '..', '..');
 
-function errorOf(raw: unknown): string {
-  try {
-    parseConfig(raw);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as Error).message;
-  }
-  throw new Error('the configuration was accepted');
-}
+const errorOf = configErrorOf;
 
 describe('configuration', () => {
   it('names the field of an out-of-range value', () => {

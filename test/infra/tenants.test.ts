@@ -1,5 +1,6 @@
 import { Template } from 'aws-cdk-lib/assertions';
-import { ConfigError, parseConfig } from '../../lib/config';
+import { configErrorOf } from './config-errors';
+import { parseConfig } from '../../lib/config';
 import { TENANT_TAG } from '../../lib/constructs/api-tenants';
 import { synth } from './synth';
 
@@ -81,15 +82,7 @@ describe('tenants and usage plans', () => {
 });
 
 describe('tenant and plan configuration', () => {
-  const errorOf = (raw: unknown) => {
-    try {
-      parseConfig(raw);
-    } catch (error) {
-      expect(error).toBeInstanceOf(ConfigError);
-      return (error as Error).message;
-    }
-    throw new Error('the configuration was accepted');
-  };
+  const errorOf = configErrorOf;
 
   it('gives one tenant, default, on the default plan of 10/s, burst 20 and 10000 a day', () => {
     const config = parseConfig({});
