@@ -130,7 +130,9 @@ export async function processDelivery(delivery: Delivery, deps: ProcessingDeps):
     return finishFailed(job, { code: 'ALL_MODELS_UNAVAILABLE', message: `No model of route "${job.route}" could answer ${why}${last}.` }, attempts, delivery, deps);
   }
 
-  const delaySeconds = requeueDelaySeconds(job.requeues ?? 0, deps.policy.requeue, outcome.retryAt ? { now: now.getTime(), at: outcome.retryAt } : undefined);
+  // Never sleep past the deadline: a job that cannot be answered in time should say so when its time is up.
+  const secondsToDeadline = Math.ceil((Date.parse(job.createdAt) + deps.policy.jobDeadlineSeconds * 1000 - now.getTime()) / 1000) || Infinity;
+  const delaySeconds = Math.max(1, Math.min(secondsToDeadline, requeueDelaySeconds(job.requeues ?? 0, deps.policy.requeue, outcome.retryAt ? { now: now.getTime(), at: outcome.retryAt } : undefined)));
   const released = await store.release(job.jobId, delivery.owner, attempts, now);
   if (!released) return { kind: 'skipped', reason: 'lease-lost' };
   if (deps.policy.requeue.mode === 'redeliver') {

@@ -432,3 +432,14 @@ describe('requeue mode "redeliver" (the classic setup, kept for comparison)', ()
     expect((await store.get(job.jobId, new Date()))?.status).toBe('QUEUED');
   });
 });
+
+describe('requeueing near the deadline', () => {
+  it('never delays a job past its deadline, even while a circuit stays open longer', async () => {
+    const job = await queuedJob({ route: 'solo', createdAt: new Date(Date.now() - (DEFAULT_RESILIENCE.jobDeadlineSeconds - 20) * 1000).toISOString() });
+    const h = harness();
+    h.deps.breaker = { ...openGate(), admit: async () => ({ admitted: false, state: 'OPEN', retryAt: Date.now() + 300_000 }) };
+    const outcome = await processDelivery(delivery(job.jobId), h.deps);
+    expect(outcome).toEqual({ kind: 'requeued', delaySeconds: expect.any(Number) });
+    expect((outcome as { delaySeconds: number }).delaySeconds).toBeLessThanOrEqual(20);
+  });
+});

@@ -37,7 +37,7 @@ const running = (jobId: string) => ({
   tenant: 'default',
   route: 'generate',
   modelId: 'sonnet',
-  createdAt: 'c',
+  createdAt: new Date().toISOString(),
   updatedAt: 'u',
   request: { messages: [{ role: 'user', content: [{ text: 'q' }] }] },
   requestHash: 'h',
