@@ -1,4 +1,4 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { isConditionFailure } from './conditional-write';
 import { BatchGetCommand, GetCommand, type BatchGetCommandOutput, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import {
   breakerView,
@@ -35,9 +35,6 @@ function toSnapshot(item: Record<string, unknown> | undefined): BreakerSnapshot 
   };
 }
 
-function isConditionFailure(error: unknown): boolean {
-  return error instanceof ConditionalCheckFailedException || (error as { name?: string })?.name === 'ConditionalCheckFailedException';
-}
 
 /** `#name` placeholders of the expressions, each standing for the attribute of the same name. */
 function namesIn(...expressions: (string | undefined)[]): Record<string, string> {

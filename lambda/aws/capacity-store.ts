@@ -1,9 +1,9 @@
 import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterThrottle, hasQuota, liftedTat, RATE_RECOVERY_STEP, scheduleFor, slotAfterAdd, unusedMs, type ModelQuota } from '../core/admission';
+import { isConditionFailure } from './conditional-write';
 import type { CapacityGate, CapacityGrant, JobLog } from '../core/ports';
 
 const keyOf = (t: { modelId: string; region: string }) => ({ pk: `BUCKET#${t.region}#${t.modelId}` });
-const isConditionFailure = (e: unknown) => (e as { name?: string })?.name === 'ConditionalCheckFailedException';
 
 /**
  * The admission schedules in the jobs table (`BUCKET#<region>#<modelId>`, attribute `tat`: the point from which the

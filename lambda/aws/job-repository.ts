@@ -1,4 +1,4 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { isConditionFailure } from './conditional-write';
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { isExpired, type Attempt, type Job, type JobError, type JobResult, type Reservation, type ResultLocation } from '../core/job';
 
@@ -13,9 +13,6 @@ function toJob(item: Record<string, unknown> | undefined): Job | undefined {
   return { ...rest, ...(leaseOwner !== undefined && leaseExpiresAt !== undefined && { lease: { owner: leaseOwner, expiresAt: leaseExpiresAt } }) };
 }
 
-function isConditionFailure(error: unknown): boolean {
-  return error instanceof ConditionalCheckFailedException || (error as { name?: string })?.name === 'ConditionalCheckFailedException';
-}
 
 /**
  * Every state change is a conditional write on the current state (and, while RUNNING, on the lease owner), so

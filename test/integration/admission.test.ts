@@ -1,13 +1,13 @@
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import type { LocalRuntime } from '../../local/runtime';
-import { finished, http, simulator, startPipeline } from './harness';
+import { MODELS, finished, http, simulator, startPipeline } from './harness';
 
 /*
  * Quota-aware admission on the local runtime: the simulator enforces a requests-per-minute quota on Claude 3 Haiku,
  * the worker is configured with the same quota, and a burst several times the bucket's capacity arrives at once.
  */
 
-const HAIKU = 'anthropic.claude-3-haiku-20240307-v1:0';
+const HAIKU = MODELS.haiku;
 /** More jobs than the quota admits in a minute: sent at once, the last ones would be throttled. */
 const RPM = 24;
 const JOBS = 30;

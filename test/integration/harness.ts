@@ -5,6 +5,14 @@ import { startLocalRuntime, type LocalRuntime } from '../../local/runtime';
 /** A default plan no test's polling reaches; tests of the limits give their own `plans`. */
 const UNLIMITED_PLANS = { default: { rateLimit: 10_000, burstLimit: 5_000 } };
 
+/** Model ids of the default configuration (lib/config.ts), as the simulator and job records show them. */
+export const MODELS = {
+  haiku: 'anthropic.claude-3-haiku-20240307-v1:0',
+  sonnet: 'us.anthropic.claude-sonnet-4-20250514-v1:0',
+  opus: 'us.anthropic.claude-opus-4-1-20250805-v1:0',
+  novaMicro: 'amazon.nova-micro-v1:0',
+} as const;
+
 /** The whole pipeline on the local runtime, driven over HTTP like a client would. */
 export async function startPipeline(config: Record<string, unknown>): Promise<LocalRuntime> {
   return startLocalRuntime({ port: 0, config: { plans: UNLIMITED_PLANS, ...config }, quiet: true });

@@ -1,10 +1,10 @@
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { LocalRuntime } from '../../local/runtime';
-import { finished, http, modelRequests, queueDrained, startPipeline, subscribeQueue, until } from './harness';
+import { MODELS, finished, http, modelRequests, queueDrained, startPipeline, subscribeQueue, until } from './harness';
 
-const HAIKU = 'anthropic.claude-3-haiku-20240307-v1:0';
-const SONNET = 'us.anthropic.claude-sonnet-4-20250514-v1:0';
+const HAIKU = MODELS.haiku;
+const SONNET = MODELS.sonnet;
 
 let runtime: LocalRuntime;
 let events: Awaited<ReturnType<typeof subscribeQueue>>;

@@ -1,16 +1,16 @@
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import type { LocalRuntime } from '../../local/runtime';
-import { finished, http, modelRequests, simulator, startPipeline, subscribeQueue, until } from './harness';
+import { MODELS, finished, http, modelRequests, simulator, startPipeline, subscribeQueue, until } from './harness';
 
 /*
  * Resilience on the local runtime, with faults injected in the Bedrock simulator: retries, the shared circuit
  * breaker, fallback chains, the response cache, and a worker killed in the middle of a job.
  */
 
-const HAIKU = 'anthropic.claude-3-haiku-20240307-v1:0';
-const SONNET = 'us.anthropic.claude-sonnet-4-20250514-v1:0';
-const OPUS = 'us.anthropic.claude-opus-4-1-20250805-v1:0';
-const NOVA = 'amazon.nova-micro-v1:0';
+const HAIKU = MODELS.haiku;
+const SONNET = MODELS.sonnet;
+const OPUS = MODELS.opus;
+const NOVA = MODELS.novaMicro;
 
 let runtime: LocalRuntime;
 let events: Awaited<ReturnType<typeof subscribeQueue>>;
