@@ -13,6 +13,8 @@ export const ENV = {
   maxRequestBytes: 'MAX_REQUEST_BYTES',
   logPromptText: 'LOG_PROMPT_TEXT',
   resilience: 'QUARRY_RESILIENCE',
+  /** JSON {[apiKeyId]: {name, routes?, models?}}: each tenant's name and what its plan allows (lambda/core/tenants.ts). */
+  tenants: 'QUARRY_TENANTS',
 } as const;
 
 /**

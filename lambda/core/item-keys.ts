@@ -1,0 +1,27 @@
+/**
+ * The item kinds that share the jobs table (single-table design), by partition-key prefix. Adapters build keys
+ * with these functions and the stack's IAM grants limit each function to the prefixes it uses
+ * (`dynamodb:LeadingKeys`), so the two can never drift apart.
+ */
+export const ITEM_KINDS = { job: 'JOB#', cache: 'CACHE#', breaker: 'BREAKER#', bucket: 'BUCKET#' } as const;
+export type ItemKind = keyof typeof ITEM_KINDS;
+
+export const jobKey = (jobId: string) => ({ pk: `${ITEM_KINDS.job}${jobId}` });
+export const cacheKey = (hash: string) => ({ pk: `${ITEM_KINDS.cache}${hash}` });
+export const breakerKey = (target: { modelId: string; region: string }) => ({ pk: `${ITEM_KINDS.breaker}${target.region}#${target.modelId}` });
+export const bucketKey = (target: { modelId: string; region: string }) => ({ pk: `${ITEM_KINDS.bucket}${target.region}#${target.modelId}` });
+
+/**
+ * The sparse index of jobs that still owe something (a model answer, a terminal write or an event): an item is in
+ * it while it has `sweepAt` (epoch ms when the sweep should look at it if nothing else has moved it by then).
+ * `sweepShard` spreads the index over {@link SWEEP_SHARDS} partitions so no index partition runs hot.
+ */
+export const SWEEP_INDEX = { name: 'BySweepTime', partitionKey: 'sweepShard', sortKey: 'sweepAt' } as const;
+export const SWEEP_SHARDS = 8;
+
+/** The shard of a job in the sweep index: stable per job id. */
+export function sweepShardOf(jobId: string): string {
+  let h = 0;
+  for (let i = 0; i < jobId.length; i++) h = (h * 31 + jobId.charCodeAt(i)) >>> 0;
+  return `S${h % SWEEP_SHARDS}`;
+}
