@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { tenantDirectorySchema } from './tenants';
 
 /** Environment variable names: the contract between the stack (lib/) and the functions (lambda/). */
 export const ENV = {
@@ -89,7 +90,10 @@ const json = <T extends z.ZodType>(schema: T) =>
 
 const positiveInt = z.coerce.number().int().nonnegative();
 
+const tenants = json(tenantDirectorySchema).default({});
+
 export const submitSettingsSchema = z.object({
+  [ENV.tenants]: tenants,
   [ENV.jobsTable]: z.string().min(1),
   [ENV.jobsQueueUrl]: z.string().min(1),
   [ENV.routes]: json(routingTableSchema),
@@ -98,6 +102,7 @@ export const submitSettingsSchema = z.object({
 });
 
 export const workerSettingsSchema = z.object({
+  [ENV.tenants]: tenants,
   [ENV.jobsTable]: z.string().min(1),
   [ENV.jobsQueueUrl]: z.string().min(1),
   [ENV.eventsTopicArn]: z.string().min(1),
@@ -109,13 +114,26 @@ export const workerSettingsSchema = z.object({
 });
 
 export const statusSettingsSchema = z.object({
+  [ENV.tenants]: tenants,
   [ENV.jobsTable]: z.string().min(1),
   [ENV.resultUrlSeconds]: positiveInt.default(900),
 });
 
+/** Dead-letter handler: fails poison messages and jobs past their deadline, requeues the rest. */
 export const deadLetterSettingsSchema = z.object({
   [ENV.jobsTable]: z.string().min(1),
+  [ENV.jobsQueueUrl]: z.string().min(1),
   [ENV.eventsTopicArn]: z.string().min(1),
+  [ENV.resilience]: json(resiliencePolicySchema).default(DEFAULT_RESILIENCE),
+});
+
+/** Sweep (scheduled): re-enqueues jobs nothing would move on, fails those past their deadline, announces owed events. */
+export const sweepSettingsSchema = z.object({
+  [ENV.jobsTable]: z.string().min(1),
+  [ENV.jobsQueueUrl]: z.string().min(1),
+  [ENV.eventsTopicArn]: z.string().min(1),
+  [ENV.resilience]: json(resiliencePolicySchema).default(DEFAULT_RESILIENCE),
+  [ENV.tenants]: tenants,
 });
 
 /** GET /models: the configured models (QUARRY_ROUTES), their breakers' table and settings, and the home region. */
