@@ -10,13 +10,20 @@ import { SQSClient } from '@aws-sdk/client-sqs';
  * configuration (AWS_ENDPOINT_URL_<SERVICE>), which is how the local runtime points them at emulators.
  */
 
+/**
+ * Every AWS call gives up on a connection that does not open within 3 s or a request that takes longer than
+ * `requestTimeout`, so a hung socket costs one SDK retry, not the function's whole timeout. (Bedrock calls are
+ * bounded instead by the abort signal each call carries, sized to the invocation's remaining time.)
+ */
+const timeouts = (requestTimeout: number) => ({ requestHandler: { connectionTimeout: 3_000, requestTimeout, throwOnRequestTimeout: true } });
+
 let documents: DynamoDBDocumentClient | undefined;
 let queue: SQSClient | undefined;
 let topic: SNSClient | undefined;
 let objects: S3Client | undefined;
 
 export function documentClient(): DynamoDBDocumentClient {
-  documents ??= DynamoDBDocumentClient.from(new DynamoDBClient({ maxAttempts: 3 }), {
+  documents ??= DynamoDBDocumentClient.from(new DynamoDBClient({ maxAttempts: 3, ...timeouts(5_000) }), {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
   });
   return documents;
@@ -24,18 +31,18 @@ export function documentClient(): DynamoDBDocumentClient {
 
 export function sqsClient(): SQSClient {
   // The queue URL travels in the request; the endpoint stays the configured one (regional, or an emulator's).
-  queue ??= new SQSClient({ maxAttempts: 3, useQueueUrlAsEndpoint: false });
+  queue ??= new SQSClient({ maxAttempts: 3, useQueueUrlAsEndpoint: false, ...timeouts(5_000) });
   return queue;
 }
 
 export function snsClient(): SNSClient {
-  topic ??= new SNSClient({ maxAttempts: 3 });
+  topic ??= new SNSClient({ maxAttempts: 3, ...timeouts(5_000) });
   return topic;
 }
 
 export function s3Client(): S3Client {
   // Path-style only where an endpoint override is configured (emulators have no bucket DNS names).
-  objects ??= new S3Client({ maxAttempts: 3, forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL) });
+  objects ??= new S3Client({ maxAttempts: 3, ...timeouts(15_000), forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL) });
   return objects;
 }
 

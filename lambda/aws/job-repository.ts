@@ -1,24 +1,33 @@
 import { isConditionFailure } from './conditional-write';
-import { DeleteCommand, GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { isExpired, type Attempt, type Job, type JobError, type JobResult, type Reservation, type ResultLocation } from '../core/job';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { isExpired, type Attempt, type Claimant, type Job, type JobError, type JobResult, type Reservation, type ResultLocation } from '../core/job';
+import { jobKey, SWEEP_INDEX, SWEEP_SHARDS, sweepShardOf } from '../core/item-keys';
+import type { JobStore, SweepIndex } from '../core/ports';
 
 /** Stored shape: the job plus its key, with the lease flattened so conditions can compare it. */
-type JobItem = Omit<Job, 'lease'> & { pk: string; leaseOwner?: string; leaseExpiresAt?: number };
-
-const keyOf = (jobId: string) => ({ pk: `JOB#${jobId}` });
+type JobItem = Omit<Job, 'lease'> & { pk: string; sweepShard?: string; leaseOwner?: string; leaseExpiresAt?: number; leaseReceiveCount?: number };
 
 function toJob(item: Record<string, unknown> | undefined): Job | undefined {
   if (!item) return undefined;
-  const { pk: _pk, leaseOwner, leaseExpiresAt, ...rest } = item as JobItem;
-  return { ...rest, ...(leaseOwner !== undefined && leaseExpiresAt !== undefined && { lease: { owner: leaseOwner, expiresAt: leaseExpiresAt } }) };
+  const { pk: _pk, sweepShard: _shard, leaseOwner, leaseExpiresAt, leaseReceiveCount, ...rest } = item as JobItem;
+  return {
+    ...rest,
+    ...(leaseOwner !== undefined &&
+      leaseExpiresAt !== undefined && { lease: { owner: leaseOwner, expiresAt: leaseExpiresAt, ...(rest.lastMessageId && { messageId: rest.lastMessageId }), ...(leaseReceiveCount !== undefined && { receiveCount: leaseReceiveCount }) } }),
+  };
 }
 
+/** `SET` clause and values that put a job in the sweep index at `sweepAt`. */
+const sweepSet = (jobId: string, sweepAt: number) => ({ clause: 'sweepShard = :sweepShard, sweepAt = :sweepAt', values: { ':sweepShard': sweepShardOf(jobId), ':sweepAt': sweepAt } });
+
+/** A lease is live while it has not expired; a claim, a sweep or an abandonment may take only a job whose lease is not. */
+const LEASE_NOT_LIVE = '#status = :queued OR (#status = :running AND leaseExpiresAt < :nowMillis)';
 
 /**
  * Every state change is a conditional write on the current state (and, while RUNNING, on the lease owner), so
  * SQS's at-least-once delivery can never make two workers finish one job.
  */
-export class JobRepository {
+export class JobRepository implements JobStore, SweepIndex {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
@@ -31,7 +40,7 @@ export class JobRepository {
       await this.client.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: { ...keyOf(job.jobId), ...fields },
+          Item: { ...jobKey(job.jobId), ...fields, ...(job.sweepAt !== undefined && { sweepShard: sweepShardOf(job.jobId) }) },
           ConditionExpression: 'attribute_not_exists(pk) OR expiresAt <= :nowSeconds',
           ExpressionAttributeValues: { ':nowSeconds': Math.floor(now.getTime() / 1000) },
         }),
@@ -47,7 +56,7 @@ export class JobRepository {
   }
 
   async get(jobId: string, now: Date): Promise<Job | undefined> {
-    const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: keyOf(jobId), ConsistentRead: true }));
+    const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: jobKey(jobId), ConsistentRead: true }));
     const job = toJob(Item);
     return job && !isExpired(job, now) ? job : undefined;
   }
@@ -58,7 +67,7 @@ export class JobRepository {
       await this.client.send(
         new DeleteCommand({
           TableName: this.tableName,
-          Key: keyOf(jobId),
+          Key: jobKey(jobId),
           ConditionExpression: '#status = :queued AND size(attempts) = :zero',
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: { ':queued': 'QUEUED', ':zero': 0 },
@@ -69,28 +78,45 @@ export class JobRepository {
     }
   }
 
-  /** QUEUED -> RUNNING, or takes over a RUNNING job whose lease expired. Undefined when refused. */
-  async claim(jobId: string, owner: string, leaseExpiresAt: number, now: Date): Promise<Job | undefined> {
+  /**
+   * QUEUED -> RUNNING; or takes over a RUNNING job whose lease expired, or whose lease an earlier receive of the
+   * same message holds (that delivery failed and gave the message back). Undefined when refused.
+   */
+  async claim(jobId: string, claimant: Claimant, lease: { expiresAt: number; sweepAt: number }, now: Date): Promise<Job | undefined> {
+    const sweep = sweepSet(jobId, lease.sweepAt);
     return this.transition(jobId, {
-      condition: '#status = :queued OR (#status = :running AND leaseExpiresAt < :nowMillis)',
-      update: 'SET #status = :running, leaseOwner = :owner, leaseExpiresAt = :lease, updatedAt = :now',
-      values: { ':queued': 'QUEUED', ':running': 'RUNNING', ':nowMillis': now.getTime(), ':owner': owner, ':lease': leaseExpiresAt, ':now': now.toISOString() },
+      condition: `${LEASE_NOT_LIVE} OR (#status = :running AND lastMessageId = :messageId AND leaseReceiveCount < :receiveCount)`,
+      update: `SET #status = :running, leaseOwner = :owner, leaseExpiresAt = :lease, lastMessageId = :messageId, leaseReceiveCount = :receiveCount, updatedAt = :now, ${sweep.clause}`,
+      values: {
+        ':queued': 'QUEUED',
+        ':running': 'RUNNING',
+        ':nowMillis': now.getTime(),
+        ':owner': claimant.owner,
+        ':messageId': claimant.messageId,
+        ':receiveCount': claimant.receiveCount,
+        ':lease': lease.expiresAt,
+        ':now': now.toISOString(),
+        ...sweep.values,
+      },
     });
   }
 
   /** RUNNING -> QUEUED until the job is tried again: the lease is given up, the attempts recorded, the requeue counted. */
-  async release(jobId: string, owner: string, attempts: Attempt[], now: Date, reservation?: Reservation): Promise<Job | undefined> {
+  async release(jobId: string, owner: string, change: { attempts: Attempt[]; reservation?: Reservation; sweepAt: number }, now: Date): Promise<Job | undefined> {
+    const sweep = sweepSet(jobId, change.sweepAt);
+    const { reservation } = change;
     return this.transition(jobId, {
       condition: '#status = :running AND leaseOwner = :owner',
-      update: `SET #status = :queued, updatedAt = :now, attempts = list_append(attempts, :attempts), requeues = if_not_exists(requeues, :zero) + :one${reservation ? ', reservation = :reservation REMOVE leaseOwner, leaseExpiresAt' : ' REMOVE leaseOwner, leaseExpiresAt, reservation'}`,
-      values: { ':running': 'RUNNING', ':queued': 'QUEUED', ':owner': owner, ':now': now.toISOString(), ':attempts': attempts, ':zero': 0, ':one': 1, ...(reservation && { ':reservation': reservation }) },
+      update: `SET #status = :queued, updatedAt = :now, attempts = list_append(attempts, :attempts), requeues = if_not_exists(requeues, :zero) + :one, ${sweep.clause}${reservation ? ', reservation = :reservation' : ''} REMOVE leaseOwner, leaseExpiresAt, leaseReceiveCount${reservation ? '' : ', reservation'}`,
+      values: { ':running': 'RUNNING', ':queued': 'QUEUED', ':owner': owner, ':now': now.toISOString(), ':attempts': change.attempts, ':zero': 0, ':one': 1, ...sweep.values, ...(reservation && { ':reservation': reservation }) },
     });
   }
 
-  async markSucceeded(jobId: string, owner: string, outcome: { result: JobResult; resultLocation?: ResultLocation; attempts: Attempt[] }, now: Date): Promise<Job | undefined> {
+  async markSucceeded(jobId: string, owner: string, outcome: { result: JobResult; resultLocation?: ResultLocation; attempts: Attempt[]; sweepAt: number }, now: Date): Promise<Job | undefined> {
+    const sweep = sweepSet(jobId, outcome.sweepAt);
     return this.transition(jobId, {
       condition: '#status = :running AND leaseOwner = :owner',
-      update: `SET #status = :succeeded, updatedAt = :now, #result = :result, attempts = list_append(attempts, :attempts)${outcome.resultLocation ? ', resultLocation = :location' : ''} REMOVE leaseOwner, leaseExpiresAt`,
+      update: `SET #status = :succeeded, updatedAt = :now, #result = :result, attempts = list_append(attempts, :attempts), ${sweep.clause}${outcome.resultLocation ? ', resultLocation = :location' : ''} REMOVE leaseOwner, leaseExpiresAt, leaseReceiveCount, reservation`,
       names: { '#result': 'result' },
       values: {
         ':running': 'RUNNING',
@@ -99,41 +125,98 @@ export class JobRepository {
         ':now': now.toISOString(),
         ':result': outcome.result,
         ':attempts': outcome.attempts,
+        ...sweep.values,
         ...(outcome.resultLocation && { ':location': outcome.resultLocation }),
       },
     });
   }
 
   /** RUNNING (held by `owner`) -> FAILED. */
-  async markFailed(jobId: string, owner: string, error: JobError, attempts: Attempt[], now: Date): Promise<Job | undefined> {
+  async markFailed(jobId: string, owner: string, outcome: { error: JobError; attempts: Attempt[]; sweepAt: number }, now: Date): Promise<Job | undefined> {
+    const sweep = sweepSet(jobId, outcome.sweepAt);
     return this.transition(jobId, {
       condition: '#status = :running AND leaseOwner = :owner',
-      update: 'SET #status = :failed, updatedAt = :now, #error = :error, attempts = list_append(attempts, :attempts) REMOVE leaseOwner, leaseExpiresAt',
+      update: `SET #status = :failed, updatedAt = :now, #error = :error, attempts = list_append(attempts, :attempts), ${sweep.clause} REMOVE leaseOwner, leaseExpiresAt, leaseReceiveCount, reservation`,
       names: { '#error': 'error' },
-      values: { ':running': 'RUNNING', ':failed': 'FAILED', ':owner': owner, ':now': now.toISOString(), ':error': error, ':attempts': attempts },
+      values: { ':running': 'RUNNING', ':failed': 'FAILED', ':owner': owner, ':now': now.toISOString(), ':error': outcome.error, ':attempts': outcome.attempts, ...sweep.values },
     });
   }
 
-  /** Any non-terminal state -> FAILED, whoever holds it: for jobs whose message was dead-lettered. */
-  async markAbandoned(jobId: string, error: JobError, now: Date): Promise<Job | undefined> {
+  /** A job nobody holds (QUEUED, or RUNNING with an expired lease) -> FAILED: dead letters and the sweep's deadline. */
+  async markAbandoned(jobId: string, error: JobError, sweepAt: number, now: Date): Promise<Job | undefined> {
+    const sweep = sweepSet(jobId, sweepAt);
     return this.transition(jobId, {
-      condition: '#status IN (:queued, :running)',
-      update: 'SET #status = :failed, updatedAt = :now, #error = :error REMOVE leaseOwner, leaseExpiresAt',
+      condition: LEASE_NOT_LIVE,
+      update: `SET #status = :failed, updatedAt = :now, #error = :error, ${sweep.clause} REMOVE leaseOwner, leaseExpiresAt, leaseReceiveCount, reservation`,
       names: { '#error': 'error' },
-      values: { ':queued': 'QUEUED', ':running': 'RUNNING', ':failed': 'FAILED', ':now': now.toISOString(), ':error': error },
+      values: { ':queued': 'QUEUED', ':running': 'RUNNING', ':nowMillis': now.getTime(), ':failed': 'FAILED', ':now': now.toISOString(), ':error': error, ...sweep.values },
     });
   }
 
+  /** Records that a dead-lettered job goes back to the queue: counted, and due for the sweep if that message is lost too. */
+  async markDeadLetterRequeued(jobId: string, sweepAt: number, now: Date): Promise<Job | undefined> {
+    const sweep = sweepSet(jobId, sweepAt);
+    return this.transition(jobId, {
+      condition: LEASE_NOT_LIVE,
+      update: `SET #status = :queued, updatedAt = :now, deadLetters = if_not_exists(deadLetters, :zero) + :one, ${sweep.clause} REMOVE leaseOwner, leaseExpiresAt, leaseReceiveCount`,
+      values: { ':queued': 'QUEUED', ':running': 'RUNNING', ':nowMillis': now.getTime(), ':now': now.toISOString(), ':zero': 0, ':one': 1, ...sweep.values },
+    });
+  }
+
+  /** Moves a job's next sweep, only if no one else moved the job meanwhile (`sweepAt` unchanged); `requeued` counts a sweep re-enqueue. */
+  async rescheduleSweep(jobId: string, expectedSweepAt: number, nextSweepAt: number, requeued: boolean): Promise<boolean> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: jobKey(jobId),
+          ConditionExpression: 'sweepAt = :expected',
+          UpdateExpression: `SET sweepAt = :next${requeued ? ', sweeps = if_not_exists(sweeps, :zero) + :one' : ''}`,
+          ExpressionAttributeValues: { ':expected': expectedSweepAt, ':next': nextSweepAt, ...(requeued && { ':zero': 0, ':one': 1 }) },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  /** The event is on SNS: nothing is owed any more, so the job leaves the sweep index. */
   async markEventPublished(jobId: string, now: Date): Promise<void> {
     await this.client.send(
       new UpdateCommand({
         TableName: this.tableName,
-        Key: keyOf(jobId),
+        Key: jobKey(jobId),
         ConditionExpression: 'attribute_exists(pk)',
-        UpdateExpression: 'SET eventPublishedAt = if_not_exists(eventPublishedAt, :now)',
+        UpdateExpression: 'SET eventPublishedAt = if_not_exists(eventPublishedAt, :now) REMOVE sweepShard, sweepAt',
         ExpressionAttributeValues: { ':now': now.toISOString() },
       }),
     );
+  }
+
+  /** Ids of jobs whose `sweepAt` is at or before `now`, oldest first within each shard, at most `limit` in all. */
+  async dueForSweep(now: Date, limit: number): Promise<string[]> {
+    const ids: string[] = [];
+    for (let shard = 0; shard < SWEEP_SHARDS && ids.length < limit; shard++) {
+      let startKey: Record<string, unknown> | undefined;
+      do {
+        const page = await this.client.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: SWEEP_INDEX.name,
+            KeyConditionExpression: '#shard = :shard AND #at <= :now',
+            ExpressionAttributeNames: { '#shard': SWEEP_INDEX.partitionKey, '#at': SWEEP_INDEX.sortKey },
+            ExpressionAttributeValues: { ':shard': `S${shard}`, ':now': now.getTime() },
+            Limit: limit - ids.length,
+            ExclusiveStartKey: startKey,
+          }),
+        );
+        for (const item of page.Items ?? []) ids.push(String(item.pk).slice(jobKey('').pk.length));
+        startKey = page.LastEvaluatedKey;
+      } while (startKey && ids.length < limit);
+    }
+    return ids;
   }
 
   private async transition(
@@ -144,7 +227,7 @@ export class JobRepository {
       const { Attributes } = await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: keyOf(jobId),
+          Key: jobKey(jobId),
           ConditionExpression: `attribute_exists(pk) AND (${change.condition})`,
           UpdateExpression: change.update,
           ExpressionAttributeNames: { '#status': 'status', ...change.names },

@@ -12,8 +12,12 @@ export function newJobId(tenant: string, idempotencyKey?: string): string {
   if (!KEY_PATTERN.test(idempotencyKey)) {
     throw new ValidationError('Idempotency-Key must be 1-255 visible ASCII characters.', { header: 'Idempotency-Key' });
   }
-  const hex = createHash('sha256').update(`${tenant}\u0000${idempotencyKey}`).digest('hex');
-  // RFC 4122 layout with the version nibble 8 (custom, name-based) so it still reads as a UUID.
+  return derivedUuid(tenant, idempotencyKey);
+}
+
+/** A UUID derived from its parts (SHA-256), in RFC 9562 layout with version 8 (custom), so it still reads as a UUID. */
+export function derivedUuid(...parts: string[]): string {
+  const hex = createHash('sha256').update(parts.join('\u0000')).digest('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${((parseInt(hex[16], 16) & 0x3) | 0x8).toString(16)}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 

@@ -1,12 +1,17 @@
+import { derivedUuid } from './idempotency';
 import { isTerminal, type Job } from './job';
 
 export interface JobEvent {
+  /** Stable for the job's terminal event: a republish carries the same id, so consumers dedupe on it. */
+  eventId: string;
   type: 'job.succeeded' | 'job.failed' | 'job.cancelled';
   jobId: string;
   status: Job['status'];
   route: string;
   modelId: string;
+  /** The tenant's name in the config. */
   tenant: string;
+  metadata?: Record<string, unknown>;
   usage?: { inputTokens: number; outputTokens: number };
   error?: { code: string; message: string };
   resultLocation?: { bucket: string; key: string };
@@ -22,12 +27,14 @@ export function jobEvent(job: Job, occurredAt: Date): { message: JobEvent; attri
   const type = job.status === 'SUCCEEDED' ? 'job.succeeded' : job.status === 'FAILED' ? 'job.failed' : 'job.cancelled';
   return {
     message: {
+      eventId: eventIdOf(job.jobId, job.status),
       type,
       jobId: job.jobId,
       status: job.status,
       route: job.route,
       modelId: job.result?.modelId ?? job.modelId,
       tenant: job.tenant,
+      ...(job.metadata && { metadata: job.metadata }),
       ...(job.result && { usage: job.result.usage }),
       ...(job.error && { error: job.error }),
       ...(job.resultLocation && { resultLocation: { bucket: job.resultLocation.bucket, key: job.resultLocation.key } }),
@@ -35,4 +42,9 @@ export function jobEvent(job: Job, occurredAt: Date): { message: JobEvent; attri
     },
     attributes: { status: job.status, route: job.route, tenant: job.tenant },
   };
+}
+
+/** Derived from the job and its terminal status: the same for every publish of that event. */
+export function eventIdOf(jobId: string, status: Job['status']): string {
+  return derivedUuid('job-event', jobId, status);
 }

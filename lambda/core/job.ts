@@ -53,9 +53,20 @@ export interface Reservation {
   tokens: number;
 }
 
+/** Who holds a RUNNING job: one delivery of one queue message, until `expiresAt` (epoch ms). */
 export interface Lease {
   owner: string;
   expiresAt: number;
+  /** The SQS message the holder is working on; a later receive of the same message may take the lease over. */
+  messageId?: string;
+  receiveCount?: number;
+}
+
+/** The delivery asking for a job's lease. */
+export interface Claimant {
+  owner: string;
+  messageId: string;
+  receiveCount: number;
 }
 
 export interface Job {
@@ -80,6 +91,14 @@ export interface Job {
   error?: JobError;
   /** Set once the terminal event is on SNS; a terminal job without it still owes its event. */
   eventPublishedAt?: string;
+  /** The queue message that held the job last (kept after the terminal write: its own redelivery may announce at once). */
+  lastMessageId?: string;
+  /** Epoch ms after which the sweep looks at the job if nothing moved it; absent once nothing is owed (lambda/core/job-lifecycle.ts). */
+  sweepAt?: number;
+  /** Times the sweep re-enqueued the job. */
+  sweeps?: number;
+  /** Times the job's message was dead-lettered and the job put back on the queue. */
+  deadLetters?: number;
   /** Epoch seconds; DynamoDB TTL. Reads treat an expired record as absent (TTL deletion lags). */
   expiresAt: number;
 }
@@ -97,17 +116,10 @@ export function modelCalls(job: Pick<Job, 'attempts'>): number {
   return job.attempts.filter((a) => a.outcome !== 'skipped').length;
 }
 
-/** What a worker does with a delivery whose claim (QUEUED -> RUNNING) was refused. */
-export type RefusedClaim = 'gone' | 'publish-owed-event' | 'already-finished' | 'held-by-another-worker';
-
-export function afterRefusedClaim(job: Job | undefined, now: Date): RefusedClaim {
-  if (!job || isExpired(job, now)) return 'gone';
-  if (isTerminal(job.status)) return job.eventPublishedAt ? 'already-finished' : 'publish-owed-event';
-  // QUEUED or RUNNING with a live lease: the holder's own delivery stays in flight and comes back if it dies.
-  return 'held-by-another-worker';
-}
-
-export type JobView = Omit<Job, 'request' | 'requestHash' | 'lease' | 'resultLocation' | 'eventPublishedAt' | 'expiresAt' | 'tenant' | 'idempotencyKey' | 'requeues' | 'reservation'> & {
+export type JobView = Omit<
+  Job,
+  'request' | 'requestHash' | 'lease' | 'resultLocation' | 'eventPublishedAt' | 'expiresAt' | 'tenant' | 'idempotencyKey' | 'requeues' | 'reservation' | 'lastMessageId' | 'sweepAt' | 'sweeps' | 'deadLetters'
+> & {
   resultUrl?: string;
 };
 

@@ -22,6 +22,8 @@ export const METRICS = {
     /** Failed calls other than throttles (an errorCode dimension set may be added). Count. */
     errors: 'ModelErrors',
     retries: 'ModelRetries',
+    /** Calls given up because the invocation ran out of time (neutral for the breaker). Count. */
+    abandoned: 'ModelCallsAbandoned',
     /** Jobs that moved past this model to the next one of their chain. Count. */
     fallbacks: 'ModelFallbacks',
     /** Circuit breaker state changes of this model (any direction). Count. */

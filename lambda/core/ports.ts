@@ -1,4 +1,4 @@
-import type { Attempt, Job, JobError, JobResult, Reservation, ResultLocation, Usage } from './job';
+import type { Attempt, Claimant, Job, JobError, JobResult, Reservation, ResultLocation, Usage } from './job';
 import type { NormalizedJobRequest } from './job-request';
 
 /*
@@ -10,12 +10,19 @@ export interface JobStore {
   create(job: Job, now: Date): Promise<{ created: true } | { created: false; existing: Job }>;
   get(jobId: string, now: Date): Promise<Job | undefined>;
   discardUnqueued(jobId: string): Promise<void>;
-  claim(jobId: string, owner: string, leaseExpiresAt: number, now: Date): Promise<Job | undefined>;
-  release(jobId: string, owner: string, attempts: Attempt[], now: Date, reservation?: Reservation): Promise<Job | undefined>;
-  markSucceeded(jobId: string, owner: string, outcome: { result: JobResult; resultLocation?: ResultLocation; attempts: Attempt[] }, now: Date): Promise<Job | undefined>;
-  markFailed(jobId: string, owner: string, error: JobError, attempts: Attempt[], now: Date): Promise<Job | undefined>;
-  markAbandoned(jobId: string, error: JobError, now: Date): Promise<Job | undefined>;
+  claim(jobId: string, claimant: Claimant, lease: { expiresAt: number; sweepAt: number }, now: Date): Promise<Job | undefined>;
+  release(jobId: string, owner: string, change: { attempts: Attempt[]; reservation?: Reservation; sweepAt: number }, now: Date): Promise<Job | undefined>;
+  markSucceeded(jobId: string, owner: string, outcome: { result: JobResult; resultLocation?: ResultLocation; attempts: Attempt[]; sweepAt: number }, now: Date): Promise<Job | undefined>;
+  markFailed(jobId: string, owner: string, outcome: { error: JobError; attempts: Attempt[]; sweepAt: number }, now: Date): Promise<Job | undefined>;
+  markAbandoned(jobId: string, error: JobError, sweepAt: number, now: Date): Promise<Job | undefined>;
+  markDeadLetterRequeued(jobId: string, sweepAt: number, now: Date): Promise<Job | undefined>;
+  rescheduleSweep(jobId: string, expectedSweepAt: number, nextSweepAt: number, requeued: boolean): Promise<boolean>;
   markEventPublished(jobId: string, now: Date): Promise<void>;
+}
+
+/** The jobs that owe something and are past their `sweepAt` (lambda/core/job-lifecycle.ts). */
+export interface SweepIndex {
+  dueForSweep(now: Date, limit: number): Promise<string[]>;
 }
 
 export interface JobEnqueuer {
@@ -60,7 +67,9 @@ export type ModelCallEvent =
   | { type: 'fallback'; fromModelId: string; toModelId: string; reason: string }
   | { type: 'breaker'; modelId: string; region: string; from: string; to: string }
   | { type: 'cache-served'; route: string }
-  | { type: 'requeued'; delaySeconds: number };
+  | { type: 'requeued'; delaySeconds: number }
+  /** A call given up because the invocation ran out of time: neutral for the breaker, recorded on the job. */
+  | { type: 'abandoned'; modelId: string; region: string };
 
 export interface ModelCallObserver {
   observe(event: ModelCallEvent): void;

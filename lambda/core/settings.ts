@@ -64,6 +64,12 @@ export const resiliencePolicySchema = z.object({
     halfOpenProbes: z.number().int().min(1),
   }),
   cacheTtlSeconds: z.number().positive(),
+  /** Delays before a crashed delivery comes back (each spends one receive): minutes, so an AWS blip does not dead-letter a job. */
+  redelivery: z.object({ baseDelaySeconds: z.number().min(0), maxDelaySeconds: z.number().min(0).max(43_200) }).default({ baseDelaySeconds: 60, maxDelaySeconds: 900 }),
+  /** How long past the time a job was due to move (lease end, requeue time, terminal write) the sweep waits before it steps in. */
+  sweepGraceSeconds: z.number().min(1).default(300),
+  /** Times a dead-lettered job still within its deadline goes back to the queue before it is failed as poison. */
+  deadLetterRequeues: z.number().int().min(0).default(2),
 });
 export type ResiliencePolicy = z.infer<typeof resiliencePolicySchema>;
 
@@ -76,6 +82,9 @@ export const DEFAULT_RESILIENCE: ResiliencePolicy = {
   jobDeadlineSeconds: 3600,
   breaker: { windowSeconds: 60, minimumCalls: 10, failureRateThreshold: 0.5, cooldownSeconds: 30, maxCooldownSeconds: 600, halfOpenProbes: 1 },
   cacheTtlSeconds: 86_400,
+  redelivery: { baseDelaySeconds: 60, maxDelaySeconds: 900 },
+  sweepGraceSeconds: 300,
+  deadLetterRequeues: 2,
 };
 
 const json = <T extends z.ZodType>(schema: T) =>
@@ -94,6 +103,7 @@ const tenants = json(tenantDirectorySchema).default({});
 
 export const submitSettingsSchema = z.object({
   [ENV.tenants]: tenants,
+  [ENV.resilience]: json(resiliencePolicySchema).default(DEFAULT_RESILIENCE),
   [ENV.jobsTable]: z.string().min(1),
   [ENV.jobsQueueUrl]: z.string().min(1),
   [ENV.routes]: json(routingTableSchema),

@@ -31,3 +31,9 @@ export function tenantFor(keyId: string | undefined, directory: TenantDirectory)
   const entry = directory[keyId];
   return entry ? { name: entry.name, keyId, ...(entry.routes && { routes: entry.routes }), ...(entry.models && { models: entry.models }) } : { name: keyId, keyId };
 }
+
+/** The models each tenant's plan allows, by tenant name; undefined for a tenant whose plan does not restrict them. */
+export function modelsByTenant(directory: TenantDirectory): (tenant: string) => readonly string[] | undefined {
+  const byName = new Map(Object.values(directory).map((t) => [t.name, t.models] as const));
+  return (tenant) => byName.get(tenant);
+}

@@ -28,6 +28,9 @@ export function modelMetrics(metrics: Metrics): ModelCallObserver {
           perModel(event.modelId, entries);
           return;
         }
+        case 'abandoned':
+          perModel(event.modelId, [[METRICS.model.abandoned, MetricUnit.Count, 1]]);
+          return;
         case 'retry':
           perModel(event.modelId, [[METRICS.model.retries, MetricUnit.Count, 1]]);
           return;

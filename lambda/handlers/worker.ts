@@ -13,7 +13,8 @@ import { DynamoResponseCache } from '../aws/response-cache';
 import { ResultStore } from '../aws/result-store';
 import { METRICS } from '../core/metric-names';
 import { processDelivery, RedeliverLater, type ProcessingDeps } from '../core/job-processing';
-import { requeueDelaySeconds } from '../core/retry-policy';
+import { redeliveryDelaySeconds } from '../core/job-lifecycle';
+import { modelsByTenant } from '../core/tenants';
 import { ENV, readSettings, workerSettingsSchema } from '../core/settings';
 import { modelMetrics } from './model-metrics';
 import { instrumented, jobLog, logger, metrics, tracer } from './observability';
@@ -38,6 +39,7 @@ const deps: ProcessingDeps = {
   sleep: (ms) => sleep(ms),
   random: Math.random,
   routing: settings[ENV.routes],
+  allowedModels: modelsByTenant(settings[ENV.tenants]),
   policy,
   homeRegion: process.env.AWS_REGION ?? 'us-east-1',
   resultInlineMaxBytes: settings[ENV.resultInlineMaxBytes],
@@ -51,9 +53,9 @@ async function processRecord(record: SQSRecord, context: Context): Promise<void>
     await deliver(record, receiveCount, context);
   } catch (error) {
     if (error instanceof RedeliverLater) throw error;
-    // A delivery that crashed comes back after a growing delay (each time spending a receive, so a poison
-    // message reaches the DLQ), not after the whole visibility timeout.
-    const delaySeconds = requeueDelaySeconds(receiveCount - 1, policy.requeue);
+    // A delivery that crashed comes back after a delay growing in minutes (each time spending a receive, so a poison
+    // message reaches the DLQ, but an AWS episode of a few minutes does not), not after the whole visibility timeout.
+    const delaySeconds = redeliveryDelaySeconds(receiveCount, policy);
     logger.error('delivery failed', { messageId: record.messageId, receiveCount, retryInSeconds: delaySeconds, error: error as Error });
     await queue.redeliverAfter(settings[ENV.jobsQueueUrl], record.receiptHandle, delaySeconds).catch((e: Error) => logger.warn('could not shorten the redelivery delay', { error: e.name }));
     throw error;
@@ -66,8 +68,9 @@ async function deliver(record: SQSRecord, receiveCount: number, context: Context
     {
       jobId: message.jobId,
       ...(message.tenant && { tenant: message.tenant }),
+      messageId: record.messageId,
       receiveCount,
-      owner: `${record.messageId}:${context.awsRequestId}`,
+      owner: `${record.messageId}:${receiveCount}:${context.awsRequestId}`,
       remainingMillis: () => context.getRemainingTimeInMillis(),
     },
     deps,

@@ -1,101 +1,16 @@
-import { JobRepository } from '../../../lambda/aws/job-repository';
-import { abandonDeadLettered, processDelivery, RedeliverLater, responseCacheKey, type BreakerGate, type ProcessingDeps } from '../../../lambda/core/job-processing';
+import { processDelivery, RedeliverLater } from '../../../lambda/core/job-processing';
+import { handleDeadLetter } from '../../../lambda/core/job-settlement';
+import { responseCacheKey } from '../../../lambda/core/response-cache-key';
 import { DEFAULT_RESILIENCE, routingTableSchema } from '../../../lambda/core/settings';
-import type { Job, JobResult } from '../../../lambda/core/job';
-import { startJobsTable } from './dynalite';
+import { answer, delivery, harness, openGate, queuedJob, shrinking, store, throttled, unavailable, useJobsTable } from './processing-harness';
 
 /*
  * The worker's use case against a real DynamoDB wire endpoint (dynalite): the conditional writes are what make
  * duplicate and concurrent deliveries safe, so they are exercised for real. The model, S3 and SNS are fakes
- * that record calls.
+ * that record calls (./processing-harness.ts).
  */
 
-let table: Awaited<ReturnType<typeof startJobsTable>>;
-let store: JobRepository;
-beforeAll(async () => {
-  table = await startJobsTable();
-  store = new JobRepository(table.client, table.tableName);
-});
-afterAll(() => table.stop());
-
-let counter = 0;
-async function queuedJob(overrides: Partial<Job> = {}): Promise<Job> {
-  const now = new Date();
-  const job: Job = {
-    jobId: `job-${++counter}`,
-    status: 'QUEUED',
-    tenant: 'default',
-    route: 'generate',
-    modelId: 'model-a',
-    createdAt: now.toISOString(),
-    updatedAt: now.toISOString(),
-    request: { messages: [{ role: 'user', content: [{ text: 'hello' }] }] },
-    requestHash: 'hash',
-    attempts: [],
-    expiresAt: Math.floor(now.getTime() / 1000) + 3600,
-    ...overrides,
-  };
-  expect(await store.create(job, now)).toEqual({ created: true });
-  return job;
-}
-
-type Converse = ProcessingDeps['model']['converse'];
-const answer = (text = 'the answer') => ({ text, stopReason: 'end_turn', usage: { inputTokens: 2, outputTokens: 3 } });
-
-/** A breaker that admits everything and records what it was told. */
-function openGate(): BreakerGate & { records: string[] } {
-  const records: string[] = [];
-  return {
-    records,
-    admit: async () => ({ admitted: true, probe: false }),
-    record: async (target, outcome) => void records.push(`${target.modelId}@${target.region}:${outcome}`),
-  };
-}
-
-const routing = routingTableSchema.parse({
-  defaultRoute: 'generate',
-  routes: {
-    generate: { modelId: 'model-a', fallback: ['model-b'], cacheResponses: true },
-    solo: { modelId: 'model-a' },
-  },
-  models: { 'model-a': { contextWindow: 1000, regions: ['us-west-2'] }, 'model-b': { contextWindow: 8000 } },
-});
-
-function harness(converse: Converse = async () => answer(), overrides: Partial<ProcessingDeps> = {}) {
-  const published: Job[] = [];
-  const offloaded: { jobId: string; result: JobResult }[] = [];
-  const requeued: { jobId: string; delaySeconds: number }[] = [];
-  const calls: string[] = [];
-  const slept: number[] = [];
-  const cache = new Map<string, JobResult>();
-  const breaker = openGate();
-  const deps: ProcessingDeps = {
-    store,
-    model: { converse: (id, req, options) => (calls.push(`${id}@${options.region}`), converse(id, req, options)) },
-    results: { put: async (jobId, result) => (offloaded.push({ jobId, result }), { bucket: 'b', key: `results/${jobId}.json`, bytes: 100 }) },
-    events: { publishTerminal: async (job) => void published.push(job) },
-    requeuer: { requeue: async (message, delaySeconds) => void requeued.push({ jobId: message.jobId, delaySeconds }) },
-    breaker,
-    capacity: { reserve: async () => ({ kind: 'unlimited' }), settle: async () => {} },
-    cache: { get: async (key) => cache.get(key), put: async (key, result) => void cache.set(key, result) },
-    observer: { observe: () => {} },
-    log: { info: () => {}, warn: () => {}, error: () => {} },
-    clock: () => new Date(),
-    sleep: async (ms) => void slept.push(ms),
-    random: () => 0.5,
-    routing,
-    policy: { ...DEFAULT_RESILIENCE, retry: { attemptsPerModel: 3, baseDelayMs: 100, maxDelayMs: 1000 } },
-    homeRegion: 'us-east-1',
-    resultInlineMaxBytes: 1000,
-    ...overrides,
-  };
-  return { deps, published, offloaded, requeued, calls, slept, cache, breaker, modelCalls: () => calls.length };
-}
-
-const delivery = (jobId: string, owner = 'msg-1:req-1', receiveCount = 1, remaining = 30_000) => ({ jobId, owner, receiveCount, remainingMillis: () => remaining });
-
-const throttled = () => Object.assign(new Error('Too many requests'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 429 } });
-const unavailable = () => Object.assign(new Error('Service unavailable'), { name: 'ServiceUnavailableException', $metadata: { httpStatusCode: 503 } });
+useJobsTable();
 
 describe('processing a delivered job', () => {
   it('moves QUEUED -> SUCCEEDED with text, usage and one attempt, and announces it once', async () => {
@@ -132,20 +47,22 @@ describe('processing a delivered job', () => {
   it('takes over a RUNNING job whose lease expired, and the stale worker cannot finish it', async () => {
     const job = await queuedJob();
     const past = new Date(Date.now() - 60_000);
-    expect(await store.claim(job.jobId, 'crashed-worker', past.getTime() + 1000, past)).toBeDefined();
+    expect(await store.claim(job.jobId, { owner: 'crashed-worker', messageId: 'crashed', receiveCount: 1 }, { expiresAt: past.getTime() + 1000, sweepAt: past.getTime() + 2000 }, past)).toBeDefined();
     const h = harness();
     expect(await processDelivery(delivery(job.jobId, 'rescuer'), h.deps)).toEqual({ kind: 'finished', status: 'SUCCEEDED' });
-    const late = await store.markSucceeded(job.jobId, 'crashed-worker', { result: { stopReason: 'end_turn', usage: { inputTokens: 0, outputTokens: 0 }, modelId: 'm', text: 'stale' }, attempts: [] }, new Date());
+    const late = await store.markSucceeded(job.jobId, 'crashed-worker', { result: { stopReason: 'end_turn', usage: { inputTokens: 0, outputTokens: 0 }, modelId: 'm', text: 'stale' }, attempts: [], sweepAt: 0 }, new Date());
     expect(late).toBeUndefined();
     expect((await store.get(job.jobId, new Date()))?.result?.text).toBe('the answer');
   });
 
-  it('leaves a job with a live lease to its holder', async () => {
+  it('leaves a job with a live lease to its holder, and comes back on a new message when that lease ends', async () => {
     const job = await queuedJob();
-    await store.claim(job.jobId, 'holder', Date.now() + 60_000, new Date());
+    await store.claim(job.jobId, { owner: 'holder', messageId: 'holder', receiveCount: 1 }, { expiresAt: Date.now() + 60_000, sweepAt: Date.now() + 360_000 }, new Date());
     const h = harness();
     expect(await processDelivery(delivery(job.jobId, 'other'), h.deps)).toEqual({ kind: 'skipped', reason: 'held-by-another-worker' });
     expect(h.modelCalls()).toBe(0);
+    expect(h.requeued).toEqual([{ jobId: job.jobId, delaySeconds: expect.any(Number) }]);
+    expect(h.requeued[0].delaySeconds).toBeGreaterThanOrEqual(60);
   });
 
   it('retries a throttled model with jittered, growing backoff and succeeds without falling back', async () => {
@@ -233,6 +150,8 @@ describe('processing a delivered job', () => {
     expect(await processDelivery(delivery(again.jobId), down.deps)).toEqual({ kind: 'finished', status: 'SUCCEEDED' });
     expect((await store.get(again.jobId, new Date()))?.result).toMatchObject({ text: 'the answer', servedFrom: 'cache' });
     expect(responseCacheKey(first)).toBe(responseCacheKey(again));
+    expect(responseCacheKey({ ...first, tenant: 'other' })).not.toBe(responseCacheKey(first));
+    expect(responseCacheKey({ ...first, modelId: 'model-b' })).not.toBe(responseCacheKey(first));
   });
 
   it('fails a job at once on a validation error from the model: no retry, no fallback', async () => {
@@ -277,13 +196,13 @@ describe('processing a delivered job', () => {
     expect(stored?.resultLocation).toEqual({ bucket: 'b', key: `results/${job.jobId}.json`, bytes: 100 });
   });
 
-  it('publishes an event still owed by a job that finished before a crash, exactly once more', async () => {
+  it('publishes an event still owed by a job that finished before a crash: its own redelivery does, once, without a model call', async () => {
     const job = await queuedJob();
     const failingEvents = harness(undefined, { events: { publishTerminal: async () => Promise.reject(new Error('sns down')) } });
-    await expect(processDelivery(delivery(job.jobId, 'first'), failingEvents.deps)).rejects.toThrow('sns down');
+    await expect(processDelivery(delivery(job.jobId, 'first', 1, shrinking(10_000)), failingEvents.deps)).rejects.toThrow('sns down');
     expect(await store.get(job.jobId, new Date())).toMatchObject({ status: 'SUCCEEDED' });
     const h = harness();
-    expect(await processDelivery(delivery(job.jobId, 'redelivered', 2), h.deps)).toEqual({ kind: 'finished', status: 'SUCCEEDED' });
+    expect(await processDelivery(delivery(job.jobId, 'first', 2), h.deps)).toEqual({ kind: 'finished', status: 'SUCCEEDED' });
     expect(h.modelCalls()).toBe(0);
     expect(h.published).toHaveLength(1);
     expect(await processDelivery(delivery(job.jobId, 'again', 3), h.deps)).toEqual({ kind: 'skipped', reason: 'already-finished' });
@@ -292,21 +211,33 @@ describe('processing a delivered job', () => {
 });
 
 describe('a dead-lettered job', () => {
-  it('ends FAILED with DEAD_LETTERED naming the last error, and is announced', async () => {
+  it('goes back to the queue while it is within its deadline, then fails as poison (DEAD_LETTERED) naming the last error', async () => {
     const job = await queuedJob({ route: 'solo' });
     await processDelivery(delivery(job.jobId), harness(async () => Promise.reject(throttled()), { policy: { ...DEFAULT_RESILIENCE, retry: { attemptsPerModel: 1, baseDelayMs: 0, maxDelayMs: 0 } } }).deps);
-    const h = harness();
-    expect(await abandonDeadLettered(job.jobId, h.deps)).toEqual({ kind: 'finished', status: 'FAILED' });
+    const h = harness(undefined, { policy: { ...DEFAULT_RESILIENCE, deadLetterRequeues: 2 } });
+    expect(await handleDeadLetter(job.jobId, () => 30_000, h.deps)).toEqual({ kind: 'requeued', delaySeconds: 900 });
+    expect(await handleDeadLetter(job.jobId, () => 30_000, h.deps)).toEqual({ kind: 'requeued', delaySeconds: 900 });
+    expect(h.requeued.map((r) => r.jobId)).toEqual([job.jobId, job.jobId]);
+    expect(h.published).toHaveLength(0);
+    expect(await handleDeadLetter(job.jobId, () => 30_000, h.deps)).toEqual({ kind: 'failed', reason: 'poison' });
     const stored = await store.get(job.jobId, new Date());
     expect(stored?.error).toEqual({ code: 'DEAD_LETTERED', message: expect.stringContaining('MODEL_THROTTLED') });
     expect(h.published).toHaveLength(1);
+  });
+
+  it('fails a job past its deadline at once (JOB_DEADLINE_EXCEEDED)', async () => {
+    const job = await queuedJob({ createdAt: new Date(Date.now() - 7200_000).toISOString() });
+    const h = harness();
+    expect(await handleDeadLetter(job.jobId, () => 30_000, h.deps)).toEqual({ kind: 'failed', reason: 'past-deadline' });
+    expect((await store.get(job.jobId, new Date()))?.error?.code).toBe('JOB_DEADLINE_EXCEEDED');
+    expect(h.published.map((j) => j.status)).toEqual(['FAILED']);
   });
 
   it('leaves a job that already succeeded untouched', async () => {
     const job = await queuedJob();
     await processDelivery(delivery(job.jobId), harness().deps);
     const h = harness();
-    expect(await abandonDeadLettered(job.jobId, h.deps)).toEqual({ kind: 'skipped', reason: 'already-finished' });
+    expect(await handleDeadLetter(job.jobId, () => 30_000, h.deps)).toEqual({ kind: 'skipped', reason: 'already-finished' });
     expect((await store.get(job.jobId, new Date()))?.status).toBe('SUCCEEDED');
     expect(h.published).toHaveLength(0);
   });
@@ -329,7 +260,7 @@ describe('the job repository', () => {
     await store.discardUnqueued(fresh.jobId);
     expect(await store.get(fresh.jobId, new Date())).toBeUndefined();
     const started = await queuedJob();
-    await store.claim(started.jobId, 'w', Date.now() + 1000, new Date());
+    await store.claim(started.jobId, { owner: 'w', messageId: 'w', receiveCount: 1 }, { expiresAt: Date.now() + 1000, sweepAt: Date.now() + 2000 }, new Date());
     await store.discardUnqueued(started.jobId);
     expect(await store.get(started.jobId, new Date())).toBeDefined();
   });

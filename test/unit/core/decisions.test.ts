@@ -1,5 +1,6 @@
 import { shouldOffloadResult, leaseExpiry } from '../../../lambda/core/delivery';
-import { afterRefusedClaim, jobView, pollAfterSeconds, type Job } from '../../../lambda/core/job';
+import { jobView, pollAfterSeconds, type Job } from '../../../lambda/core/job';
+import { afterRefusedClaim } from '../../../lambda/core/job-lifecycle';
 import { jobEvent } from '../../../lambda/core/job-event';
 import { classifyModelError, suggestedProfileId } from '../../../lambda/core/model-errors';
 import { backoffDelayMs, requeueDelaySeconds } from '../../../lambda/core/retry-policy';
@@ -29,10 +30,12 @@ describe('what a worker does when its claim is refused', () => {
     [undefined, 'gone'],
     [{ ...base, expiresAt: now.getTime() / 1000 - 1 }, 'gone'],
     [{ ...base, status: 'SUCCEEDED' as const, eventPublishedAt: now.toISOString() }, 'already-finished'],
-    [{ ...base, status: 'FAILED' as const }, 'publish-owed-event'],
+    [{ ...base, status: 'FAILED' as const, updatedAt: new Date(now.getTime() - 301_000).toISOString() }, 'publish-owed-event'],
+    [{ ...base, status: 'FAILED' as const, lastMessageId: 'mine' }, 'publish-owed-event'],
+    [{ ...base, status: 'FAILED' as const, lastMessageId: 'theirs' }, 'finisher-announcing'],
     [{ ...base, status: 'RUNNING' as const, lease: { owner: 'other', expiresAt: now.getTime() + 1000 } }, 'held-by-another-worker'],
   ])('%#: decides %s', (job, expected) => {
-    expect(afterRefusedClaim(job as Job | undefined, now)).toBe(expected);
+    expect(afterRefusedClaim(job as Job | undefined, 'mine', now, { sweepGraceSeconds: 300 }).kind).toBe(expected);
   });
 });
 
@@ -58,9 +61,23 @@ describe('job view and events', () => {
   });
 
   it('describes a finished job for SNS with filterable attributes and no text', () => {
-    const done: Job = { ...base, status: 'SUCCEEDED', result: { text: 'answer text', stopReason: 'end_turn', usage: { inputTokens: 3, outputTokens: 5 }, modelId: 'm' } };
+    const done: Job = { ...base, status: 'SUCCEEDED', metadata: { ticket: 7 }, result: { text: 'answer text', stopReason: 'end_turn', usage: { inputTokens: 3, outputTokens: 5 }, modelId: 'm' } };
     const { message, attributes } = jobEvent(done, now);
-    expect(message).toEqual({ type: 'job.succeeded', jobId: 'j-1', status: 'SUCCEEDED', route: 'generate', modelId: 'm', tenant: 'acme', usage: { inputTokens: 3, outputTokens: 5 }, occurredAt: now.toISOString() });
+    expect(message).toEqual({
+      eventId: expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/),
+      type: 'job.succeeded',
+      jobId: 'j-1',
+      status: 'SUCCEEDED',
+      route: 'generate',
+      modelId: 'm',
+      tenant: 'acme',
+      metadata: { ticket: 7 },
+      usage: { inputTokens: 3, outputTokens: 5 },
+      occurredAt: now.toISOString(),
+    });
+    // A republish of the same terminal event carries the same id; another job's does not.
+    expect(jobEvent(done, new Date(now.getTime() + 60_000)).message.eventId).toBe(message.eventId);
+    expect(jobEvent({ ...done, jobId: 'j-2' }, now).message.eventId).not.toBe(message.eventId);
     expect(attributes).toEqual({ status: 'SUCCEEDED', route: 'generate', tenant: 'acme' });
     expect(() => jobEvent(base, now)).toThrow(/only terminal jobs/);
   });

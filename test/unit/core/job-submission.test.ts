@@ -39,6 +39,7 @@ function deps(overrides: Partial<SubmissionDeps> = {}) {
     queue: { enqueue: async (m) => void sent.push(m) },
     routing,
     jobTtlDays: 7,
+    policy: { sweepGraceSeconds: 300 },
     clock: () => new Date('2026-11-25T10:00:00Z'),
     log: { info: () => {}, warn: () => {}, error: () => {} },
     ...overrides,
@@ -59,7 +60,7 @@ async function rejection(promise: Promise<unknown>): Promise<QuarryError> {
 describe('submitJob', () => {
   it('records a QUEUED job on the default route and queues only its id', async () => {
     const { d, jobs, sent } = deps();
-    const { httpStatus, job } = await submitJob({ body: { prompt: 'Explain RAG' }, tenant: 'default' }, d);
+    const { httpStatus, job } = await submitJob({ body: { prompt: 'Explain RAG' }, tenant: { name: 'default' } }, d);
     expect(httpStatus).toBe(202);
     expect(job).toMatchObject({ status: 'QUEUED', route: 'generate', modelId: 'us.anthropic.claude-sonnet-4-20250514-v1:0', attempts: [] });
     expect(job.request.messages).toEqual([{ role: 'user', content: [{ text: 'Explain RAG' }] }]);
@@ -70,13 +71,13 @@ describe('submitJob', () => {
 
   it('takes the route from a static path', async () => {
     const { d } = deps();
-    const { job } = await submitJob({ body: { prompt: 'spam?' }, tenant: 't', pathRoute: 'classify' }, d);
+    const { job } = await submitJob({ body: { prompt: 'spam?' }, tenant: { name: 't' }, pathRoute: 'classify' }, d);
     expect(job).toMatchObject({ route: 'classify', modelId: 'anthropic.claude-3-haiku-20240307-v1:0' });
   });
 
   it('rejects a body route that contradicts the static path', async () => {
     const { d, jobs } = deps();
-    const error = await rejection(submitJob({ body: { prompt: 'x', route: 'generate' }, tenant: 't', pathRoute: 'classify' }, d));
+    const error = await rejection(submitJob({ body: { prompt: 'x', route: 'generate' }, tenant: { name: 't' }, pathRoute: 'classify' }, d));
     expect(error).toMatchObject({ code: 'VALIDATION_ERROR', httpStatus: 400 });
     expect(jobs.size).toBe(0);
   });
@@ -92,7 +93,7 @@ describe('submitJob', () => {
     ['just a string', '(body)'],
   ])('answers 400 VALIDATION_ERROR naming the field for %j', async (body, path) => {
     const { d, jobs, sent } = deps();
-    const error = await rejection(submitJob({ body, tenant: 't' }, d));
+    const error = await rejection(submitJob({ body, tenant: { name: 't' } }, d));
     expect(error).toMatchObject({ code: 'VALIDATION_ERROR', httpStatus: 400 });
     expect((error.details as { path: string }[]).map((i) => i.path)).toContain(path);
     expect(jobs.size).toBe(0);
@@ -101,35 +102,68 @@ describe('submitJob', () => {
 
   it('answers 422 for an unknown route and for a model outside the configuration', async () => {
     const { d } = deps();
-    expect(await rejection(submitJob({ body: { prompt: 'a', route: 'nope' }, tenant: 't' }, d))).toMatchObject({ code: 'UNKNOWN_ROUTE', httpStatus: 422 });
-    expect(await rejection(submitJob({ body: { prompt: 'a', modelId: 'meta.llama3-70b' }, tenant: 't' }, d))).toMatchObject({ code: 'MODEL_NOT_ALLOWED', httpStatus: 422 });
+    expect(await rejection(submitJob({ body: { prompt: 'a', route: 'nope' }, tenant: { name: 't' } }, d))).toMatchObject({ code: 'UNKNOWN_ROUTE', httpStatus: 422 });
+    expect(await rejection(submitJob({ body: { prompt: 'a', modelId: 'meta.llama3-70b' }, tenant: { name: 't' } }, d))).toMatchObject({ code: 'MODEL_NOT_ALLOWED', httpStatus: 422 });
   });
 
-  it('replays the same job for the same Idempotency-Key and body, and queues it once', async () => {
-    const { d, sent } = deps();
-    const first = await submitJob({ body: { prompt: 'same' }, tenant: 't', idempotencyKey: 'k-1' }, d);
-    const again = await submitJob({ body: { prompt: 'same' }, tenant: 't', idempotencyKey: 'k-1' }, d);
+  it('replays the same job for the same Idempotency-Key and body, and queues it again only while it is QUEUED', async () => {
+    const { d, sent, jobs } = deps();
+    const first = await submitJob({ body: { prompt: 'same' }, tenant: { name: 't' }, idempotencyKey: 'k-1' }, d);
+    const again = await submitJob({ body: { prompt: 'same' }, tenant: { name: 't' }, idempotencyKey: 'k-1' }, d);
     expect(first.httpStatus).toBe(202);
     expect(again).toMatchObject({ httpStatus: 200, job: { jobId: first.job.jobId } });
-    expect(sent).toHaveLength(1);
+    expect(sent).toHaveLength(2);
+    jobs.set(first.job.jobId, { ...first.job, status: 'RUNNING' });
+    await submitJob({ body: { prompt: 'same' }, tenant: { name: 't' }, idempotencyKey: 'k-1' }, d);
+    expect(sent).toHaveLength(2);
+  });
+
+  it('runs a job whose first enqueue failed (and whose clean-up failed too) when the client retries with its Idempotency-Key', async () => {
+    let queueUp = false;
+    const sent: string[] = [];
+    const { d, jobs } = deps({ queue: { enqueue: async (m) => (queueUp ? void sent.push(m.jobId) : Promise.reject(new Error('sqs down'))) } });
+    d.store = { ...d.store, create: d.store.create, discardUnqueued: async () => Promise.reject(new Error('dynamodb down')) };
+    expect(await rejection(submitJob({ body: { prompt: 'p' }, tenant: { name: 't' }, idempotencyKey: 'k-9' }, d))).toMatchObject({ code: 'ENQUEUE_FAILED', httpStatus: 503 });
+    expect(jobs.size).toBe(1);
+    queueUp = true;
+    const replay = await submitJob({ body: { prompt: 'p' }, tenant: { name: 't' }, idempotencyKey: 'k-9' }, d);
+    expect(replay.httpStatus).toBe(200);
+    expect(sent).toEqual([replay.job.jobId]);
+  });
+
+  it('refuses maxTokens above the chosen model\'s output limit, naming the field', async () => {
+    const { d } = deps({ routing: { ...routing, models: { 'anthropic.claude-3-haiku-20240307-v1:0': { regions: [], maxOutputTokens: 4096 } } } });
+    const error = await rejection(submitJob({ body: { prompt: 'x', inferenceConfig: { maxTokens: 5000 } }, tenant: { name: 't' }, pathRoute: 'classify' }, d));
+    expect(error).toMatchObject({ code: 'VALIDATION_ERROR', httpStatus: 400, details: [{ path: 'inferenceConfig.maxTokens', message: expect.stringContaining('at most 4096') }] });
+  });
+
+  it('keeps a tenant to the routes and models of its plan', async () => {
+    const { d } = deps({ routing: { ...routing, routes: { ...routing.routes, generate: { ...routing.routes.generate, fallback: ['anthropic.claude-3-haiku-20240307-v1:0'] } } } });
+    const haikuOnly = { name: 'small', routes: ['generate', 'classify'], models: ['anthropic.claude-3-haiku-20240307-v1:0'] };
+    expect(await rejection(submitJob({ body: { prompt: 'x', route: 'analyze' }, tenant: { name: 'small', routes: ['classify'] } }, d))).toMatchObject({ code: 'UNKNOWN_ROUTE' });
+    expect(await rejection(submitJob({ body: { prompt: 'x' }, tenant: { name: 'small', routes: ['classify'] } }, d))).toMatchObject({ code: 'ROUTE_NOT_IN_PLAN', httpStatus: 403, details: [{ path: 'route' }] });
+    expect(await rejection(submitJob({ body: { prompt: 'x', modelId: 'us.anthropic.claude-sonnet-4-20250514-v1:0' }, tenant: haikuOnly }, d))).toMatchObject({ code: 'MODEL_NOT_IN_PLAN', httpStatus: 403, details: [{ path: 'modelId' }] });
+    // A route whose own model the plan excludes is served by the first model of its chain the plan allows.
+    const { job } = await submitJob({ body: { prompt: 'x' }, tenant: haikuOnly }, d);
+    expect(job).toMatchObject({ route: 'generate', modelId: 'anthropic.claude-3-haiku-20240307-v1:0', tenant: 'small' });
   });
 
   it('answers 409 for the same Idempotency-Key with a different body', async () => {
     const { d } = deps();
-    await submitJob({ body: { prompt: 'one' }, tenant: 't', idempotencyKey: 'k-2' }, d);
-    expect(await rejection(submitJob({ body: { prompt: 'two' }, tenant: 't', idempotencyKey: 'k-2' }, d))).toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED', httpStatus: 409 });
+    await submitJob({ body: { prompt: 'one' }, tenant: { name: 't' }, idempotencyKey: 'k-2' }, d);
+    expect(await rejection(submitJob({ body: { prompt: 'two' }, tenant: { name: 't' }, idempotencyKey: 'k-2' }, d))).toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED', httpStatus: 409 });
   });
 
   it('keeps Idempotency-Keys apart per tenant', async () => {
     const { d } = deps();
-    const a = await submitJob({ body: { prompt: 'one' }, tenant: 'a', idempotencyKey: 'k' }, d);
-    const b = await submitJob({ body: { prompt: 'two' }, tenant: 'b', idempotencyKey: 'k' }, d);
+    const a = await submitJob({ body: { prompt: 'one' }, tenant: { name: 'a' }, idempotencyKey: 'k' }, d);
+    const b = await submitJob({ body: { prompt: 'two' }, tenant: { name: 'b' }, idempotencyKey: 'k' }, d);
     expect(a.job.jobId).not.toBe(b.job.jobId);
   });
 
   it('discards the record and answers 503 when the job cannot be queued', async () => {
     const { d, jobs, discarded } = deps({ queue: { enqueue: async () => Promise.reject(new Error('sqs down')) } });
-    const error = await rejection(submitJob({ body: { prompt: 'x' }, tenant: 't', idempotencyKey: 'retry-me' }, d));
+    const error = await rejection(submitJob({ body: { prompt: 'x' }, tenant: { name: 't' }, idempotencyKey: 'retry-me' }, d));
     expect(error).toMatchObject({ code: 'ENQUEUE_FAILED', httpStatus: 503 });
     expect(discarded).toHaveLength(1);
     expect(jobs.size).toBe(0);

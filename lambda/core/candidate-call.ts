@@ -1,0 +1,177 @@
+import { costOf, type Cost } from './admission';
+import type { Candidate } from './fallback-chain';
+import type { Attempt, Job, JobError, JobResult, Reservation } from './job';
+import type { NormalizedJobRequest } from './job-request';
+import { classifyModelError, type ModelFailure } from './model-errors';
+import type { Admission, CapacityGrant } from './ports';
+import { backoffDelayMs, CALL_SAFETY_MARGIN_MS, worthCalling } from './retry-policy';
+import type { Delivery, ProcessingDeps } from './job-processing';
+
+/*
+ * One candidate (a model in a region) of a job's fallback chain, called up to `attemptsPerModel` times. Each call
+ * goes through three named steps: admission (quota capacity, then the circuit breaker), the call itself (aborted
+ * before the invocation runs out of time), and settlement (capacity given back, breaker told, metrics).
+ */
+
+/** A reservation due within this long is waited for in the invocation; a later one sends the job back to the queue. */
+export const IN_INVOCATION_WAIT_MS = 1_000;
+
+export type CandidateOutcome =
+  | { kind: 'answered'; result: JobResult }
+  | { kind: 'final'; error: JobError }
+  | { kind: 'exhausted'; error: JobError }
+  | { kind: 'context-overflow'; error: JobError }
+  | { kind: 'circuit-open'; retryAt: number }
+  /** The invocation's time ran out (before or during a call); the next delivery continues after this candidate. */
+  | { kind: 'out-of-time'; error?: JobError }
+  /** No capacity and the route waits for it. */
+  | { kind: 'wait'; waitMs: number; reservation?: Reservation }
+  /** No capacity and the route moves on to its next model. */
+  | { kind: 'busy' };
+
+/** The request as this candidate gets it: `maxTokens` clamped to the model's output limit (a fallback may have a lower one). */
+export function requestFor(candidate: Candidate, request: NormalizedJobRequest, deps: Pick<ProcessingDeps, 'routing'>): NormalizedJobRequest {
+  const limit = deps.routing.models[candidate.modelId]?.maxOutputTokens;
+  const asked = request.inferenceConfig?.maxTokens;
+  if (limit === undefined || asked === undefined || asked <= limit) return request;
+  return { ...request, inferenceConfig: { ...request.inferenceConfig, maxTokens: limit } };
+}
+
+/** Calls one candidate up to `attemptsPerModel` times with jittered backoff, as its quota, circuit and the time allow. */
+export async function tryCandidate(job: Job, candidate: Candidate, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps): Promise<CandidateOutcome> {
+  const { policy } = deps;
+  const request = requestFor(candidate, job.request, deps);
+  const cost = costOf(request, deps.routing.models[candidate.modelId]?.maxOutputTokens ?? 4096);
+  let lastError: JobError | undefined;
+  for (let call = 1; call <= policy.retry.attemptsPerModel; call++) {
+    if (budgetSpent(job, attempts, deps)) return { kind: 'exhausted', error: lastError ?? { code: 'ALL_MODELS_UNAVAILABLE', message: 'model-call budget spent' } };
+    if (!worthCalling(delivery.remainingMillis())) return { kind: 'out-of-time', error: lastError };
+
+    const admitted = await admit(job, candidate, cost, call, attempts, delivery, deps);
+    if (admitted.kind !== 'admitted') {
+      // A candidate skipped after failed calls is exhausted (its last error stands); one never called is just skipped.
+      const skippedAfterFailures = lastError && (admitted.kind === 'refused' || admitted.outcome.kind === 'busy');
+      return skippedAfterFailures ? { kind: 'exhausted', error: lastError! } : admitted.outcome;
+    }
+
+    const called = await callModel(candidate, request, delivery, deps);
+    await settle(job, candidate, cost, admitted, called, call, attempts, deps);
+
+    if (called.answer) return { kind: 'answered', result: { ...called.answer, modelId: candidate.modelId } };
+    const failure = called.failure!;
+    const error = { code: failure.code, message: failure.message };
+    if (failure.disposition === 'fail') return { kind: 'final', error };
+    if (failure.disposition === 'larger-model') return { kind: 'context-overflow', error };
+    if (called.abandoned) return { kind: 'out-of-time', error: lastError ?? error };
+    lastError = error;
+    if (call < policy.retry.attemptsPerModel) {
+      const delayMs = backoffDelayMs(call, policy.retry, deps.random, failure.retryAfterMs);
+      if (!worthCalling(delivery.remainingMillis() - delayMs)) return { kind: 'out-of-time', error };
+      deps.observer.observe({ type: 'retry', modelId: candidate.modelId, region: candidate.region, delayMs });
+      await deps.sleep(delayMs);
+    }
+  }
+  return { kind: 'exhausted', error: lastError! };
+}
+
+/** A job may make `maxModelCalls` calls in all, over every delivery. */
+export function budgetSpent(job: Job, attempts: Attempt[], deps: Pick<ProcessingDeps, 'policy'>): boolean {
+  const calls = (list: Attempt[]) => list.filter((a) => a.outcome !== 'skipped').length;
+  return calls(job.attempts) + calls(attempts) >= deps.policy.maxModelCalls;
+}
+
+export function skippedAttempt(candidate: Candidate, errorCode: string, at: Date): Attempt {
+  return { modelId: candidate.modelId, region: candidate.region, outcome: 'skipped', errorCode, latencyMs: 0, startedAt: at.toISOString() };
+}
+
+type AdmissionStep =
+  | { kind: 'admitted'; grant: CapacityGrant; admission: Extract<Admission, { admitted: true }> }
+  /** The breaker refused: the candidate is skipped (the caller reports `circuit-open` unless an earlier call failed). */
+  | { kind: 'refused'; outcome: CandidateOutcome }
+  /** No capacity: wait for it, or move on. */
+  | { kind: 'no-capacity'; outcome: CandidateOutcome };
+
+/**
+ * Capacity first (a reservation the job already holds, or a new one), then the breaker: asked last, so a refused
+ * capacity costs no breaker read, and capacity a refused breaker leaves unused is given back.
+ */
+async function admit(job: Job, candidate: Candidate, cost: Cost, call: number, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps): Promise<AdmissionStep> {
+  const { clock } = deps;
+  const held = call === 1 && job.reservation?.modelId === candidate.modelId && job.reservation.region === candidate.region ? job.reservation : undefined;
+  const grant: CapacityGrant = held ? { kind: 'reserved', waitMs: Math.max(0, held.notBefore - clock().getTime()) } : await deps.capacity.reserve(candidate, cost, clock());
+  const waitMs = grant.kind === 'unlimited' ? 0 : grant.waitMs;
+  if (grant.kind === 'refused' || waitMs > IN_INVOCATION_WAIT_MS || !worthCalling(delivery.remainingMillis() - waitMs)) {
+    const reservation = grant.kind === 'reserved' ? (held ?? { modelId: candidate.modelId, region: candidate.region, notBefore: clock().getTime() + waitMs, ...cost }) : undefined;
+    if (!deps.routing.routes[job.route]?.fallbackWhenBusy) return { kind: 'no-capacity', outcome: { kind: 'wait', waitMs, ...(reservation && { reservation }) } };
+    if (reservation) await deps.capacity.settle(candidate, cost, { throttled: false, called: false }, clock());
+    attempts.push(skippedAttempt(candidate, 'NO_CAPACITY', clock()));
+    return { kind: 'no-capacity', outcome: { kind: 'busy' } };
+  }
+  if (waitMs > 0) await deps.sleep(waitMs);
+
+  const admission = await deps.breaker.admit(candidate, clock());
+  if (!admission.admitted) {
+    if (grant.kind === 'reserved') await deps.capacity.settle(candidate, cost, { throttled: false, called: false }, clock());
+    attempts.push(skippedAttempt(candidate, 'CIRCUIT_OPEN', clock()));
+    deps.log.info('model skipped: circuit open', { jobId: job.jobId, modelId: candidate.modelId, region: candidate.region, retryAt: new Date(admission.retryAt).toISOString() });
+    return { kind: 'refused', outcome: { kind: 'circuit-open', retryAt: admission.retryAt } };
+  }
+  return { kind: 'admitted', grant, admission };
+}
+
+interface CallResult {
+  answer?: { text: string; stopReason: string; usage: { inputTokens: number; outputTokens: number } };
+  failure?: ModelFailure;
+  /** The pipeline gave the call up (the invocation's time ran out): says nothing about the model. */
+  abandoned: boolean;
+  startedAt: Date;
+  endedAt: Date;
+}
+
+/** The model call, aborted `CALL_SAFETY_MARGIN_MS` before the invocation would be killed, so its outcome can be recorded. */
+async function callModel(candidate: Candidate, request: NormalizedJobRequest, delivery: Delivery, deps: ProcessingDeps): Promise<CallResult> {
+  const startedAt = deps.clock();
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), Math.max(0, delivery.remainingMillis() - CALL_SAFETY_MARGIN_MS));
+  try {
+    const answer = await deps.model.converse(candidate.modelId, request, { region: candidate.region, abortSignal: abort.signal });
+    return { answer, abandoned: false, startedAt, endedAt: deps.clock() };
+  } catch (error) {
+    const failure = classifyModelError(error, { modelId: candidate.modelId, region: candidate.region, abandoned: abort.signal.aborted });
+    if (failure.disposition === 'unexpected') throw error;
+    return { failure, abandoned: failure.code === 'CALL_ABANDONED', startedAt, endedAt: deps.clock() };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Records the call on the job, gives back unused capacity, tells the breaker (not for an abandoned call) and the metrics. */
+async function settle(job: Job, candidate: Candidate, cost: Cost, admitted: Extract<AdmissionStep, { kind: 'admitted' }>, called: CallResult, call: number, attempts: Attempt[], deps: ProcessingDeps): Promise<void> {
+  const { failure, answer } = called;
+  const attempt: Attempt = {
+    modelId: candidate.modelId,
+    region: candidate.region,
+    outcome: answer ? 'succeeded' : 'failed',
+    ...(failure && { errorCode: failure.code }),
+    latencyMs: called.endedAt.getTime() - called.startedAt.getTime(),
+    startedAt: called.startedAt.toISOString(),
+  };
+  attempts.push(attempt);
+  deps.log.info('model call', { jobId: job.jobId, modelId: candidate.modelId, region: candidate.region, call, outcome: attempt.outcome, errorCode: failure?.code, latencyMs: attempt.latencyMs, probe: admitted.admission.probe });
+
+  if (admitted.grant.kind === 'reserved') {
+    await deps.capacity.settle(candidate, cost, { ...(answer && { usage: answer.usage }), throttled: failure?.code === 'MODEL_THROTTLED', called: true }, called.endedAt);
+  }
+  if (called.abandoned) {
+    // Neither a success nor a failure of the model: we stopped waiting. A probe slot it held frees itself by lease.
+    deps.observer.observe({ type: 'abandoned', modelId: candidate.modelId, region: candidate.region });
+    return;
+  }
+  deps.observer.observe({ type: 'call', modelId: candidate.modelId, region: candidate.region, outcome: answer ? 'succeeded' : 'failed', ...(failure && { errorCode: failure.code }), latencyMs: attempt.latencyMs, ...(answer && { usage: answer.usage }) });
+  // A request the model rejected still proves the model is up; only its own failures count against it.
+  const transition = await deps.breaker.record(candidate, failure?.countsAgainstModel ? 'failure' : 'success', admitted.admission, called.endedAt);
+  if (transition) {
+    deps.observer.observe({ type: 'breaker', modelId: candidate.modelId, region: candidate.region, ...transition });
+    deps.log.warn('circuit breaker changed state', { modelId: candidate.modelId, region: candidate.region, ...transition });
+  }
+}

@@ -1,0 +1,150 @@
+import { shouldOffloadResult } from './delivery';
+import { afterDeadLetter, afterRefusedClaim, sweepAtFor } from './job-lifecycle';
+import type { Attempt, Job, JobError, JobResult, ResultLocation } from './job';
+import type { Delivery, DeliveryOutcome, ProcessingDeps } from './job-processing';
+import { responseCacheKey } from './response-cache-key';
+import { CALL_SAFETY_MARGIN_MS } from './retry-policy';
+
+/*
+ * How a job's outcome is made durable and announced: the terminal write (after an S3 offload when the result is
+ * large), then the event. Writes are retried within the invocation's time, so a short DynamoDB, S3 or SNS episode
+ * does not throw away an answer that was paid for; past that, the delivery fails and its redelivery (which may take
+ * over its own lease) finishes the job.
+ */
+
+const PERSIST_FIRST_DELAY_MS = 200;
+const PERSIST_MAX_DELAY_MS = 5_000;
+
+/**
+ * Runs a write until it succeeds, backing off between tries while the invocation has time for another (the SDK's
+ * own few retries are inside each try). The last error is thrown when time runs out.
+ */
+export async function persistently<T>(what: string, write: () => Promise<T>, remainingMillis: () => number, deps: Pick<ProcessingDeps, 'sleep' | 'log'>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (error) {
+      const delayMs = Math.min(PERSIST_MAX_DELAY_MS, PERSIST_FIRST_DELAY_MS * 2 ** (attempt - 1));
+      if (remainingMillis() - delayMs < CALL_SAFETY_MARGIN_MS) throw error;
+      deps.log.warn(`${what} failed; trying again`, { attempt, retryInMs: delayMs, error: (error as Error).name });
+      await deps.sleep(delayMs);
+    }
+  }
+}
+
+export async function finishSucceeded(job: Job, full: JobResult, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps): Promise<DeliveryOutcome> {
+  const text = full.text ?? '';
+  let result = full;
+  let resultLocation: ResultLocation | undefined;
+  if (shouldOffloadResult(text, deps.resultInlineMaxBytes)) {
+    resultLocation = await persistently('result offload', () => deps.results.put(job.jobId, full), delivery.remainingMillis, deps);
+    const { text: _offloaded, ...summary } = full;
+    result = summary;
+  }
+  const succeeded = await persistently(
+    'terminal write',
+    () => deps.store.markSucceeded(job.jobId, delivery.owner, { result, resultLocation, attempts, sweepAt: sweepAtFor(deps.clock().getTime(), deps.policy) }, deps.clock()),
+    delivery.remainingMillis,
+    deps,
+  );
+  if (!succeeded) {
+    deps.log.warn('lease lost before the result was recorded', { jobId: job.jobId });
+    return { kind: 'skipped', reason: 'lease-lost' };
+  }
+  deps.log.info('job succeeded', {
+    jobId: job.jobId,
+    route: job.route,
+    modelId: full.modelId,
+    servedFrom: full.servedFrom ?? 'model',
+    usage: full.usage,
+    stopReason: full.stopReason,
+    offloaded: resultLocation !== undefined,
+    ...(deps.logText && { prompt: job.request, completion: text }),
+  });
+  if (full.servedFrom !== 'cache' && deps.routing.routes[job.route]?.cacheResponses && !resultLocation) {
+    await deps.cache.put(responseCacheKey(job), { ...full, servedFrom: 'model' }, deps.clock()).catch((error: Error) => {
+      deps.log.warn('could not fill the response cache', { jobId: job.jobId, error: error.name });
+    });
+  }
+  await announce(succeeded, delivery.remainingMillis, deps);
+  return { kind: 'finished', status: 'SUCCEEDED' };
+}
+
+export async function finishFailed(job: Job, error: JobError, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps): Promise<DeliveryOutcome> {
+  const failed = await persistently(
+    'terminal write',
+    () => deps.store.markFailed(job.jobId, delivery.owner, { error, attempts, sweepAt: sweepAtFor(deps.clock().getTime(), deps.policy) }, deps.clock()),
+    delivery.remainingMillis,
+    deps,
+  );
+  if (!failed) return { kind: 'skipped', reason: 'lease-lost' };
+  deps.log.info('job failed', { jobId: job.jobId, route: job.route, modelId: job.modelId, errorCode: error.code, attempts: failed.attempts.length });
+  await announce(failed, delivery.remainingMillis, deps);
+  return { kind: 'finished', status: 'FAILED' };
+}
+
+/**
+ * Publishes the terminal event, then records that it was published. At least once: a crash in between publishes
+ * again later (the same `eventId`), from the job's own redelivery or from the sweep.
+ */
+export async function announce(job: Job, remainingMillis: () => number, deps: Pick<ProcessingDeps, 'store' | 'events' | 'clock' | 'sleep' | 'log'>): Promise<void> {
+  await persistently('event publish', () => deps.events.publishTerminal(job, deps.clock()), remainingMillis, deps);
+  await persistently('event bookkeeping', () => deps.store.markEventPublished(job.jobId, deps.clock()), remainingMillis, deps);
+}
+
+/** A delivery whose claim was refused: publish an event still owed, come back when another holder's lease ends, or let go. */
+export async function settleRefusedClaim(delivery: Delivery, deps: ProcessingDeps): Promise<DeliveryOutcome> {
+  const existing = await deps.store.get(delivery.jobId, deps.clock());
+  const decision = afterRefusedClaim(existing, delivery.messageId, deps.clock(), deps.policy);
+  switch (decision.kind) {
+    case 'publish-owed-event':
+      await announce(existing!, delivery.remainingMillis, deps);
+      return { kind: 'finished', status: existing!.status };
+    case 'held-by-another-worker':
+      // Never let go of a job another delivery holds: if that one dies, this new message takes over after its lease.
+      await deps.requeuer.requeue({ jobId: delivery.jobId, ...(delivery.tenant && { tenant: delivery.tenant }) }, decision.retryInSeconds);
+      deps.log.info('delivery deferred: job held by another worker', { jobId: delivery.jobId, retryInSeconds: decision.retryInSeconds });
+      return { kind: 'skipped', reason: 'held-by-another-worker' };
+    default:
+      deps.log.info('delivery skipped', { jobId: delivery.jobId, reason: decision.kind });
+      return { kind: 'skipped', reason: decision.kind };
+  }
+}
+
+export type DeadLetterOutcome = { kind: 'failed'; reason: 'past-deadline' | 'poison' } | { kind: 'requeued'; delaySeconds: number } | { kind: 'skipped'; reason: string };
+
+/**
+ * A dead-lettered message. Its job goes back to the queue while it is within its deadline and has not been
+ * dead-lettered too often (an infrastructure episode outlasted the redelivery backoff); otherwise it ends FAILED
+ * (DEAD_LETTERED, or JOB_DEADLINE_EXCEEDED) and is announced.
+ */
+export async function handleDeadLetter(jobId: string, remainingMillis: () => number, deps: Pick<ProcessingDeps, 'store' | 'events' | 'requeuer' | 'log' | 'clock' | 'sleep' | 'policy'>): Promise<DeadLetterOutcome> {
+  const now = deps.clock();
+  const job = await deps.store.get(jobId, now);
+  if (!job) return { kind: 'skipped', reason: 'gone' };
+  const action = afterDeadLetter(job, now, deps.policy);
+  if (action.kind === 'settled') {
+    if (!job.eventPublishedAt) await announce(job, remainingMillis, deps);
+    return { kind: 'skipped', reason: 'already-finished' };
+  }
+  if (action.kind === 'requeue') {
+    const requeued = await deps.store.markDeadLetterRequeued(jobId, sweepAtFor(now.getTime() + action.delaySeconds * 1000, deps.policy), now);
+    if (!requeued) return { kind: 'skipped', reason: 'held-by-another-worker' };
+    await deps.requeuer.requeue({ jobId, tenant: job.tenant }, action.delaySeconds);
+    deps.log.warn('dead-lettered job put back on the queue', { jobId, deadLetters: requeued.deadLetters, delaySeconds: action.delaySeconds });
+    return { kind: 'requeued', delaySeconds: action.delaySeconds };
+  }
+  const lastCode = job.attempts.at(-1)?.errorCode;
+  const error: JobError =
+    action.reason === 'past-deadline'
+      ? { code: 'JOB_DEADLINE_EXCEEDED', message: `The job did not finish within ${deps.policy.jobDeadlineSeconds}s of submission${lastCode ? ` (last error: ${lastCode})` : ''}.` }
+      : {
+          code: 'DEAD_LETTERED',
+          message: `The job's message was dead-lettered ${(job.deadLetters ?? 0) + 1} times after repeated failed deliveries${lastCode ? ` (last error: ${lastCode})` : ''}.`,
+        };
+  const failed = await deps.store.markAbandoned(jobId, error, sweepAtFor(now.getTime(), deps.policy), now);
+  if (!failed) return { kind: 'skipped', reason: 'held-by-another-worker' };
+  deps.log.info('job failed', { jobId, route: failed.route, modelId: failed.modelId, errorCode: error.code });
+  await announce(failed, remainingMillis, deps);
+  return { kind: 'failed', reason: action.reason };
+}

@@ -1,0 +1,67 @@
+import type { Job } from '../../../lambda/core/job';
+import { afterDeadLetter, decideSweep, redeliveryDelaySeconds, sweepAtFor } from '../../../lambda/core/job-lifecycle';
+import { DEFAULT_RESILIENCE } from '../../../lambda/core/settings';
+
+const now = new Date('2026-11-25T10:00:00Z');
+const t = now.getTime();
+const policy = { ...DEFAULT_RESILIENCE, sweepGraceSeconds: 300, jobDeadlineSeconds: 3600 };
+const job = (overrides: Partial<Job> = {}): Job => ({
+  jobId: 'j',
+  status: 'QUEUED',
+  tenant: 'acme',
+  route: 'generate',
+  modelId: 'm',
+  createdAt: new Date(t - 600_000).toISOString(),
+  updatedAt: now.toISOString(),
+  request: { messages: [] },
+  requestHash: 'h',
+  attempts: [],
+  expiresAt: t / 1000 + 3600,
+  ...overrides,
+});
+
+describe('crash redelivery backoff', () => {
+  it('waits minutes, doubling per receive, so five receives span a quarter of an hour', () => {
+    const delays = [1, 2, 3, 4, 5].map((n) => redeliveryDelaySeconds(n, DEFAULT_RESILIENCE));
+    expect(delays).toEqual([60, 120, 240, 480, 900]);
+    expect(delays.slice(0, 4).reduce((a, b) => a + b)).toBeGreaterThanOrEqual(180);
+  });
+});
+
+describe('what the sweep does with a job past its sweep time', () => {
+  it.each([
+    ['announces a terminal job whose event is owed', job({ status: 'SUCCEEDED' }), 'announce'],
+    ['forgets a terminal job already announced', job({ status: 'FAILED', eventPublishedAt: now.toISOString() }), 'forget'],
+    ['looks later at a job whose lease is live', job({ status: 'RUNNING', lease: { owner: 'w', expiresAt: t + 1 } }), 'look-later'],
+    ['re-enqueues a QUEUED job', job(), 'requeue'],
+    ['re-enqueues a RUNNING job whose lease expired', job({ status: 'RUNNING', lease: { owner: 'w', expiresAt: t - 1 } }), 'requeue'],
+    ['fails a job past its deadline', job({ createdAt: new Date(t - 3600_000).toISOString() }), 'fail-past-deadline'],
+  ])('%s', (_what, subject, kind) => {
+    expect(decideSweep(subject, now, policy).kind).toBe(kind);
+  });
+
+  it('waits longer after each re-enqueue, so a deep healthy backlog costs few duplicates', () => {
+    const first = decideSweep(job(), now, policy);
+    const third = decideSweep(job({ sweeps: 2 }), now, policy);
+    expect(first).toEqual({ kind: 'requeue', nextSweepAt: t + 300_000 });
+    expect(third).toEqual({ kind: 'requeue', nextSweepAt: t + 1_200_000 });
+  });
+
+  it('looks again at a held job one grace period after its lease ends', () => {
+    expect(decideSweep(job({ status: 'RUNNING', lease: { owner: 'w', expiresAt: t + 10_000 } }), now, policy)).toEqual({ kind: 'look-later', nextSweepAt: sweepAtFor(t + 10_000, policy) });
+  });
+});
+
+describe('what the dead-letter handler does', () => {
+  it('requeues a job within its deadline, no later than its deadline', () => {
+    expect(afterDeadLetter(job(), now, policy)).toEqual({ kind: 'requeue', delaySeconds: 900 });
+    expect(afterDeadLetter(job({ createdAt: new Date(t - 3500_000).toISOString() }), now, policy)).toEqual({ kind: 'requeue', delaySeconds: 100 });
+  });
+  it('fails a job past its deadline, or dead-lettered too often (poison)', () => {
+    expect(afterDeadLetter(job({ createdAt: new Date(t - 3600_000).toISOString() }), now, policy)).toEqual({ kind: 'fail', reason: 'past-deadline' });
+    expect(afterDeadLetter(job({ deadLetters: 2 }), now, policy)).toEqual({ kind: 'fail', reason: 'poison' });
+  });
+  it('leaves a terminal job as it is', () => {
+    expect(afterDeadLetter(job({ status: 'SUCCEEDED' }), now, policy)).toEqual({ kind: 'settled' });
+  });
+});
