@@ -21,6 +21,8 @@ export type CandidateOutcome =
   | { kind: 'final'; error: JobError }
   | { kind: 'exhausted'; error: JobError }
   | { kind: 'context-overflow'; error: JobError }
+  /** This model cannot serve the deployment (access denied, not found): the next one may. */
+  | { kind: 'unusable'; error: JobError }
   | { kind: 'circuit-open'; retryAt: number }
   /** The invocation's time ran out (before or during a call); the next delivery continues after this candidate. */
   | { kind: 'out-of-time'; error?: JobError }
@@ -62,6 +64,7 @@ export async function tryCandidate(job: Job, candidate: Candidate, attempts: Att
     const error = { code: failure.code, message: failure.message };
     if (failure.disposition === 'fail') return { kind: 'final', error };
     if (failure.disposition === 'larger-model') return { kind: 'context-overflow', error };
+    if (failure.disposition === 'next-model') return { kind: 'unusable', error };
     if (called.abandoned) return { kind: 'out-of-time', error: lastError ?? error };
     lastError = error;
     if (call < policy.retry.attemptsPerModel) {

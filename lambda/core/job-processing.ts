@@ -183,6 +183,8 @@ async function answerFromChain(job: Job, attempts: Attempt[], delivery: Delivery
   let overflowedWindow: number | undefined;
   let earliestRetryAt: number | undefined;
   let previous: Candidate | undefined;
+  /** Stays true while every candidate tried was unusable (access denied, not found): then waiting cannot help. */
+  let onlyUnusable = true;
 
   for (const candidate of chainFor(job, deps)) {
     if (!fitsLargerContext(candidate, overflowedWindow)) {
@@ -200,6 +202,7 @@ async function answerFromChain(job: Job, attempts: Attempt[], delivery: Delivery
     if (tried.kind === 'final') return { kind: 'failed', error: tried.error };
     if (tried.kind === 'out-of-time') return { kind: 'unavailable', lastError: tried.error ?? lastError, retryAt: earliestRetryAt, outOfTime: true };
     if (tried.kind === 'wait') return { kind: 'waiting', waitMs: tried.waitMs, reservation: tried.reservation };
+    if (tried.kind !== 'unusable') onlyUnusable = false;
     if (tried.kind === 'busy') continue;
     if (tried.kind === 'circuit-open') {
       earliestRetryAt = Math.min(earliestRetryAt ?? Infinity, tried.retryAt);
@@ -211,6 +214,9 @@ async function answerFromChain(job: Job, attempts: Attempt[], delivery: Delivery
 
   if (overflowedWindow !== undefined && lastError?.code === 'CONTEXT_WINDOW_EXCEEDED') {
     return { kind: 'failed', error: { code: 'CONTEXT_WINDOW_EXCEEDED', message: `The input is too long for every model of route "${job.route}" (${lastError.message}).` } };
+  }
+  if (onlyUnusable && lastError) {
+    return { kind: 'failed', error: { code: lastError.code, message: `No model of route "${job.route}" can be used by this deployment (${lastError.message}).` } };
   }
   return { kind: 'unavailable', lastError, retryAt: earliestRetryAt, outOfTime: false };
 }

@@ -2,11 +2,13 @@
  * What the pipeline does after a failed model call:
  * - `retry`: transient (throttling, unavailability, timeouts, network); try again, then the next model;
  * - `larger-model`: the input does not fit this model's context window; only a model with a larger one can help;
+ * - `next-model`: this model cannot be used here (no access granted, not offered in the region): the next model of
+ *   the chain may be; no retry of this one;
  * - `fail`: the request or the configuration is at fault; no retry and no fallback can change the answer;
  * - `unexpected`: not an answer from Bedrock or the network at all (a defect, a corrupt record): let it crash the
  *   delivery, so SQS redelivers it and, if it keeps failing, dead-letters it.
  */
-export type FailureDisposition = 'retry' | 'larger-model' | 'fail' | 'unexpected';
+export type FailureDisposition = 'retry' | 'larger-model' | 'next-model' | 'fail' | 'unexpected';
 
 export interface ModelFailure {
   code: string;
@@ -29,10 +31,14 @@ const TRANSIENT: Record<string, string> = {
   RequestTimeout: 'NETWORK_ERROR',
 };
 
-const FINAL: Record<string, string> = {
-  ValidationException: 'MODEL_VALIDATION_ERROR',
+/** The model cannot serve this deployment (access not granted, a Marketplace subscription missing, not in the region). */
+const UNUSABLE: Record<string, string> = {
   AccessDeniedException: 'MODEL_ACCESS_DENIED',
   ResourceNotFoundException: 'MODEL_NOT_FOUND',
+};
+
+const FINAL: Record<string, string> = {
+  ValidationException: 'MODEL_VALIDATION_ERROR',
   ModelErrorException: 'MODEL_ERROR',
   ServiceQuotaExceededException: 'MODEL_QUOTA_EXCEEDED',
 };
@@ -96,6 +102,7 @@ export function classifyModelError(error: unknown, call: CallContext = { modelId
     return { code: 'CONTEXT_WINDOW_EXCEEDED', disposition: 'larger-model', message, countsAgainstModel: false };
   }
   if (name in TRANSIENT) return transient(TRANSIENT[name]);
+  if (name in UNUSABLE) return { code: UNUSABLE[name], disposition: 'next-model', message, countsAgainstModel: false };
   if (name in FINAL) return final(FINAL[name]);
   if (e.code && NETWORK_CODES.has(e.code)) return transient('NETWORK_ERROR');
   const status = e.$metadata?.httpStatusCode;

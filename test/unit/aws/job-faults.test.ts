@@ -117,6 +117,24 @@ describe('a model call that outlives the invocation', () => {
   });
 });
 
+describe('a model the deployment cannot use', () => {
+  const denied = () => Object.assign(new Error('You don\'t have access to the model with the specified model ID.'), { name: 'AccessDeniedException', $metadata: { httpStatusCode: 403 } });
+
+  it('moves down the fallback chain on AccessDenied (one call, no retry), and fails at once when no model is usable', async () => {
+    const job = await queuedJob();
+    const h = harness(async (id) => (id === 'model-a' ? Promise.reject(denied()) : answer('from b')), { policy });
+    expect(await processDelivery(delivery(job.jobId), h.deps)).toEqual({ kind: 'finished', status: 'SUCCEEDED' });
+    expect(h.calls).toEqual(['model-a@us-east-1', 'model-a@us-west-2', 'model-b@us-east-1']);
+    expect(h.breaker.records).toEqual(['model-a@us-east-1:success', 'model-a@us-west-2:success', 'model-b@us-east-1:success']);
+
+    const none = await queuedJob();
+    const all = harness(async () => Promise.reject(denied()), { policy });
+    expect(await processDelivery(delivery(none.jobId), all.deps)).toEqual({ kind: 'finished', status: 'FAILED' });
+    expect((await store.get(none.jobId, new Date()))?.error).toEqual({ code: 'MODEL_ACCESS_DENIED', message: expect.stringContaining('can be used by this deployment') });
+    expect(all.requeued).toHaveLength(0);
+  });
+});
+
 describe('tenants and output limits', () => {
   it('walks only the models the tenant\'s plan allows', () => {
     const chain = chainFor({ route: 'generate', modelId: 'model-a', tenant: 'team-b', attempts: [] }, { routing, homeRegion: 'us-east-1', allowedModels: (t) => (t === 'team-b' ? ['model-b'] : undefined) });
