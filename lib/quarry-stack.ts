@@ -1,18 +1,20 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { ENV, type RoutingTable } from '../lambda/core/settings';
 import { bedrockResourceArnsFor } from './bedrock-arns';
 import { RESULTS_PREFIX } from './constructs/results-bucket';
-import type { QuarryConfig } from './config';
-import { ApiTenants } from './constructs/api-tenants';
-import { DeadLetterHandler } from './constructs/dead-letter-handler';
+import { ConfigError, type QuarryConfig } from './config';
+import { ApiTenants, type UsagePlanSettings } from './constructs/api-tenants';
+import { DEAD_LETTER_HANDLER_TIMEOUT, DeadLetterHandler } from './constructs/dead-letter-handler';
 import { JobApi } from './constructs/job-api';
 import { JobEvents } from './constructs/job-events';
 import { JobQueue } from './constructs/job-queue';
 import { JobTable } from './constructs/job-table';
+import { JobSweep } from './constructs/job-sweep';
 import { JobWorker } from './constructs/job-worker';
 import { Observability } from './constructs/observability';
 import { QuarryFunction } from './constructs/quarry-function';
@@ -46,12 +48,22 @@ export function routingTableOf(config: QuarryConfig): RoutingTable {
   return { defaultRoute: config.defaultRoute, routes, models };
 }
 
+/** The plans as the tenant directory (QUARRY_TENANTS) states them: route names and model ids, not model keys. */
+export function tenantPlansOf(config: QuarryConfig): Record<string, UsagePlanSettings> {
+  return Object.fromEntries(
+    Object.entries(config.plans).map(([name, plan]) => [name, { ...plan, ...(plan.models && { models: plan.models.map((key) => config.models[key].modelId) }) }]),
+  );
+}
+
+/** Lambda's limit on a function's environment: all names and values together. */
+export const LAMBDA_ENVIRONMENT_LIMIT_BYTES = 4096;
+
 /** `team-a` -> `TeamA`, for output ids (letters and digits only). */
 function outputIdOf(name: string): string {
   return name.split('-').map((part) => part.charAt(0).toUpperCase() + part.slice(1)).join('');
 }
 
-/** API Gateway -> submit -> SQS -> worker -> Bedrock, DynamoDB (+ S3) -> SNS; status polling; DLQ handling. */
+/** API Gateway -> submit -> SQS -> worker -> Bedrock, DynamoDB (+ S3) -> SNS; status polling; DLQ handling; the sweep. */
 export class QuarryStack extends Stack {
   public readonly config: QuarryConfig;
   public readonly jobTable: JobTable;
@@ -63,6 +75,7 @@ export class QuarryStack extends Stack {
   public readonly models: QuarryFunction;
   public readonly worker: JobWorker;
   public readonly deadLetter: DeadLetterHandler;
+  public readonly sweep: JobSweep;
   public readonly jobApi: JobApi;
   public readonly tenants: ApiTenants;
   public readonly observability: Observability;
@@ -79,7 +92,11 @@ export class QuarryStack extends Stack {
 
     this.jobTable = new JobTable(this, 'Jobs', { removalPolicy: dataRemovalPolicy });
     this.results = new ResultsBucket(this, 'Results', { expirationDays: config.results.expirationDays, removalPolicy: dataRemovalPolicy });
-    this.jobQueue = new JobQueue(this, 'JobQueue', { visibilityTimeout, maxReceiveCount: config.worker.maxReceiveCount });
+    this.jobQueue = new JobQueue(this, 'JobQueue', {
+      visibilityTimeout,
+      maxReceiveCount: config.worker.maxReceiveCount,
+      deadLetterVisibilityTimeout: Duration.seconds(DEAD_LETTER_HANDLER_TIMEOUT.toSeconds() * VISIBILITY_TIMEOUT_FACTOR),
+    });
     this.jobEvents = new JobEvents(this, 'Events', { subscriptions: config.subscriptions, keyRemovalPolicy: dataRemovalPolicy });
     const table = this.jobTable.table;
 
@@ -161,11 +178,31 @@ export class QuarryStack extends Stack {
       ...logs_,
       environment: {
         [ENV.jobsTable]: table.tableName,
+        [ENV.jobsQueueUrl]: this.jobQueue.queue.queueUrl,
         [ENV.eventsTopicArn]: this.jobEvents.topic.topicArn,
+        [ENV.resilience]: JSON.stringify(config.resilience),
       },
     });
-    this.jobTable.grantTransitionJobs(this.deadLetter.fn.function);
-    this.jobEvents.grantPublish(this.deadLetter.fn.function);
+    const deadLetterFn = this.deadLetter.fn.function;
+    this.jobTable.grantTransitionJobs(deadLetterFn);
+    // A dead-lettered job still within its deadline goes back to the jobs queue.
+    this.jobQueue.grantSendJobs(deadLetterFn);
+    this.jobEvents.grantPublish(deadLetterFn);
+
+    this.sweep = new JobSweep(this, 'Sweep', {
+      ...logs_,
+      environment: {
+        [ENV.jobsTable]: table.tableName,
+        [ENV.jobsQueueUrl]: this.jobQueue.queue.queueUrl,
+        [ENV.eventsTopicArn]: this.jobEvents.topic.topicArn,
+        [ENV.resilience]: JSON.stringify(config.resilience),
+      },
+    });
+    const sweepFn = this.sweep.fn.function;
+    this.jobTable.grantQuerySweepIndex(sweepFn);
+    this.jobTable.grantTransitionJobs(sweepFn);
+    this.jobQueue.grantSendJobs(sweepFn);
+    this.jobEvents.grantPublish(sweepFn);
 
     this.jobApi = new JobApi(this, 'Api', {
       submitFunction: this.submit.function,
@@ -178,15 +215,18 @@ export class QuarryStack extends Stack {
       webAclArn: config.api.webAclArn,
       accessLogRetention: logRetention,
       logRemovalPolicy: dataRemovalPolicy,
+      cloudWatchRole: config.api.cloudWatchRole,
     });
 
-    this.tenants = new ApiTenants(this, 'Tenants', { api: this.jobApi.api, plans: config.plans, tenants: config.tenants });
+    this.tenants = new ApiTenants(this, 'Tenants', { api: this.jobApi.api, plans: tenantPlansOf(config), tenants: config.tenants });
+    for (const fn of [this.submit.function, this.status.function, workerFn, sweepFn]) fn.addEnvironment(ENV.tenants, this.tenants.directoryJson);
 
     this.observability = new Observability(this, 'Observability', {
       api: this.jobApi.api,
       queue: this.jobQueue.queue,
       deadLetterQueue: this.jobQueue.deadLetterQueue,
-      functions: { submit: this.submit.function, status: this.status.function, worker: workerFn, deadLetter: this.deadLetter.fn.function },
+      functions: { submit: this.submit.function, status: this.status.function, worker: workerFn, deadLetter: deadLetterFn, sweep: sweepFn },
+      subscriptionDeadLetterQueue: this.jobEvents.subscriptionDeadLetterQueue,
       models: Object.entries(config.models).map(([key, m]) => ({ key, modelId: m.modelId })),
     });
 
@@ -204,7 +244,42 @@ export class QuarryStack extends Stack {
       });
     }
 
+    this.checkEnvironmentSizes();
     this.acknowledgeFindings();
+  }
+
+  /**
+   * Lambda refuses a function whose environment exceeds 4 KB, at deploy time and with a terse message; the routes and
+   * tenant directory grow with the config, so check here, counting each deploy-time value at its longest.
+   */
+  private checkEnvironmentSizes(): void {
+    // Names and URLs CloudFormation generates (table, queue URL, topic ARN, bucket: generated names are cut to 80
+    // characters or less, plus a region's URL or ARN prefix) and API key ids, at their longest.
+    const deployTimeValueBytes = 150;
+    const keyIdBytes = 10;
+    for (const fn of [this.submit, this.status, this.models, this.worker.fn, this.deadLetter.fn, this.sweep.fn]) {
+      const environment = (this.resolve((fn.function.node.defaultChild as lambda.CfnFunction).environment) as { variables?: Record<string, unknown> } | undefined)?.variables ?? {};
+      let bytes = 0;
+      for (const [name, value] of Object.entries(environment)) {
+        bytes += Buffer.byteLength(name);
+        if (typeof value === 'string') bytes += Buffer.byteLength(value);
+        else if (name === ENV.tenants) bytes += this.tenantDirectoryBytes(keyIdBytes);
+        else bytes += deployTimeValueBytes;
+      }
+      if (bytes > LAMBDA_ENVIRONMENT_LIMIT_BYTES) {
+        throw new ConfigError(
+          `Invalid Quarry configuration:\n  - tenants: the ${fn.node.id} function's environment would reach about ${bytes} bytes, over Lambda's ${LAMBDA_ENVIRONMENT_LIMIT_BYTES}-byte limit (it holds the routes, the resilience policy and one entry per tenant with its plan's routes and models): use fewer routes, tenants or plan restrictions`,
+        );
+      }
+    }
+  }
+
+  private tenantDirectoryBytes(keyIdBytes: number): number {
+    const plans = tenantPlansOf(this.config);
+    const directory = Object.fromEntries(
+      Object.entries(this.config.tenants).map(([name, { plan }], i) => [String(i).padStart(keyIdBytes, '0'), { name, ...(plans[plan].routes && { routes: plans[plan].routes }), ...(plans[plan].models && { models: plans[plan].models }) }]),
+    );
+    return Buffer.byteLength(JSON.stringify(directory));
   }
 
   /** Every ARN the worker may invoke: the configured models in their failover regions and, for inference profiles, their destinations. */
@@ -229,10 +304,15 @@ export class QuarryStack extends Stack {
         reason: 'A global cross-region inference profile routes to its model in any commercial region, and AWS adds regions without notice; the wildcard is on the region only, for this one model id (set profileDestinationRegions to list them instead).',
       });
     }
-    Validations.of(this.jobApi.api).acknowledge({
-      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
-      reason: 'The account-level role API Gateway uses to write execution logs; the AWS managed policy is the documented one for this service role and API Gateway names its log groups itself.',
-    });
+    if (this.config.api.cloudWatchRole) {
+      Validations.of(this.jobApi.api).acknowledge({
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+        reason: 'The account-level role API Gateway uses to write execution and access logs; the AWS managed policy is the documented one for this service role and API Gateway names its log groups itself.',
+      });
+    } else {
+      const optIn = 'API Gateway writes stage logs only through the account-level CloudWatch role (AWS::ApiGateway::Account), one per account and region: Quarry does not replace it unless asked (api.cloudWatchRole: true turns on access logs and execution logs at ERROR). API metrics, X-Ray traces and the functions\' own logs remain.';
+      Validations.of(this.jobApi.api).acknowledge({ id: 'AwsSolutions-APIG1', reason: optIn }, { id: 'AwsSolutions-APIG6', reason: optIn });
+    }
     Validations.of(this.jobApi.api).acknowledge({
       id: 'AwsSolutions-APIG4',
       reason: 'Callers are identified by per-tenant API keys, limited by usage plans and isolated from each other by the handlers (a job is readable by its own key only). API keys are identification, not authorization: put an IAM or Lambda/Cognito authorizer in front when callers need signed or user-level credentials.',

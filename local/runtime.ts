@@ -2,13 +2,15 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ENV } from '../lambda/core/settings';
+import { startAwsFaultLayer, type AwsFaults } from './aws-faults';
 import { startBedrockSimulator } from './bedrock-sim';
 import { locateFunctionCode, readStackArtifact, type StackArtifact } from './cloud-assembly';
-import { startEmulators, type Emulators, type ServiceEndpoints } from './emulators';
+import { startEmulators, type ServiceEndpoints } from './emulators';
 import { EventSourcePoller, DEFAULT_POLLER_CONCURRENCY, type SqsEventSourceMapping } from './event-source-poller';
 import { displayName, FunctionHost, formatFunctionLogLine, type FunctionDefinition } from './function-host';
 import { UnresolvableIntrinsicError } from './intrinsics';
 import { readRestApis, startApiServer, type ApiServer } from './rest-api';
+import { readScheduledRules, RuleScheduler, type ScheduledInvocation } from './scheduled-rules';
 import { synthesizeQuarry } from './synth';
 import { createAwsClients, createTopology, localCredentials, LocalTopology, type AwsClients, type Log } from './topology';
 
@@ -36,6 +38,15 @@ export interface LocalRuntimeOptions {
   region?: string;
   /** Environment the runtime reads AWS_ENDPOINT_URL_* from. @default process.env */
   env?: Record<string, string | undefined>;
+  /** Port of the AWS fault layer's admin API (`/_faults`); 0 picks a free one. @default API port + 11 (0 when the API port is 0) */
+  faultsPort?: number;
+  /** Seeds the fault rules' `rate` draws, so a run can be repeated. @default random */
+  faultsSeed?: number;
+  /**
+   * Runs every scheduled rule with a `rate(...)` expression at this interval (ms) instead of its own, e.g. 500 in
+   * tests; 0 runs none on a timer (runScheduled() still does). @default each rule's rate
+   */
+  scheduleIntervalMs?: number;
 }
 
 export interface LocalResources {
@@ -60,8 +71,20 @@ export interface LocalRuntime {
   apiKeyIds: Record<string, string>;
   /** The functions as run locally, by logical id. */
   functions: Map<string, FunctionHost>;
-  /** SDK clients on the local endpoints (the runtime's own; tests may use them). */
+  /** SDK clients on the local endpoints (the runtime's own; tests may use them). They bypass the fault layer. */
   clients: AwsClients;
+  /** The endpoints the functions use: the fault layer's proxies in front of `endpoints`. */
+  faultEndpoints: ServiceEndpoints;
+  /** Base URL of the fault layer's admin API: `${faultsUrl}/_faults` (see local/README.md). */
+  faultsUrl: string;
+  /** The fault layer's rules and counters, in process (what the admin API drives). */
+  faults: AwsFaults;
+  /**
+   * Runs the targets of the template's scheduled rules now (all enabled ones, or those `name` designates: a rule's
+   * or target function's logical id or name) and resolves when their invocations have finished. A run of the same
+   * rule in progress finishes first: two runs of one rule never overlap.
+   */
+  runScheduled(name?: string): Promise<ScheduledInvocation[]>;
   /** The local values of the template's resources, by logical id. */
   topology: LocalTopology;
   stop(): Promise<void>;
@@ -78,9 +101,10 @@ const STOP_STEP_TIMEOUT_MS = 5000;
 const DEFAULT_FUNCTION_CONCURRENCY = 10;
 
 /**
- * Runs the synthesized stack on this machine: emulators (or AWS_ENDPOINT_URL_* endpoints), the Bedrock simulator,
- * the template's tables, queues, topics, subscriptions and buckets, its functions' bundles in worker threads, its
- * SQS event source mappings as pollers and its REST API on a local HTTP server.
+ * Runs the synthesized stack on this machine: emulators (or AWS_ENDPOINT_URL_* endpoints) behind a fault-injecting
+ * layer, the Bedrock simulator, the template's tables, queues, topics, subscriptions and buckets, its functions'
+ * bundles in worker threads, its SQS event source mappings as pollers, its scheduled rules on timers and its REST
+ * API on a local HTTP server.
  */
 export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
   const env = options.env ?? process.env;
@@ -132,6 +156,13 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     }
     const stack = readStackArtifact(assemblyDir, options.stackName);
     const [emulators, bedrock] = await Promise.all([emulatorsStarting, bedrockStarting]);
+    const faultLayer = await startAwsFaultLayer({
+      upstream: emulators.endpoints,
+      adminPort: options.faultsPort ?? (port === 0 ? 0 : port + 11),
+      seed: options.faultsSeed,
+      log: print,
+    });
+    stops.push(() => faultLayer.stop());
 
     const clients = createAwsClients(emulators.endpoints, region);
     stops.push(async () => {
@@ -149,7 +180,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       await Promise.all(polling);
     });
     const mappings = readEventSourceMappings(topology, print);
-    for (const definition of readFunctions(stack, topology, emulators, bedrock.url, mappings, env, assemblyDir, print)) {
+    for (const definition of readFunctions(stack, topology, faultLayer.endpoints, bedrock.url, mappings, env, assemblyDir, print)) {
       functions.set(definition.logicalId, new FunctionHost(definition, print, (line) => printFunctionLog(displayName(definition.name), line)));
     }
     await Promise.all([...functions.values()].map((f) => f.warm()));
@@ -161,6 +192,10 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       poller.start();
       pollers.push(poller);
     }
+
+    const scheduler = new RuleScheduler({ rules: readScheduledRules(topology, print), functions, region, intervalMs: options.scheduleIntervalMs, log: print });
+    scheduler.start();
+    stops.push(async () => scheduler.stop());
 
     const apis = readRestApis(topology);
     if (apis.length > 1) print(`serving REST API ${apis[0].logicalId} only; ${apis.slice(1).map((a) => a.logicalId).join(', ')} not served locally`);
@@ -184,6 +219,10 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       apiKeyIds: Object.fromEntries(apiKeys.map((k) => [k.tenant, k.id])),
       functions,
       clients,
+      faultEndpoints: faultLayer.endpoints,
+      faultsUrl: faultLayer.adminUrl,
+      faults: faultLayer.faults,
+      runScheduled: (name) => scheduler.run(name),
       topology,
       stop: stopAll,
     };
@@ -231,7 +270,7 @@ function readEventSourceMappings(topology: LocalTopology, log: Log): Array<{ fun
 function readFunctions(
   stack: StackArtifact,
   topology: LocalTopology,
-  emulators: Emulators,
+  endpoints: ServiceEndpoints,
   bedrockUrl: string,
   mappings: Array<{ functionLogicalId: string; mapping: SqsEventSourceMapping }>,
   hostEnv: Record<string, string | undefined>,
@@ -265,10 +304,10 @@ function readFunctions(
       AWS_DEFAULT_REGION: region,
       AWS_ACCESS_KEY_ID: localCredentials.accessKeyId,
       AWS_SECRET_ACCESS_KEY: localCredentials.secretAccessKey,
-      AWS_ENDPOINT_URL_DYNAMODB: emulators.endpoints.dynamodb,
-      AWS_ENDPOINT_URL_SQS: emulators.endpoints.sqs,
-      AWS_ENDPOINT_URL_SNS: emulators.endpoints.sns,
-      AWS_ENDPOINT_URL_S3: emulators.endpoints.s3,
+      AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
+      AWS_ENDPOINT_URL_SQS: endpoints.sqs,
+      AWS_ENDPOINT_URL_SNS: endpoints.sns,
+      AWS_ENDPOINT_URL_S3: endpoints.s3,
       AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrockUrl,
       AWS_LAMBDA_FUNCTION_NAME: local.ref,
       AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(memoryMb),
@@ -339,6 +378,8 @@ export function writeEndpointsFile(runtime: LocalRuntime, file = join('.local', 
     bedrockUrl: runtime.bedrockUrl,
     region: runtime.region,
     endpoints: runtime.endpoints,
+    faultsUrl: runtime.faultsUrl,
+    faultEndpoints: runtime.faultEndpoints,
     resources: {
       jobsTable: runtime.resources.jobsTable,
       jobsQueueUrl: runtime.resources.jobsQueueUrl,

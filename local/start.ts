@@ -42,6 +42,7 @@ async function main(): Promise<void> {
   console.log(`API          ${runtime.apiUrl}   (also under the stage prefix, e.g. ${runtime.apiUrl}/v1/jobs)`);
   console.log(`Bedrock sim  ${runtime.bedrockUrl}`);
   console.log(`DynamoDB     ${runtime.endpoints.dynamodb}   SQS/SNS/S3 ${runtime.endpoints.sqs}`);
+  console.log(`AWS faults   ${runtime.faultsUrl}/_faults   (the functions reach DynamoDB, SQS, SNS and S3 through it)`);
   console.log(`Endpoints    ${file}`);
   const keyHeader = runtime.apiKey ? ` -H 'x-api-key: ${runtime.apiKey}'` : '';
   console.log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s: curl -X POST ${runtime.apiUrl}/jobs${keyHeader} -H 'content-type: application/json' -d '{"prompt":"Hello"}'   (Ctrl-C stops)`);

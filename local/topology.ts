@@ -96,6 +96,11 @@ export async function createTopology(topology: LocalTopology, clients: AwsClient
     topology.resources.set(id, { type: r.Type, ref, attributes: { RootResourceId: `${id}Root`, ResourceId: id, Arn: arn('apigateway', region, id), APIKeyId: id } });
   }
 
+  for (const [id, r] of topology.ofType('AWS::Events::Rule')) {
+    const name = typeof props(r).Name === 'string' ? String(props(r).Name) : id;
+    topology.resources.set(id, { type: r.Type, ref: name, attributes: { Arn: arn('events', region, `rule/${name}`) } });
+  }
+
   for (const [id, r] of topology.ofType('AWS::DynamoDB::Table', 'AWS::DynamoDB::GlobalTable')) {
     const p = props(r);
     const name = typeof p.TableName === 'string' ? p.TableName : id;

@@ -2,6 +2,20 @@ import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/clie
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { JobResult, ResultLocation } from '../core/job';
 
+/** Seconds a presigned URL ends before its signing credentials expire, so it never outlives them. */
+export const PRESIGN_EXPIRY_MARGIN_SECONDS = 60;
+
+/**
+ * The lifetime to sign a URL for: as asked, but a URL signed with temporary credentials stops working when they
+ * expire, so never past their known expiry less {@link PRESIGN_EXPIRY_MARGIN_SECONDS} (and at least one second).
+ * Without a known expiry (long-term keys, or a provider that does not say) the asked lifetime stands.
+ */
+export function presignLifetimeSeconds(requestedSeconds: number, credentialsExpiration: Date | undefined, now: Date): number {
+  if (!credentialsExpiration) return requestedSeconds;
+  const left = Math.floor((credentialsExpiration.getTime() - now.getTime()) / 1000) - PRESIGN_EXPIRY_MARGIN_SECONDS;
+  return Math.max(1, Math.min(requestedSeconds, left));
+}
+
 /** Results too large for the job record, as JSON objects under results/. */
 export class ResultStore {
   constructor(
@@ -17,8 +31,13 @@ export class ResultStore {
     return { bucket, key, bytes: Buffer.byteLength(body, 'utf8') };
   }
 
-  /** A time-limited GET link; S3 checks the signer's own s3:GetObject permission when it is used. */
-  static async presignedUrl(client: S3Client, location: ResultLocation, expiresInSeconds: number): Promise<string> {
-    return getSignedUrl(client, new GetObjectCommand({ Bucket: location.bucket, Key: location.key }), { expiresIn: expiresInSeconds });
+  /**
+   * A time-limited GET link; S3 checks the signer's own s3:GetObject permission when it is used. Its lifetime is
+   * `expiresInSeconds`, capped at what the client's credentials allow ({@link presignLifetimeSeconds}).
+   */
+  static async presignedUrl(client: S3Client, location: ResultLocation, expiresInSeconds: number, now = new Date()): Promise<string> {
+    const credentials = await client.config.credentials();
+    const expiresIn = presignLifetimeSeconds(expiresInSeconds, credentials.expiration, now);
+    return getSignedUrl(client, new GetObjectCommand({ Bucket: location.bucket, Key: location.key }), { expiresIn });
   }
 }

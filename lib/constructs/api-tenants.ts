@@ -1,6 +1,7 @@
 import { Stack, Tags } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import { Construct } from 'constructs';
+import type { TenantDirectory } from '../../lambda/core/tenants';
 
 /** The tag that names the tenant on its API key (read by the local runtime; handy in the console). */
 export const TENANT_TAG = 'quarry:tenant';
@@ -12,6 +13,10 @@ export interface UsagePlanSettings {
   readonly burstLimit: number;
   /** Requests per API key per period. @default - no quota */
   readonly quota?: { readonly limit: number; readonly period: 'DAY' | 'WEEK' | 'MONTH' };
+  /** Route names the plan's tenants may submit to. @default - every route */
+  readonly routes?: readonly string[];
+  /** Model ids (as in QUARRY_ROUTES) the plan's tenants may ask for or be served by. @default - every model */
+  readonly models?: readonly string[];
 }
 
 export interface ApiTenantsProps {
@@ -33,6 +38,11 @@ export class ApiTenants extends Construct {
   public readonly apiKeys: Record<string, apigateway.IApiKey>;
   /** Usage plans by plan name (only the plans some tenant uses). */
   public readonly usagePlans: Record<string, apigateway.UsagePlan>;
+  /**
+   * QUARRY_TENANTS (lambda/core/tenants.ts): per API key id, the tenant's name and what its plan allows. The key ids
+   * exist only once deployed, so this is a token that CloudFormation resolves (`Fn::Join` over the keys' `Ref`s).
+   */
+  public readonly directoryJson: string;
 
   constructor(scope: Construct, id: string, props: ApiTenantsProps) {
     super(scope, id);
@@ -58,5 +68,11 @@ export class ApiTenants extends Construct {
       this.usagePlans[plan].addApiKey(key);
       this.apiKeys[tenant] = key;
     }
+    const directory: TenantDirectory = {};
+    for (const [tenant, { plan }] of Object.entries(props.tenants)) {
+      const { routes, models } = props.plans[plan];
+      directory[this.apiKeys[tenant].keyId] = { name: tenant, ...(routes && { routes: [...routes] }), ...(models && { models: [...models] }) };
+    }
+    this.directoryJson = Stack.of(this).toJsonString(directory);
   }
 }

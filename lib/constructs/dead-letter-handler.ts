@@ -16,9 +16,13 @@ export interface DeadLetterHandlerProps {
   readonly logRemovalPolicy?: RemovalPolicy;
 }
 
+/** The dead-letter handler's timeout; its queue's visibility timeout must be at least 6x this (the Lambda/SQS guidance). */
+export const DEAD_LETTER_HANDLER_TIMEOUT = Duration.seconds(30);
+
 /**
- * Marks dead-lettered jobs FAILED (`DEAD_LETTERED`) and announces them, so no poller waits forever.
- * A record it cannot settle is reported as a batch item failure and stays in the DLQ (14 days) for a retry.
+ * Settles dead-lettered jobs: a job still within its deadline goes back to the jobs queue; a poison message or a job
+ * past its deadline ends FAILED (`DEAD_LETTERED`) and is announced, so no poller waits forever. A record it cannot
+ * settle is reported as a batch item failure and stays in the DLQ (14 days) for a retry.
  */
 export class DeadLetterHandler extends Construct {
   public readonly fn: QuarryFunction;
@@ -28,8 +32,8 @@ export class DeadLetterHandler extends Construct {
     super(scope, id);
     this.fn = new QuarryFunction(this, 'DeadLetter', {
       handler: 'dead-letter',
-      description: 'Quarry dead-letter handler: fails jobs whose messages were dead-lettered',
-      timeout: Duration.seconds(30),
+      description: 'Quarry dead-letter handler: requeues dead-lettered jobs still in time, fails the rest',
+      timeout: DEAD_LETTER_HANDLER_TIMEOUT,
       environment: props.environment,
       logRetention: props.logRetention,
       logRemovalPolicy: props.logRemovalPolicy,

@@ -28,6 +28,12 @@ export interface JobApiProps {
   readonly accessLogRetention?: logs.RetentionDays;
   /** What `cdk destroy` does to the access log group. @default RemovalPolicy.RETAIN */
   readonly logRemovalPolicy?: RemovalPolicy;
+  /**
+   * Create the account-level role API Gateway writes CloudWatch logs with (one per account and region, replacing any
+   * set before) and log the stage: access logs, execution logs at ERROR. API Gateway refuses both kinds of stage
+   * logging where the account has no such role, so without it the stage logs nothing. @default false
+   */
+  readonly cloudWatchRole?: boolean;
 }
 
 /** Seconds a throttled caller is told to wait: the token bucket refills within a second at any plan's rate above 1/s. */
@@ -81,41 +87,42 @@ const GATEWAY_ERRORS: GatewayError[] = [
  * path, all Lambda proxy integrations.
  *
  * Default settings: regional endpoint (a regional WAF web ACL can be attached: `webAclArn`), stage throttling,
- * JSON access logs, execution logs at ERROR without request/response data (no prompts in logs), X-Ray tracing,
+ * with `cloudWatchRole` JSON access logs and execution logs at ERROR without request/response data, X-Ray tracing,
  * CloudWatch metrics, request body validation against the job request model, JSON error responses from the
  * gateway itself (403 for a missing or invalid API key, 429 with `Retry-After` when throttled or over quota). Every
  * method requires an API key; the keys and usage plans are ApiTenants'.
  */
 export class JobApi extends Construct {
   public readonly api: apigateway.RestApi;
-  public readonly accessLogGroup: logs.LogGroup;
+  /** The access log group, when `cloudWatchRole` is on. */
+  public readonly accessLogGroup?: logs.LogGroup;
   public readonly jobRequestModel: apigateway.Model;
   public readonly requestValidator: apigateway.RequestValidator;
   public readonly webAclAssociation?: wafv2.CfnWebACLAssociation;
 
   constructor(scope: Construct, id: string, props: JobApiProps) {
     super(scope, id);
-    this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', {
-      retention: props.accessLogRetention ?? logs.RetentionDays.ONE_MONTH,
-      removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
-    });
+    const logging = props.cloudWatchRole ?? false;
+    this.accessLogGroup = logging
+      ? new logs.LogGroup(this, 'AccessLogs', { retention: props.accessLogRetention ?? logs.RetentionDays.ONE_MONTH, removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN })
+      : undefined;
     this.api = new apigateway.RestApi(this, 'Api', {
       description: 'Quarry: asynchronous Amazon Bedrock jobs',
       endpointTypes: [apigateway.EndpointType.REGIONAL],
-      // Execution logging needs the account-level CloudWatch role; creating it here lets a fresh account deploy.
-      cloudWatchRole: true,
-      cloudWatchRoleRemovalPolicy: RemovalPolicy.RETAIN,
+      // Stage logging (access and execution) needs the account-level CloudWatch role: opt-in, as it is account-wide.
+      cloudWatchRole: logging,
+      cloudWatchRoleRemovalPolicy: logging ? RemovalPolicy.RETAIN : undefined,
       // Every method wants a tenant's API key; usage plans (ApiTenants) throttle each key.
       defaultMethodOptions: { apiKeyRequired: true },
       deployOptions: {
         stageName: API_STAGE,
         throttlingRateLimit: props.rateLimit ?? 50,
         throttlingBurstLimit: props.burstLimit ?? 100,
-        accessLogDestination: new apigateway.LogGroupLogDestination(this.accessLogGroup),
-        accessLogFormat: apigateway.AccessLogFormat.jsonWithStandardFields(),
+        accessLogDestination: this.accessLogGroup && new apigateway.LogGroupLogDestination(this.accessLogGroup),
+        accessLogFormat: logging ? apigateway.AccessLogFormat.jsonWithStandardFields() : undefined,
         tracingEnabled: true,
         metricsEnabled: true,
-        loggingLevel: apigateway.MethodLoggingLevel.ERROR,
+        loggingLevel: logging ? apigateway.MethodLoggingLevel.ERROR : apigateway.MethodLoggingLevel.OFF,
         dataTraceEnabled: false,
       },
     });

@@ -1,4 +1,4 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -25,7 +25,9 @@ export interface JobEventsProps {
  *
  * Default settings: SSE with a customer managed KMS key with yearly rotation (the AWS managed `alias/aws/sns`
  * key's policy cannot be edited, so no other service could ever be allowed to use it), a TLS-only topic policy,
- * filter policies on the `status`, `route` and `tenant` message attributes.
+ * filter policies on the `status`, `route` and `tenant` message attributes. Every subscription redrives the events
+ * SNS could not deliver (after its delivery retries, or at once for a client error such as a deleted endpoint) to
+ * one shared dead-letter queue (SSE-SQS, TLS-only, 14 days), whose policy lets this topic alone send to it.
  *
  * An `sqs` subscriber queue must allow `sqs:SendMessage` from this topic (and, if KMS-encrypted, let
  * `sns.amazonaws.com` use its key); a `lambda` subscriber must live in the deploying account.
@@ -33,6 +35,8 @@ export interface JobEventsProps {
 export class JobEvents extends Construct {
   public readonly topic: sns.Topic;
   public readonly key: kms.Key;
+  /** Events no subscriber could take; created with the first subscription. */
+  public readonly subscriptionDeadLetterQueue?: sqs.Queue;
 
   constructor(scope: Construct, id: string, props: JobEventsProps = {}) {
     super(scope, id);
@@ -42,31 +46,44 @@ export class JobEvents extends Construct {
       removalPolicy: props.keyRemovalPolicy ?? RemovalPolicy.RETAIN,
     });
     this.topic = new sns.Topic(this, 'Topic', { masterKey: this.key, enforceSSL: true });
-    (props.subscriptions ?? []).forEach((subscription, index) => {
-      this.topic.addSubscription(this.subscriptionFor(subscription, index));
+    const subscriptionList = props.subscriptions ?? [];
+    if (subscriptionList.length > 0) {
+      this.subscriptionDeadLetterQueue = new sqs.Queue(this, 'SubscriptionDeadLetterQueue', {
+        encryption: sqs.QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+        retentionPeriod: Duration.days(14),
+      });
+      Validations.of(this.subscriptionDeadLetterQueue).acknowledge({
+        id: 'AwsSolutions-SQS3',
+        reason: "It is the dead-letter queue of the topic's subscriptions (each subscription's RedrivePolicy names it); cdk-nag recognizes only SQS redrive policies.",
+      });
+    }
+    subscriptionList.forEach((subscription, index) => {
+      this.topic.addSubscription(this.subscriptionFor(subscription, index, this.subscriptionDeadLetterQueue!));
     });
   }
 
-  /** Worker and dead-letter handler: publish job events (and encrypt them with the topic key). */
+  /** Worker, dead-letter handler and sweep: publish job events (and encrypt them with the topic key). */
   public grantPublish(grantee: iam.IGrantable): iam.Grant {
     return iam.Grant.addToPrincipal({ grantee, actions: ['sns:Publish'], resourceArns: [this.topic.topicArn] }).combine(
       iam.Grant.addToPrincipal({ grantee, actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resourceArns: [this.key.keyArn] }),
     );
   }
 
-  private subscriptionFor(subscription: JobEventSubscription, index: number): sns.ITopicSubscription {
-    const filterPolicy = filterPolicyOf(subscription.filter);
+  private subscriptionFor(subscription: JobEventSubscription, index: number, deadLetterQueue: sqs.IQueue): sns.ITopicSubscription {
+    // The subscription's redrive policy names the queue; CDK adds the queue policy that lets this topic send to it.
+    const options = { filterPolicy: filterPolicyOf(subscription.filter), deadLetterQueue };
     switch (subscription.protocol) {
       case 'email':
-        return new subscriptions.EmailSubscription(subscription.endpoint, { filterPolicy });
+        return new subscriptions.EmailSubscription(subscription.endpoint, options);
       case 'https':
-        return new subscriptions.UrlSubscription(subscription.endpoint, { protocol: sns.SubscriptionProtocol.HTTPS, filterPolicy });
+        return new subscriptions.UrlSubscription(subscription.endpoint, { protocol: sns.SubscriptionProtocol.HTTPS, ...options });
       case 'sqs':
-        return new subscriptions.SqsSubscription(sqs.Queue.fromQueueArn(this, `SubscriberQueue${index}`, subscription.endpoint), { filterPolicy });
+        return new subscriptions.SqsSubscription(sqs.Queue.fromQueueArn(this, `SubscriberQueue${index}`, subscription.endpoint), options);
       case 'lambda':
         return new subscriptions.LambdaSubscription(
           lambda.Function.fromFunctionAttributes(this, `SubscriberFunction${index}`, { functionArn: subscription.endpoint, sameEnvironment: true }),
-          { filterPolicy },
+          options,
         );
     }
   }

@@ -10,6 +10,8 @@ export interface JobQueueProps {
   readonly maxReceiveCount?: number;
   /** How long a queued job may wait. @default Duration.days(4) */
   readonly retentionPeriod?: Duration;
+  /** How long a dead letter received by its handler stays hidden; keep it at least 6x that handler's timeout. @default Duration.seconds(30) */
+  readonly deadLetterVisibilityTimeout?: Duration;
 }
 
 /**
@@ -32,6 +34,7 @@ export class JobQueue extends Construct {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
+      visibilityTimeout: props.deadLetterVisibilityTimeout,
     });
     this.queue = new sqs.Queue(this, 'Queue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
@@ -42,7 +45,7 @@ export class JobQueue extends Construct {
     });
   }
 
-  /** Submit: enqueue jobs. */
+  /** Submit, worker, dead-letter handler and sweep: enqueue jobs (again). */
   public grantSendJobs(grantee: iam.IGrantable): iam.Grant {
     return this.queue.grant(grantee, 'sqs:SendMessage');
   }

@@ -2,6 +2,7 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import { ITEM_KINDS, SWEEP_INDEX, type ItemKind } from '../../lambda/core/item-keys';
 
 /** The TTL attribute: epoch seconds after which DynamoDB deletes a job or idempotency record. */
 export const JOB_TTL_ATTRIBUTE = 'expiresAt';
@@ -13,16 +14,19 @@ export interface JobTableProps {
   readonly deletionProtection?: boolean;
 }
 
-/** Key prefixes of the item kinds that share the table; grants are limited to the kinds a function touches. */
-export const ITEM_KINDS = { job: 'JOB#', cache: 'CACHE#', breaker: 'BREAKER#', bucket: 'BUCKET#' } as const;
+/** A DynamoDB item action a grant may name. */
+export type ItemAction = 'GetItem' | 'BatchGetItem' | 'PutItem' | 'UpdateItem' | 'DeleteItem';
 
 /**
  * The jobs table, single-table: job records (`pk = JOB#<jobId>`), cached responses (`CACHE#<hash>`), admission
- * buckets (`BUCKET#<region>#<modelId>`) and circuit
- * breakers (`BREAKER#<region>#<modelId>`) share one partition key and no sort key.
+ * buckets (`BUCKET#<region>#<modelId>`) and circuit breakers (`BREAKER#<region>#<modelId>`) share one partition key
+ * and no sort key (the prefixes live in lambda/core/item-keys.ts). A sparse index (`SWEEP_INDEX`) holds the jobs that
+ * still owe something, keyed by `sweepShard` and `sweepAt`, for the sweep.
  *
  * Default settings: on-demand billing, point-in-time recovery, TTL on `expiresAt`, encryption with the AWS
  * managed key (key use visible in CloudTrail, no key policy to run), retained and deletion-protected.
+ *
+ * Grants are per item kind: one IAM statement per kind and action set, conditioned on `dynamodb:LeadingKeys`.
  */
 export class JobTable extends Construct {
   public readonly table: dynamodb.Table;
@@ -39,40 +43,60 @@ export class JobTable extends Construct {
       deletionProtection: props.deletionProtection ?? removalPolicy === RemovalPolicy.RETAIN,
       removalPolicy,
     });
+    // Keys only: the sweep reads each job it finds with a consistent GetItem before acting on it.
+    this.table.addGlobalSecondaryIndex({
+      indexName: SWEEP_INDEX.name,
+      partitionKey: { name: SWEEP_INDEX.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: SWEEP_INDEX.sortKey, type: dynamodb.AttributeType.NUMBER },
+      projectionType: dynamodb.ProjectionType.KEYS_ONLY,
+    });
   }
 
-  /** Submit: create a job (idempotent by id), read it back, undo a write whose enqueue failed. */
+  /** ARN of the sweep index. */
+  public get sweepIndexArn(): string {
+    return `${this.table.tableArn}/index/${SWEEP_INDEX.name}`;
+  }
+
+  /** Submit: create a job (idempotent by id), read it back, remove one whose enqueue failed. */
   public grantSubmitJobs(grantee: iam.IGrantable): iam.Grant {
-    return this.grantOn(grantee, [ITEM_KINDS.job], 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem');
+    return this.grantItems(grantee, 'job', 'GetItem', 'PutItem', 'DeleteItem');
   }
 
-  /** Dead-letter handler: read a job and move it through its states with conditional updates. */
+  /** Dead-letter handler and sweep: read a job and move it through its states with conditional updates. */
   public grantTransitionJobs(grantee: iam.IGrantable): iam.Grant {
-    return this.grantOn(grantee, [ITEM_KINDS.job], 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+    return this.grantItems(grantee, 'job', 'GetItem', 'UpdateItem');
   }
 
-  /** Worker: job transitions, plus the response cache, circuit breakers and admission buckets it reads and writes. */
+  /** Worker: job transitions, the response cache, and the circuit breakers and admission schedules it reads and updates. */
   public grantWorkerState(grantee: iam.IGrantable): iam.Grant {
-    return this.grantOn(grantee, [ITEM_KINDS.job, ITEM_KINDS.cache, ITEM_KINDS.breaker, ITEM_KINDS.bucket], 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem');
+    return this.grantItems(grantee, 'job', 'GetItem', 'UpdateItem')
+      .combine(this.grantItems(grantee, 'cache', 'GetItem', 'PutItem'))
+      .combine(this.grantItems(grantee, 'breaker', 'GetItem', 'UpdateItem'))
+      .combine(this.grantItems(grantee, 'bucket', 'GetItem', 'UpdateItem'));
   }
 
   /** Status: read one job. */
   public grantReadJobs(grantee: iam.IGrantable): iam.Grant {
-    return this.grantOn(grantee, [ITEM_KINDS.job], 'dynamodb:GetItem');
+    return this.grantItems(grantee, 'job', 'GetItem');
   }
 
-  /** Read circuit breaker state (GET /models). */
+  /** GET /models: read every breaker in one batch. */
   public grantReadBreakers(grantee: iam.IGrantable): iam.Grant {
-    return this.grantOn(grantee, [ITEM_KINDS.breaker], 'dynamodb:GetItem', 'dynamodb:BatchGetItem');
+    return this.grantItems(grantee, 'breaker', 'BatchGetItem');
   }
 
-  /** Item-level least privilege: the actions only on items whose key starts with one of `prefixes`. */
-  private grantOn(grantee: iam.IGrantable, prefixes: string[], ...actions: string[]): iam.Grant {
+  /** Sweep: query the sweep index (keys only), nothing else through it. */
+  public grantQuerySweepIndex(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({ grantee, actions: ['dynamodb:Query'], resourceArns: [this.sweepIndexArn] });
+  }
+
+  /** Item-level least privilege: `actions` only on the items of one kind (`dynamodb:LeadingKeys` on its key prefix). */
+  public grantItems(grantee: iam.IGrantable, kind: ItemKind, ...actions: ItemAction[]): iam.Grant {
     return iam.Grant.addToPrincipal({
       grantee,
-      actions,
+      actions: actions.map((action) => `dynamodb:${action}`),
       resourceArns: [this.table.tableArn],
-      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': prefixes.map((p) => `${p}*`) } },
+      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${ITEM_KINDS[kind]}*`] } },
     });
   }
 }

@@ -18,7 +18,15 @@ export interface ObservabilityProps {
   readonly api: apigateway.RestApi;
   readonly queue: sqs.IQueue;
   readonly deadLetterQueue: sqs.IQueue;
-  readonly functions: { readonly submit: lambda.IFunction; readonly status: lambda.IFunction; readonly worker: lambda.IFunction; readonly deadLetter: lambda.IFunction };
+  readonly functions: {
+    readonly submit: lambda.IFunction;
+    readonly status: lambda.IFunction;
+    readonly worker: lambda.IFunction;
+    readonly deadLetter: lambda.IFunction;
+    readonly sweep: lambda.IFunction;
+  };
+  /** The dead-letter queue of the event subscriptions. @default - none (no subscription) */
+  readonly subscriptionDeadLetterQueue?: sqs.IQueue;
   /** Age of the oldest queued job that raises the queue-age alarm. @default Duration.minutes(30) */
   readonly queueAgeThreshold?: Duration;
   /** Dashboard name. @default - generated */
@@ -37,8 +45,25 @@ export interface ObservabilityProps {
  */
 export class Observability extends Construct {
   public readonly dashboard: cloudwatch.Dashboard;
-  /** Any message in the DLQ: a job could not be processed within its receive budget. */
+  /**
+   * Jobs ended FAILED by the dead-letter handler (`JobsDeadLettered`): poison messages and jobs dead-lettered past
+   * their deadline. Read from the metric: the DLQ itself is drained within seconds, so its depth shows nothing.
+   */
   public readonly deadLetterAlarm: cloudwatch.Alarm;
+  /** Messages stay in the DLQ for 15 minutes: its handler cannot settle them (they wait there 14 days). */
+  public readonly deadLetterBacklogAlarm: cloudwatch.Alarm;
+  /** The sweep failed jobs at their deadline (`JobsPastDeadline`): they stopped moving long before. */
+  public readonly pastDeadlineAlarm: cloudwatch.Alarm;
+  /** The sweep found work (`SweepRequeued` + `SweepAnnounced`): a job or event nothing else would have moved on. */
+  public readonly sweepFindingsAlarm: cloudwatch.Alarm;
+  /** Sweep runs that could not finish (`SweepErrors`: a store or queue error). */
+  public readonly sweepErrorsAlarm: cloudwatch.Alarm;
+  /** Sweep invocations that failed as a whole (crash, timeout, bad settings). */
+  public readonly sweepFunctionErrorsAlarm: cloudwatch.Alarm;
+  /** The sweep has not run for 10 minutes (its rule disabled or its invocations refused). */
+  public readonly sweepIdleAlarm: cloudwatch.Alarm;
+  /** Job events no subscriber could take, kept in the subscriptions' DLQ. */
+  public readonly subscriptionDeadLetterAlarm?: cloudwatch.Alarm;
   /** Worker invocations that failed as a whole (crash, timeout), not single jobs. */
   public readonly workerErrorsAlarm: cloudwatch.Alarm;
   /** The oldest queued job has waited too long: workers are behind, throttled or broken. */
@@ -51,19 +76,30 @@ export class Observability extends Construct {
    */
   public readonly failedJobsAlarm: cloudwatch.Alarm;
 
+  /** Every alarm of the pipeline. */
+  public get alarms(): cloudwatch.Alarm[] {
+    return [
+      this.failedJobsAlarm,
+      this.deadLetterAlarm,
+      this.deadLetterBacklogAlarm,
+      this.pastDeadlineAlarm,
+      this.sweepFindingsAlarm,
+      this.sweepErrorsAlarm,
+      this.sweepFunctionErrorsAlarm,
+      this.sweepIdleAlarm,
+      this.workerErrorsAlarm,
+      this.queueAgeAlarm,
+      this.apiServerErrorsAlarm,
+      ...(this.subscriptionDeadLetterAlarm ? [this.subscriptionDeadLetterAlarm] : []),
+    ];
+  }
+
   constructor(scope: Construct, id: string, props: ObservabilityProps) {
     super(scope, id);
     const minute = Duration.minutes(1);
     const fiveMinutes = Duration.minutes(5);
     const { api, queue, deadLetterQueue, functions } = props;
 
-    this.deadLetterAlarm = deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: minute, statistic: 'Maximum' }).createAlarm(this, 'DeadLetterAlarm', {
-      alarmDescription: 'Jobs were dead-lettered (the DLQ handler marks them FAILED; inspect the DLQ for the cause)',
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
     this.workerErrorsAlarm = functions.worker.metricErrors({ period: fiveMinutes, statistic: 'Sum' }).createAlarm(this, 'WorkerErrorsAlarm', {
       alarmDescription: 'Worker invocations failed as a whole (crash or timeout); their batches are redelivered',
       threshold: 1,
@@ -89,6 +125,71 @@ export class Observability extends Construct {
 
     const jobs = (name: JobMetricName, label: string, period = minute) =>
       new cloudwatch.Metric({ namespace: METRIC_NAMESPACE, metricName: name, dimensionsMap: { [METRIC_DIMENSIONS.service]: METRIC_SERVICE }, statistic: 'Sum', period, label });
+    const j = METRICS.jobs;
+    const atLeast = (threshold: number, evaluationPeriods = 1) => ({
+      threshold,
+      evaluationPeriods,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+
+    this.deadLetterAlarm = jobs(j.deadLettered, 'dead-lettered', fiveMinutes).createAlarm(this, 'DeadLetterAlarm', {
+      alarmDescription: 'Jobs ended FAILED (DEAD_LETTERED): poison messages, or jobs dead-lettered past their deadline (the dead-letter handler requeues the others; see its logs for the job ids)',
+      ...atLeast(1),
+    });
+    const deadLetterBacklog = new cloudwatch.MathExpression({
+      expression: 'visible + inFlight',
+      usingMetrics: {
+        visible: deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: fiveMinutes, statistic: 'Minimum' }),
+        inFlight: deadLetterQueue.metricApproximateNumberOfMessagesNotVisible({ period: fiveMinutes, statistic: 'Minimum' }),
+      },
+      period: fiveMinutes,
+      label: 'Dead letters waiting (minimum)',
+    });
+    this.deadLetterBacklogAlarm = deadLetterBacklog.createAlarm(this, 'DeadLetterBacklogAlarm', {
+      alarmDescription: 'Messages have stayed in the jobs DLQ for 15 minutes: the dead-letter handler cannot settle them (see its errors and logs)',
+      ...atLeast(1, 3),
+    });
+    this.pastDeadlineAlarm = jobs(j.pastDeadline, 'past deadline', fiveMinutes).createAlarm(this, 'PastDeadlineAlarm', {
+      alarmDescription: 'The sweep failed jobs at their deadline (JOB_DEADLINE_EXCEEDED): they had stopped moving',
+      ...atLeast(1),
+    });
+    const sweepFindings = new cloudwatch.MathExpression({
+      expression: 'requeued + announced',
+      usingMetrics: { requeued: jobs(j.sweepRequeued, 'requeued by the sweep', fiveMinutes), announced: jobs(j.sweepAnnounced, 'announced by the sweep', fiveMinutes) },
+      period: fiveMinutes,
+      label: 'Sweep findings',
+    });
+    this.sweepFindingsAlarm = sweepFindings.createAlarm(this, 'SweepFindingsAlarm', {
+      alarmDescription: 'The sweep re-enqueued jobs no message would have delivered again, or announced events still owed: the normal path lost them (look for errors around that time)',
+      threshold: 0,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    this.sweepErrorsAlarm = jobs(j.sweepErrors, 'sweep errors', fiveMinutes).createAlarm(this, 'SweepErrorsAlarm', {
+      alarmDescription: 'Most sweep runs of the last 5 minutes could not finish (store or queue errors): stuck jobs are not being settled',
+      ...atLeast(3),
+    });
+    this.sweepFunctionErrorsAlarm = functions.sweep.metricErrors({ period: fiveMinutes, statistic: 'Sum' }).createAlarm(this, 'SweepFunctionErrorsAlarm', {
+      alarmDescription: 'Most sweep invocations of the last 5 minutes failed (crash, timeout or bad settings): stuck jobs are not being settled',
+      ...atLeast(3),
+    });
+    this.sweepIdleAlarm = functions.sweep.metricInvocations({ period: fiveMinutes, statistic: 'Sum' }).createAlarm(this, 'SweepIdleAlarm', {
+      alarmDescription: 'The sweep has not run for 10 minutes (its schedule rule disabled, or its invocations refused)',
+      threshold: 1,
+      evaluationPeriods: 2,
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+    });
+    if (props.subscriptionDeadLetterQueue) {
+      this.subscriptionDeadLetterAlarm = props.subscriptionDeadLetterQueue
+        .metricApproximateNumberOfMessagesVisible({ period: fiveMinutes, statistic: 'Maximum' })
+        .createAlarm(this, 'SubscriptionDeadLetterAlarm', {
+          alarmDescription: 'Job events could not be delivered to a subscription (endpoint gone, refusing, or failing past SNS retries); they wait 14 days in the subscriptions DLQ',
+          ...atLeast(1),
+        });
+    }
     const perModel = (name: ModelMetricName, statistic = 'Sum') =>
       props.models.map(
         (m) =>
@@ -118,10 +219,10 @@ export class Observability extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
 
-    const fns = [functions.submit, functions.status, functions.worker, functions.deadLetter];
+    const fns = [functions.submit, functions.status, functions.worker, functions.deadLetter, functions.sweep];
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { dashboardName: props.dashboardName, defaultInterval: Duration.hours(3) });
     this.dashboard.addWidgets(
-      new cloudwatch.AlarmStatusWidget({ title: 'Alarms', width: 24, height: 3, alarms: [this.deadLetterAlarm, this.workerErrorsAlarm, this.queueAgeAlarm, this.apiServerErrorsAlarm, this.failedJobsAlarm] }),
+      new cloudwatch.AlarmStatusWidget({ title: 'Alarms', width: 24, height: 4, alarms: this.alarms }),
     );
     this.dashboard.addWidgets(
       new cloudwatch.GraphWidget({ title: 'API requests and errors', width: 12, left: [api.metricCount({ period: minute }), api.metricClientError({ period: minute }), api.metricServerError({ period: minute })] }),
@@ -134,7 +235,14 @@ export class Observability extends Construct {
         left: [queue.metricApproximateNumberOfMessagesVisible({ period: minute }), queue.metricApproximateNumberOfMessagesNotVisible({ period: minute })],
         right: [queue.metricApproximateAgeOfOldestMessage({ period: minute })],
       }),
-      new cloudwatch.GraphWidget({ title: 'Dead-letter queue', width: 12, left: [deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: minute })] }),
+      new cloudwatch.GraphWidget({
+        title: 'Dead-letter queues',
+        width: 12,
+        left: [
+          deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: minute, label: 'jobs DLQ' }),
+          ...(props.subscriptionDeadLetterQueue ? [props.subscriptionDeadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: minute, label: 'subscriptions DLQ' })] : []),
+        ],
+      }),
     );
     this.dashboard.addWidgets(
       new cloudwatch.GraphWidget({ title: 'Function errors', width: 8, left: fns.map((fn) => fn.metricErrors({ period: minute })) }),
@@ -145,15 +253,19 @@ export class Observability extends Construct {
         left: [functions.worker.metric('ConcurrentExecutions', { period: minute, statistic: 'Maximum' }), functions.worker.metricThrottles({ period: minute })],
       }),
     );
-    const j = METRICS.jobs;
     this.dashboard.addWidgets(
       new cloudwatch.GraphWidget({
         title: 'Jobs',
-        width: 12,
+        width: 8,
         left: [jobs(j.submitted, 'submitted'), jobs(j.succeeded, 'succeeded'), jobs(j.failed, 'failed')],
-        right: [jobs(j.requeued, 'requeued'), jobs(j.deadLettered, 'dead-lettered'), jobs(j.cacheServed, 'served from cache')],
+        right: [jobs(j.requeued, 'requeued'), jobs(j.deadLettered, 'dead-lettered'), jobs(j.deadLettersRequeued, 'dead letters requeued'), jobs(j.cacheServed, 'served from cache')],
       }),
-      new cloudwatch.GraphWidget({ title: 'Failed jobs (% of finished, 5 min)', width: 12, left: [failedRate], leftAnnotations: [{ value: failedPercent, label: 'alarm' }] }),
+      new cloudwatch.GraphWidget({ title: 'Failed jobs (% of finished, 5 min)', width: 8, left: [failedRate], leftAnnotations: [{ value: failedPercent, label: 'alarm' }] }),
+      new cloudwatch.GraphWidget({
+        title: 'Sweep findings',
+        width: 8,
+        left: [jobs(j.sweepRequeued, 'requeued'), jobs(j.sweepAnnounced, 'announced'), jobs(j.pastDeadline, 'failed past deadline'), jobs(j.sweepErrors, 'run errors')],
+      }),
     );
     const m = METRICS.model;
     const graph = (title: string, left: cloudwatch.IMetric[]) => new cloudwatch.GraphWidget({ title, width: 8, left });
@@ -168,5 +280,9 @@ export class Observability extends Construct {
       graph('Input tokens', perModel(m.inputTokens)),
       graph('Output tokens', perModel(m.outputTokens)),
     );
+    // Any other per-model metric of lambda/core/metric-names.ts gets a graph of its own, so none goes unseen.
+    const laidOut: string[] = [m.invocations, m.latency, m.throttles, m.errors, m.retries, m.fallbacks, m.breakerTransitions, m.inputTokens, m.outputTokens];
+    const others = Object.values(m).filter((name) => !laidOut.includes(name));
+    for (let i = 0; i < others.length; i += 3) this.dashboard.addWidgets(...others.slice(i, i + 3).map((name) => graph(name, perModel(name))));
   }
 }

@@ -10,7 +10,7 @@ import { Construct } from 'constructs';
 export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 
 /** The Lambda handlers of Quarry, by the file name of their entry in lambda/handlers. */
-export type QuarryHandler = 'submit' | 'status' | 'worker' | 'dead-letter' | 'models';
+export type QuarryHandler = 'submit' | 'status' | 'worker' | 'dead-letter' | 'models' | 'sweep';
 
 export function handlerEntry(handler: QuarryHandler): string {
   return path.join(PROJECT_ROOT, 'lambda', 'handlers', `${handler}.ts`);

@@ -1,8 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { loadConfig, parseConfig } from '../../lib/config';
+import { ConfigError, DYNAMODB_ITEM_LIMIT_BYTES, estimateJobItemBytes, loadConfig, OUTPUT_RATE_ASSUMPTION, parseConfig, secondsForOneCall } from '../../lib/config';
+import { CALL_SAFETY_MARGIN_MS } from '../../lambda/core/retry-policy';
 import { createApp } from '../../lib/app';
 import { configErrorOf } from './config-errors';
 
@@ -41,17 +42,127 @@ describe('configuration', () => {
     expect(() => createApp({ config: { api: { rateLimit: -1 } }, bundling: false })).toThrow(/api\.rateLimit/);
   });
 
-  it('makes the CDK app exit non-zero with the field name on stderr', () => {
-    const result = spawnSync(path.join(root, 'node_modules', '.bin', 'tsx'), ['bin/app.ts'], {
+  const runApp = (context: Record<string, unknown>, env: Record<string, string> = {}) =>
+    spawnSync(path.join(root, 'node_modules', '.bin', 'tsx'), ['bin/app.ts'], {
       cwd: root,
       encoding: 'utf8',
-      env: {
-        ...process.env,
-        CDK_OUTDIR: mkdtempSync(path.join(tmpdir(), 'quarry-bad-')),
-        CDK_CONTEXT_JSON: JSON.stringify({ quarry: { worker: { memorySize: 64 } } }),
-      },
+      env: { ...process.env, CDK_OUTDIR: mkdtempSync(path.join(tmpdir(), 'quarry-bad-')), CDK_CONTEXT_JSON: JSON.stringify(context), ...env },
     });
+
+  it('makes the CDK app exit non-zero with the field name on stderr', () => {
+    const result = runApp({ quarry: { worker: { memorySize: 64 } } });
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(/Invalid Quarry configuration:\n\s+- worker\.memorySize:/);
+  });
+
+  it('makes the CDK app exit non-zero with one line naming a config file that does not exist, without a stack trace', () => {
+    const missing = path.join(tmpdir(), 'no-such-quarry-config.json');
+    for (const result of [runApp({ configFile: missing }), runApp({}, { QUARRY_CONFIG: missing })]) {
+      expect(result.status).toBe(1);
+      expect(result.stderr.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`^Cannot read the Quarry configuration file ${missing} \\((configFile context|QUARRY_CONFIG)\\): no such file$`))]);
+    }
+  });
+
+  it('makes the CDK app exit non-zero with one line naming the file, line and column of bad JSON', () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'quarry-json-')), 'quarry.json');
+    writeFileSync(file, '{\n  "worker": { "timeoutSeconds": 300 }\n  "api": {}\n}\n');
+    const result = runApp({ configFile: file });
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim().split('\n')).toEqual([`Invalid JSON in the Quarry configuration file ${file} (configFile context) at line 3, column 3: Expected ',' or '}' after property value`]);
+  });
+});
+
+describe('configuration files and context values', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'quarry-config-'));
+  const fromFile = (text: string) => {
+    const file = path.join(dir, `c${Math.random().toString(36).slice(2)}.json`);
+    writeFileSync(file, text);
+    try {
+      loadConfig((key) => (key === 'configFile' ? file : undefined));
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      return (error as Error).message.replace(file, '<file>');
+    }
+    throw new Error('accepted');
+  };
+
+  it.each([
+    ['{"a":1,}', 'at line 1, column 8: Expected double-quoted property name'],
+    ['{\n "models": {"x": 1}}}', 'at line 2, column 21: unexpected character "}"'],
+    ['nope', 'at line 1, column 2: unexpected character "o"'],
+    ['{"worker": {', 'at line 1, column 13: unexpected end of input'],
+  ])('reports %j with the position of the fault', (text, expected) => {
+    expect(fromFile(text)).toBe(`Invalid JSON in the Quarry configuration file <file> (configFile context) ${expected}`);
+  });
+
+  it('reports an empty file, and a file that holds no JSON object', () => {
+    expect(fromFile('')).toBe('Invalid JSON in the Quarry configuration file <file> (configFile context): it is empty');
+    expect(fromFile('[1, 2]')).toBe('The Quarry configuration file <file> (configFile context) must hold a JSON object, not an array');
+  });
+
+  it('reports bad JSON in the `quarry` context value the same way', () => {
+    expect(() => loadConfig((key) => (key === 'quarry' ? '{"worker": }' : undefined))).toThrow(/^Invalid JSON in the Quarry context value quarry at line 1, column 12: unexpected character "}"$/);
+  });
+
+  it('reads a good file, and lets the `quarry` context override its top-level keys', () => {
+    const file = path.join(dir, 'good.json');
+    writeFileSync(file, JSON.stringify({ worker: { memorySize: 1024 }, logPromptText: true }));
+    const context: Record<string, unknown> = { configFile: file, quarry: { logPromptText: false } };
+    const config = loadConfig((key) => context[key]);
+    expect(config.worker.memorySize).toBe(1024);
+    expect(config.logPromptText).toBe(false);
+  });
+});
+
+describe('limits the config must respect', () => {
+  it('estimates the largest job item from the request, inline result, metadata, attempts and bookkeeping', () => {
+    const defaults = parseConfig({});
+    expect(estimateJobItemBytes(defaults)).toBe(256_000 + 32_768 + 2048 + 30 * 200 + 8192);
+    expect(estimateJobItemBytes(defaults)).toBeLessThanOrEqual(DYNAMODB_ITEM_LIMIT_BYTES);
+    // The largest request with the default inline result still fits.
+    expect(() => parseConfig({ api: { maxRequestBytes: 350_000 } })).not.toThrow();
+  });
+
+  it('rejects a request and inline result that cannot fit in one DynamoDB item, naming what it assumed', () => {
+    const message = errorOf({ results: { inlineMaxBytes: 200_000 } });
+    expect(message).toMatch(/results\.inlineMaxBytes: a job item may reach 472240 bytes, over DynamoDB's 409600-byte item limit/);
+    expect(message).toMatch(/assumed: request 256000 \(api\.maxRequestBytes\) \+ inline result 200000 \(results\.inlineMaxBytes\) \+ metadata 2048 \+ attempts 30 x 200 \(resilience\.maxModelCalls\) \+ bookkeeping 8192/);
+    expect(message).not.toMatch(/api\.maxRequestBytes:/);
+  });
+
+  it('counts the attempts a job may record: many model calls alone can overflow the item', () => {
+    expect(errorOf({ resilience: { maxModelCalls: 1000 } })).toMatch(/resilience\.maxModelCalls: a job item may reach/);
+  });
+
+  it('names every raised field when several together overflow the item', () => {
+    const message = errorOf({ api: { maxRequestBytes: 300_000 }, results: { inlineMaxBytes: 100_000 } });
+    expect(message).toMatch(/- api\.maxRequestBytes: a job item/);
+    expect(message).toMatch(/- results\.inlineMaxBytes: a job item/);
+  });
+
+  it('accepts the default worker timeout for the default models: one 4096-token answer at the assumed rate', () => {
+    const defaults = parseConfig({});
+    const needed = OUTPUT_RATE_ASSUMPTION.firstTokenSeconds + 4096 / OUTPUT_RATE_ASSUMPTION.outputTokensPerSecond + CALL_SAFETY_MARGIN_MS / 1000;
+    expect(secondsForOneCall(defaults.models['claude-sonnet'])).toBe(needed);
+    expect(defaults.worker.timeoutSeconds).toBeGreaterThanOrEqual(needed);
+  });
+
+  it('rejects a worker timeout too short for the largest answer of a model a route uses, saying what it assumed', () => {
+    const message = errorOf({ worker: { timeoutSeconds: 120 } });
+    expect(message).toMatch(
+      /worker\.timeoutSeconds: 120 s is too short for one call of model \S+ \(route \w+\): 4096 output tokens \(models\.\S+\.maxOutputTokens\) need 209 s, assuming 20 output tokens\/s after 2 s to the first token, plus 1\.5 s to record the outcome; raise worker\.timeoutSeconds to at least 209/,
+    );
+    expect(message.match(/worker\.timeoutSeconds/g)).toHaveLength(2);
+  });
+
+  it('checks only the models routes use, with their own maxOutputTokens', () => {
+    const models = { small: { modelId: 'amazon.nova-micro-v1:0', maxOutputTokens: 500 }, big: { modelId: 'amazon.nova-pro-v1:0', maxOutputTokens: 10_000 } };
+    expect(() => parseConfig({ models, routes: { r: { model: 'small' } }, defaultRoute: 'r', worker: { timeoutSeconds: 30 } })).not.toThrow();
+    expect(errorOf({ models, routes: { r: { model: 'small', fallback: ['big'] } }, defaultRoute: 'r', worker: { timeoutSeconds: 300 } })).toMatch(/model big \(route r\): 10000 output tokens .* need 504 s/);
+  });
+
+  it('makes the API Gateway CloudWatch role opt-in', () => {
+    expect(parseConfig({}).api.cloudWatchRole).toBe(false);
+    expect(parseConfig({ api: { cloudWatchRole: true } }).api.cloudWatchRole).toBe(true);
   });
 });

@@ -159,11 +159,16 @@ describe('pipeline and per-model dashboard', () => {
       ['succeeded', 'JobsSucceeded', 'Quarry', 300],
     ]);
     for (const alarm of alarms) expect(alarm.AlarmActions ?? []).toEqual([]);
-    expect(alarms).toHaveLength(5);
   });
 
-  it('shows the failed-jobs alarm in the alarm status widget', () => {
+  it('shows the failed-jobs alarm, and every other, in the alarm status widget', () => {
     const status = body.widgets.find((w) => w.properties.title === 'Alarms') as Cfn;
-    expect(status.properties.alarms).toHaveLength(5);
+    const ids = Object.keys(template.findResources('AWS::CloudWatch::Alarm'));
+    expect(status.properties.alarms).toHaveLength(ids.length);
+    expect(status.properties.alarms).toContainEqual(expect.stringContaining('FailedJobsAlarm'));
+  });
+
+  it.each([METRICS.jobs.sweepRequeued, METRICS.jobs.sweepAnnounced, METRICS.jobs.pastDeadline, METRICS.jobs.sweepErrors])('graphs the sweep metric %s with the service dimension only', (name) => {
+    expect(quarryLine(name)).toHaveLength(1);
   });
 });

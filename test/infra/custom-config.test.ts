@@ -56,6 +56,34 @@ describe('a stack built from a custom configuration', () => {
     template.hasResourceProperties('AWS::Lambda::Permission', { Principal: 'sns.amazonaws.com', FunctionName: 'arn:aws:lambda:eu-west-1:123456789012:function:on-job' });
   });
 
+  it('gives every subscription the one dead-letter queue (SSE, TLS only, 14 days), which only the topic may send to, with an alarm on its depth', () => {
+    const queue = resourceNamed(template, 'AWS::SQS::Queue', 'EventsSubscriptionDeadLetterQueue');
+    expect(queue.resource.Properties).toMatchObject({ SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 24 * 3600 });
+    const subscriptions = Object.values(template.findResources('AWS::SNS::Subscription')).map((r) => r.Properties);
+    expect(subscriptions).toHaveLength(4);
+    for (const subscription of subscriptions) expect(subscription.RedrivePolicy).toEqual({ deadLetterTargetArn: { 'Fn::GetAtt': [queue.id, 'Arn'] } });
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      Queues: [{ Ref: queue.id }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          Match.objectLike({
+            Effect: 'Allow',
+            Action: 'sqs:SendMessage',
+            Principal: { Service: 'sns.amazonaws.com' },
+            Condition: { ArnEquals: { 'aws:SourceArn': { Ref: build.resources.eventsTopic } } },
+          }),
+        ]),
+      },
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queue.id, 'QueueName'] } }],
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+  });
+
   it('sizes the worker, its queue and its event source mapping from the config', () => {
     const worker = resourceNamed(template, 'AWS::Lambda::Function', build.functions.worker.logicalId).resource.Properties;
     expect(worker).toMatchObject({ MemorySize: 1536, Timeout: 300 });

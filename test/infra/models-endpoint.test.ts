@@ -37,13 +37,13 @@ describe('GET /models', () => {
     expect([fn.Runtime, fn.Architectures, fn.TracingConfig]).toEqual(['nodejs22.x', ['arm64'], { Mode: 'Active' }]);
   });
 
-  it('may only read circuit breaker items of the jobs table', () => {
+  it('may only batch-read circuit breaker items of the jobs table (the one call it makes)', () => {
     const policy = modelsFunction().id.replace(/Function[0-9A-F]{8}$/, 'Role');
     const data = statementsOf(template, policy).filter((s) => !actionsOf(s).some((a) => a.startsWith('logs:') || a.startsWith('xray:')));
     expect(data.map((s) => ({ ...s, Action: actionsOf(s).sort() }))).toEqual([
       {
         Effect: 'Allow',
-        Action: ['dynamodb:BatchGetItem', 'dynamodb:GetItem'],
+        Action: ['dynamodb:BatchGetItem'],
         Resource: { 'Fn::GetAtt': [build.resources.jobsTable, 'Arn'] },
         Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['BREAKER#*'] } },
       },

@@ -45,6 +45,10 @@ describe('cdk-nag AwsSolutions checks', () => {
     ).toEqual([]);
   });
 
+  it('leave nothing unacknowledged with the API Gateway CloudWatch role and stage logging', () => {
+    expect(unacknowledgedFindings({ api: { cloudWatchRole: true } })).toEqual([]);
+  });
+
   it('fail synth on a finding nobody acknowledged', () => {
     const { app, stack } = createApp({ config: {}, bundling: false, nag: true });
     new sqs.Queue(stack, 'UnencryptedQueue', { encryption: sqs.QueueEncryption.UNENCRYPTED });

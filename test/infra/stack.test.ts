@@ -1,15 +1,34 @@
+import type { CfnResource } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import type { z } from 'zod';
 import { parseConfig } from '../../lib/config';
-import { routingTableOf } from '../../lib/quarry-stack';
-import { ENV, routingTableSchema } from '../../lambda/core/settings';
+import { routingTableOf, VISIBILITY_TIMEOUT_FACTOR } from '../../lib/quarry-stack';
+import { resolveIntrinsics } from '../../local/intrinsics';
+import { ITEM_KINDS, SWEEP_INDEX } from '../../lambda/core/item-keys';
+import {
+  deadLetterSettingsSchema,
+  ENV,
+  modelsSettingsSchema,
+  routingTableSchema,
+  statusSettingsSchema,
+  submitSettingsSchema,
+  sweepSettingsSchema,
+  workerSettingsSchema,
+} from '../../lambda/core/settings';
 import { actionsOf, resourceNamed, statementsOf, synth, type Synthesized } from './synth';
 
 let template: Template;
 let build: Synthesized['build'];
 const defaults = parseConfig({});
 
+let sweepId: string;
+let modelsId: string;
+
 beforeAll(() => {
   ({ template, build } = synth());
+  const logicalId = (fn: { node: { defaultChild?: unknown } }) => build.stack.resolve((fn.node.defaultChild as CfnResource).logicalId) as string;
+  sweepId = logicalId(build.stack.sweep.fn.function);
+  modelsId = logicalId(build.stack.models.function);
 });
 
 const fnNamed = (prefix: string) => resourceNamed(template, 'AWS::Lambda::Function', prefix).resource.Properties;
@@ -33,6 +52,13 @@ describe('jobs queue', () => {
     expect(fnNamed(build.functions.worker.logicalId).Timeout).toBe(defaults.worker.timeoutSeconds);
   });
 
+  it("hides a received dead letter for at least 6x its handler's timeout", () => {
+    const deadLetterQueue = resourceNamed(template, 'AWS::SQS::Queue', build.resources.deadLetterQueue).resource.Properties;
+    const handlerTimeout = fnNamed(build.functions.deadLetter.logicalId).Timeout as number;
+    expect(VISIBILITY_TIMEOUT_FACTOR).toBe(6);
+    expect(deadLetterQueue.VisibilityTimeout).toBeGreaterThanOrEqual(6 * handlerTimeout);
+  });
+
   it('encrypts both queues with SSE-SQS and keeps dead letters 14 days', () => {
     for (const id of [build.resources.jobsQueue, build.resources.deadLetterQueue]) {
       expect(resourceNamed(template, 'AWS::SQS::Queue', id).resource.Properties.SqsManagedSseEnabled).toBe(true);
@@ -54,12 +80,29 @@ describe('jobs table', () => {
   it('has the partition key pk only, on-demand, with TTL, PITR and SSE', () => {
     const table = resourceNamed(template, 'AWS::DynamoDB::Table', build.resources.jobsTable).resource.Properties;
     expect(table.KeySchema).toEqual([{ AttributeName: 'pk', KeyType: 'HASH' }]);
-    expect(table.AttributeDefinitions).toEqual([{ AttributeName: 'pk', AttributeType: 'S' }]);
     expect(table.BillingMode).toBe('PAY_PER_REQUEST');
     expect(table.TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
     expect(table.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
     expect(table.SSESpecification).toEqual({ SSEEnabled: true });
-    expect(table.GlobalSecondaryIndexes).toBeUndefined();
+  });
+
+  it('has one sparse index for the sweep: shard and due time, keys only', () => {
+    const table = resourceNamed(template, 'AWS::DynamoDB::Table', build.resources.jobsTable).resource.Properties;
+    expect(table.GlobalSecondaryIndexes).toEqual([
+      {
+        IndexName: SWEEP_INDEX.name,
+        KeySchema: [
+          { AttributeName: SWEEP_INDEX.partitionKey, KeyType: 'HASH' },
+          { AttributeName: SWEEP_INDEX.sortKey, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'KEYS_ONLY' },
+      },
+    ]);
+    expect(table.AttributeDefinitions).toEqual([
+      { AttributeName: 'pk', AttributeType: 'S' },
+      { AttributeName: 'sweepShard', AttributeType: 'S' },
+      { AttributeName: 'sweepAt', AttributeType: 'N' },
+    ]);
   });
 
   it('is retained and deletion-protected by default', () => {
@@ -103,8 +146,10 @@ describe('events topic', () => {
     template.hasResourceProperties('AWS::SNS::TopicPolicy', { Topics: [ref(build.resources.eventsTopic)], PolicyDocument: { Statement: Match.arrayWith([denyInsecureTransport]) } });
   });
 
-  it('has no subscription unless the config asks', () => {
+  it('has no subscription, and so no subscription dead-letter queue, unless the config asks', () => {
     template.resourceCountIs('AWS::SNS::Subscription', 0);
+    expect(build.stack.jobEvents.subscriptionDeadLetterQueue).toBeUndefined();
+    template.resourceCountIs('AWS::SQS::Queue', 2);
   });
 });
 
@@ -162,14 +207,55 @@ describe('functions', () => {
     expect(envOf(build.functions.worker.logicalId)[ENV.routes]).toBe(envOf(build.functions.submit.logicalId)[ENV.routes]);
   });
 
-  it('gives submit, status and the DLQ handler exactly their settings', () => {
+  it('gives submit, status, the DLQ handler and the sweep exactly their settings', () => {
     const base = ['NODE_OPTIONS', 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE', 'POWERTOOLS_LOG_LEVEL'];
     const keys = (prefix: string) => Object.keys(envOf(prefix)).filter((k) => !base.includes(k)).sort();
-    expect(keys(build.functions.submit.logicalId)).toEqual([ENV.jobsTable, ENV.jobsQueueUrl, ENV.routes, ENV.jobTtlDays, ENV.maxRequestBytes].sort());
+    expect(keys(build.functions.submit.logicalId)).toEqual([ENV.jobsTable, ENV.jobsQueueUrl, ENV.routes, ENV.jobTtlDays, ENV.maxRequestBytes, ENV.tenants].sort());
     expect(envOf(build.functions.submit.logicalId)[ENV.jobsQueueUrl]).toEqual(ref(build.resources.jobsQueue));
     expect(envOf(build.functions.submit.logicalId)[ENV.maxRequestBytes]).toBe(String(defaults.api.maxRequestBytes));
-    expect(keys(build.functions.status.logicalId)).toEqual([ENV.jobsTable, ENV.resultUrlSeconds].sort());
-    expect(keys(build.functions.deadLetter.logicalId)).toEqual([ENV.jobsTable, ENV.eventsTopicArn].sort());
+    expect(keys(build.functions.status.logicalId)).toEqual([ENV.jobsTable, ENV.resultUrlSeconds, ENV.tenants].sort());
+    expect(keys(build.functions.deadLetter.logicalId)).toEqual([ENV.jobsTable, ENV.jobsQueueUrl, ENV.eventsTopicArn, ENV.resilience].sort());
+    expect(keys(sweepId)).toEqual([ENV.jobsTable, ENV.jobsQueueUrl, ENV.eventsTopicArn, ENV.resilience, ENV.tenants].sort());
+    expect(envOf(sweepId)[ENV.jobsQueueUrl]).toEqual(ref(build.resources.jobsQueue));
+  });
+
+  it("gives every function an environment its settings schema accepts once CloudFormation (or the local runtime) resolves it", () => {
+    const resolved = (logicalId: string) =>
+      resolveIntrinsics(envOf(logicalId), {
+        region: 'eu-west-1',
+        accountId: '123456789012',
+        ref: (id) => `ref-${id}`,
+        getAtt: (id, attribute) => `${attribute}-of-${id}`,
+      }) as Record<string, string>;
+    const schemas: [string, z.ZodType][] = [
+      [build.functions.submit.logicalId, submitSettingsSchema],
+      [build.functions.status.logicalId, statusSettingsSchema],
+      [build.functions.worker.logicalId, workerSettingsSchema],
+      [build.functions.deadLetter.logicalId, deadLetterSettingsSchema],
+      [sweepId, sweepSettingsSchema],
+      [modelsId, modelsSettingsSchema],
+    ];
+    for (const [logicalId, schema] of schemas) {
+      const parsed = schema.safeParse({ AWS_REGION: 'eu-west-1', ...resolved(logicalId) });
+      expect(parsed.error?.issues ?? []).toEqual([]);
+    }
+  });
+});
+
+describe('sweep', () => {
+  it('runs every minute from an EventBridge rule, with a 60 s timeout and no retries of a failed run', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 minute)',
+      State: 'ENABLED',
+      Targets: [Match.objectLike({ Arn: arnOf(sweepId), RetryPolicy: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 } })],
+    });
+    template.hasResourceProperties('AWS::Lambda::Permission', { FunctionName: arnOf(sweepId), Principal: 'events.amazonaws.com', Action: 'lambda:InvokeFunction' });
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { FunctionName: ref(sweepId), MaximumRetryAttempts: 0 });
+    expect(fnNamed(sweepId)).toMatchObject({ Timeout: 60, Runtime: 'nodejs22.x', Architectures: ['arm64'] });
+  });
+
+  it('is the stack\'s `sweep`', () => {
+    expect(build.stack.sweep.fn.function.node.path).toBe('Quarry/Sweep/Sweep/Function');
   });
 });
 
@@ -194,39 +280,59 @@ describe('event source mappings', () => {
 });
 
 describe('IAM', () => {
-  const policyOf = (role: keyof typeof build.functions) => build.functions[role].logicalId.replace(/Function[0-9A-F]{8}$/, 'Role');
-  const statements = (role: keyof typeof build.functions) => statementsOf(template, policyOf(role));
-  const grants = (role: keyof typeof build.functions) =>
+  type Role = keyof typeof build.functions | 'sweep' | 'models';
+  const logicalIdOf = (role: Role) => (role === 'sweep' ? sweepId : role === 'models' ? modelsId : build.functions[role].logicalId);
+  const policyOf = (role: Role) => logicalIdOf(role).replace(/Function[0-9A-F]{8}$/, 'Role');
+  const statements = (role: Role) => statementsOf(template, policyOf(role));
+  /** Each statement as actions, resource and, for table items, the one key prefix it is limited to. */
+  const grants = (role: Role) =>
     statements(role)
       .filter((s) => !actionsOf(s).some((a) => a.startsWith('logs:') || a.startsWith('xray:')))
-      .map((s) => ({ actions: actionsOf(s).sort(), resource: s.Resource }));
+      .map((s) => {
+        const prefixes = (s as { Condition?: Record<string, Record<string, unknown>> }).Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys'];
+        return { actions: actionsOf(s).sort(), resource: s.Resource, ...(prefixes !== undefined && { items: prefixes }) };
+      });
   const resultObjects = () => ({ 'Fn::Join': ['', [arnOf(build.resources.resultsBucket), '/results/*']] });
+  const items = (kind: keyof typeof ITEM_KINDS, ...actions: string[]) => ({ actions: actions.map((a) => `dynamodb:${a}`), resource: arnOf(build.resources.jobsTable), items: [`${ITEM_KINDS[kind]}*`] });
+  const keyArn = () => arnOf(resourceNamed(template, 'AWS::KMS::Key', 'EventsKey').id);
+  const publish = () => [
+    { actions: ['sns:Publish'], resource: ref(build.resources.eventsTopic) },
+    { actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resource: keyArn() },
+  ];
 
-  it('lets submit write jobs and enqueue them, nothing else', () => {
-    expect(grants('submit')).toEqual([
-      { actions: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], resource: arnOf(build.resources.jobsTable) },
-      { actions: ['sqs:SendMessage'], resource: arnOf(build.resources.jobsQueue) },
-    ]);
+  it('lets submit create, read and discard jobs and enqueue them, nothing else (no UpdateItem)', () => {
+    expect(grants('submit')).toEqual([items('job', 'DeleteItem', 'GetItem', 'PutItem'), { actions: ['sqs:SendMessage'], resource: arnOf(build.resources.jobsQueue) }]);
   });
 
   it('lets status read jobs and result objects, nothing else', () => {
-    expect(grants('status')).toEqual([
-      { actions: ['dynamodb:GetItem'], resource: arnOf(build.resources.jobsTable) },
-      { actions: ['s3:GetObject'], resource: resultObjects() },
-    ]);
+    expect(grants('status')).toEqual([items('job', 'GetItem'), { actions: ['s3:GetObject'], resource: resultObjects() }]);
   });
 
-  it('lets the worker consume and requeue jobs, move them, keep cache and breakers, write results and publish events', () => {
-    const keyArn = arnOf(resourceNamed(template, 'AWS::KMS::Key', 'EventsKey').id);
+  it('lets the worker consume and requeue jobs, move them, keep cache, breakers and admission schedules, write results and publish events', () => {
     expect(grants('worker').filter((g) => !g.actions[0].startsWith('bedrock:'))).toEqual([
       {
         actions: ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage', 'sqs:SendMessage'],
         resource: arnOf(build.resources.jobsQueue),
       },
-      { actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], resource: arnOf(build.resources.jobsTable) },
+      items('job', 'GetItem', 'UpdateItem'),
+      items('cache', 'GetItem', 'PutItem'),
+      items('breaker', 'GetItem', 'UpdateItem'),
+      items('bucket', 'GetItem', 'UpdateItem'),
       { actions: ['s3:PutObject'], resource: resultObjects() },
-      { actions: ['sns:Publish'], resource: ref(build.resources.eventsTopic) },
-      { actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resource: keyArn },
+      ...publish(),
+    ]);
+  });
+
+  it('lets GET /models batch-read breakers, nothing else', () => {
+    expect(grants('models')).toEqual([items('breaker', 'BatchGetItem')]);
+  });
+
+  it('lets the sweep query its index (only the index), move jobs, requeue them and publish events, nothing else', () => {
+    expect(grants('sweep')).toEqual([
+      { actions: ['dynamodb:Query'], resource: { 'Fn::Join': ['', [arnOf(build.resources.jobsTable), `/index/${SWEEP_INDEX.name}`]] } },
+      items('job', 'GetItem', 'UpdateItem'),
+      { actions: ['sqs:SendMessage'], resource: arnOf(build.resources.jobsQueue) },
+      ...publish(),
     ]);
   });
 
@@ -245,31 +351,33 @@ describe('IAM', () => {
     expect(resources.join()).toContain(':bedrock:us-west-2::foundation-model/anthropic.claude-opus-4-1-20250805-v1:0');
   });
 
-  it('limits each function to the kinds of table items it works on', () => {
-    const leadingKeys = (role: Parameters<typeof statements>[0]) =>
-      statements(role)
-        .filter((st) => actionsOf(st).some((a) => a.startsWith('dynamodb:')))
-        .map((st) => ((st as { Condition?: Record<string, Record<string, unknown>> }).Condition ?? {})['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']);
-    expect(leadingKeys('submit')).toEqual([['JOB#*']]);
-    expect(leadingKeys('status')).toEqual([['JOB#*']]);
-    expect(leadingKeys('deadLetter')).toEqual([['JOB#*']]);
-    expect(leadingKeys('worker')).toEqual([['JOB#*', 'CACHE#*', 'BREAKER#*', 'BUCKET#*']]);
+  it('limits every table item statement to one item kind, with the prefixes of lambda/core/item-keys.ts', () => {
+    const known = Object.values(ITEM_KINDS).map((prefix) => `${prefix}*`);
+    for (const role of ['submit', 'status', 'worker', 'deadLetter', 'sweep', 'models'] as const) {
+      const itemStatements = grants(role).filter((g) => g.actions.some((a) => a.startsWith('dynamodb:')) && !g.actions.includes('dynamodb:Query'));
+      expect(itemStatements.length).toBeGreaterThan(0);
+      for (const statement of itemStatements) {
+        expect(statement.items).toHaveLength(1);
+        expect(known).toContain((statement.items as string[])[0]);
+      }
+      const kinds = itemStatements.map((g) => (g.items as string[])[0]);
+      expect(new Set(kinds).size).toBe(kinds.length);
+    }
   });
 
-  it('lets the DLQ handler consume the DLQ, fail jobs and publish events', () => {
-    expect(grants('deadLetter').map((g) => g.actions)).toEqual([
-      ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage'],
-      ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
-      ['sns:Publish'],
-      ['kms:Decrypt', 'kms:GenerateDataKey'],
+  it('lets the DLQ handler consume the DLQ, move jobs, requeue them and publish events', () => {
+    expect(grants('deadLetter')).toEqual([
+      { actions: ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage'], resource: arnOf(build.resources.deadLetterQueue) },
+      items('job', 'GetItem', 'UpdateItem'),
+      { actions: ['sqs:SendMessage'], resource: arnOf(build.resources.jobsQueue) },
+      ...publish(),
     ]);
-    expect(grants('deadLetter')[0].resource).toEqual(arnOf(build.resources.deadLetterQueue));
   });
 
   it('scopes log writes to each function\'s own log group', () => {
-    for (const role of ['submit', 'status', 'worker', 'deadLetter'] as const) {
+    for (const role of ['submit', 'status', 'worker', 'deadLetter', 'sweep', 'models'] as const) {
       const logs = statements(role).find((s) => actionsOf(s).includes('logs:PutLogEvents'))!;
-      expect(logs.Resource).toEqual(arnOf(fnNamed(build.functions[role].logicalId).LoggingConfig.LogGroup.Ref));
+      expect(logs.Resource).toEqual(arnOf(fnNamed(logicalIdOf(role)).LoggingConfig.LogGroup.Ref));
     }
   });
 });
@@ -282,11 +390,11 @@ describe('REST API', () => {
     return `${'Fn::GetAtt' in parent ? '' : pathOf(parent)}/${resource.Properties.PathPart}`;
   };
 
-  it('serves stage v1 with throttling, access logs, tracing, metrics and no data tracing', () => {
+  it('serves stage v1 with throttling, tracing and metrics, and without stage logs unless the CloudWatch role is asked for', () => {
     template.hasResourceProperties('AWS::ApiGateway::Stage', {
       StageName: 'v1',
       TracingEnabled: true,
-      AccessLogSetting: { DestinationArn: arnOf(resourceNamed(template, 'AWS::Logs::LogGroup', 'ApiAccessLogs').id), Format: Match.anyValue() },
+      AccessLogSetting: Match.absent(),
       MethodSettings: [
         Match.objectLike({
           HttpMethod: '*',
@@ -294,10 +402,27 @@ describe('REST API', () => {
           ThrottlingRateLimit: defaults.api.rateLimit,
           ThrottlingBurstLimit: defaults.api.burstLimit,
           MetricsEnabled: true,
-          LoggingLevel: 'ERROR',
+          LoggingLevel: 'OFF',
           DataTraceEnabled: false,
         }),
       ],
+    });
+    // The account-wide setting is left alone: no AWS::ApiGateway::Account, no role for API Gateway.
+    template.resourceCountIs('AWS::ApiGateway::Account', 0);
+    expect(Object.values(template.findResources('AWS::IAM::Role')).filter((r) => JSON.stringify(r).includes('apigateway.amazonaws.com'))).toEqual([]);
+  });
+
+  it('with api.cloudWatchRole, creates the account role (retained) and logs the stage: JSON access logs, execution logs at ERROR, no data', () => {
+    const { template: withRole } = synth({ api: { cloudWatchRole: true } });
+    const account = Object.values(withRole.findResources('AWS::ApiGateway::Account'));
+    expect(account).toHaveLength(1);
+    const roles = Object.entries(withRole.findResources('AWS::IAM::Role')).filter(([, r]) => JSON.stringify(r.Properties.AssumeRolePolicyDocument).includes('apigateway.amazonaws.com'));
+    expect(roles).toHaveLength(1);
+    expect(roles[0][1].DeletionPolicy).toBe('Retain');
+    expect(account[0].Properties.CloudWatchRoleArn).toEqual(arnOf(roles[0][0]));
+    withRole.hasResourceProperties('AWS::ApiGateway::Stage', {
+      AccessLogSetting: { DestinationArn: arnOf(resourceNamed(withRole, 'AWS::Logs::LogGroup', 'ApiAccessLogs').id), Format: Match.stringLikeRegexp('requestId') },
+      MethodSettings: [Match.objectLike({ LoggingLevel: 'ERROR', DataTraceEnabled: false })],
     });
   });
 
@@ -348,17 +473,59 @@ describe('REST API', () => {
 });
 
 describe('observability', () => {
-  it('alarms on dead letters, worker errors, queue age, API 5xx and the failed-jobs rate', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
+  /** A Quarry pipeline metric as an alarm's MetricStat names it (namespace Quarry, dimension service=quarry only). */
+  const quarryMetric = (name: string, stat = 'Sum') =>
+    Match.objectLike({ MetricStat: { Metric: { Namespace: 'Quarry', MetricName: name, Dimensions: [{ Name: 'service', Value: 'quarry' }] }, Period: 300, Stat: stat } });
+
+  it('alarms on jobs dead-lettered, from the metric the dead-letter handler emits (not the DLQ depth)', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { Metrics: [quarryMetric('JobsDeadLettered')], Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+    const depth = Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter((a) => a.Properties.MetricName === 'ApproximateNumberOfMessagesVisible');
+    expect(depth).toEqual([]);
+  });
+
+  it('alarms when dead letters stay in the DLQ for 15 minutes (its handler cannot settle them)', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      MetricName: 'ApproximateNumberOfMessagesVisible',
-      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [build.resources.deadLetterQueue, 'QueueName'] } }],
+      EvaluationPeriods: 3,
       Threshold: 1,
+      Metrics: Match.arrayWith([
+        Match.objectLike({ Expression: 'visible + inFlight' }),
+        Match.objectLike({ MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'ApproximateNumberOfMessagesVisible', Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [build.resources.deadLetterQueue, 'QueueName'] } }] }), Stat: 'Minimum' }) }),
+        Match.objectLike({ MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'ApproximateNumberOfMessagesNotVisible' }), Stat: 'Minimum' }) }),
+      ]),
     });
+  });
+
+  it('alarms on jobs past their deadline and on any sweep finding (requeued + announced > 0 over 5 minutes)', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { Metrics: [quarryMetric('JobsPastDeadline')], Threshold: 1 });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      EvaluationPeriods: 1,
+      Metrics: Match.arrayWith([Match.objectLike({ Expression: 'requeued + announced' }), quarryMetric('SweepRequeued'), quarryMetric('SweepAnnounced')]),
+    });
+  });
+
+  it('alarms on sweep errors, sweep function errors and a sweep that stopped running', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { Metrics: [quarryMetric('SweepErrors')] });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'Errors', Namespace: 'AWS/Lambda', Dimensions: [{ Name: 'FunctionName', Value: ref(sweepId) }] });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'Invocations',
+      Dimensions: [{ Name: 'FunctionName', Value: ref(sweepId) }],
+      ComparisonOperator: 'LessThanThreshold',
+      TreatMissingData: 'breaching',
+    });
+  });
+
+  it('keeps the worker-errors, queue-age, API 5xx and failed-jobs alarms, and shows every alarm in the status widget', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: ref(build.functions.worker.logicalId) }] });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ApproximateAgeOfOldestMessage', Threshold: 1800 });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: '5XXError' });
-    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    const alarms = Object.keys(template.findResources('AWS::CloudWatch::Alarm'));
+    expect(alarms).toHaveLength(11);
+    expect(build.stack.observability.alarms).toHaveLength(11);
+    const [dashboard] = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
+    const body = JSON.stringify(dashboard.Properties.DashboardBody);
+    for (const id of alarms) expect(body).toContain(id);
   });
 
   it('exports the endpoints a client and the local runtime need', () => {

@@ -2,13 +2,19 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { configErrorOf } from './config-errors';
 import { parseConfig } from '../../lib/config';
 import { TENANT_TAG } from '../../lib/constructs/api-tenants';
+import { resolveIntrinsics } from '../../local/intrinsics';
+import { ENV } from '../../lambda/core/settings';
+import { tenantDirectorySchema } from '../../lambda/core/tenants';
 import { synth } from './synth';
 
 /** CloudFormation JSON is untyped; the tests walk it freely. */
 type CfnValue = any;
 
 const config = {
-  plans: { tiny: { rateLimit: 1, burstLimit: 2, quota: { limit: 5, period: 'WEEK' as const } }, open: { rateLimit: 100, burstLimit: 200 } },
+  plans: {
+    tiny: { rateLimit: 1, burstLimit: 2, quota: { limit: 5, period: 'WEEK' as const }, routes: ['classify'], models: ['claude-haiku', 'nova-micro'] },
+    open: { rateLimit: 100, burstLimit: 200 },
+  },
   tenants: { default: {}, acme: { plan: 'tiny' }, 'globex-eu': { plan: 'tiny' } },
 };
 
@@ -81,6 +87,31 @@ describe('tenants and usage plans', () => {
   });
 });
 
+describe('the tenant directory (QUARRY_TENANTS)', () => {
+  const functions = () => ofType('AWS::Lambda::Function').map(([id, r]) => ({ id, env: (r.Properties.Environment?.Variables ?? {}) as Record<string, CfnValue> }));
+  /** The directory as deployed: each API key's Ref resolved to a stand-in id, as CloudFormation and the local runtime do. */
+  const resolved = (value: CfnValue) => resolveIntrinsics(value, { region: 'us-east-1', accountId: '123456789012', ref: (id) => `id-of-${id}`, getAtt: () => undefined });
+
+  it('is given to submit, status, worker and sweep (the same value), not to the dead-letter handler or GET /models', () => {
+    const holders = functions().filter((f) => ENV.tenants in f.env).map((f) => f.id.replace(/[0-9A-F]{8}$/, ''));
+    expect(holders.sort()).toEqual(['JobWorkerFunction', 'StatusFunction', 'SubmitFunction', 'SweepFunction']);
+    const values = new Set(functions().filter((f) => ENV.tenants in f.env).map((f) => JSON.stringify(f.env[ENV.tenants])));
+    expect(values.size).toBe(1);
+  });
+
+  it("maps each tenant's API key id to its config name and its plan's routes and model ids", () => {
+    const value = functions().find((f) => ENV.tenants in f.env)!.env[ENV.tenants];
+    const directory = tenantDirectorySchema.parse(JSON.parse(resolved(value) as string));
+    const haiku = parseConfig({}).models['claude-haiku'].modelId;
+    const nova = parseConfig({}).models['nova-micro'].modelId;
+    expect(directory).toEqual({
+      [`id-of-${keyIdOf('default')}`]: { name: 'default' },
+      [`id-of-${keyIdOf('acme')}`]: { name: 'acme', routes: ['classify'], models: [haiku, nova] },
+      [`id-of-${keyIdOf('globex-eu')}`]: { name: 'globex-eu', routes: ['classify'], models: [haiku, nova] },
+    });
+  });
+});
+
 describe('tenant and plan configuration', () => {
   const errorOf = configErrorOf;
 
@@ -105,5 +136,23 @@ describe('tenant and plan configuration', () => {
     expect(errorOf({ plans: { gold: { rateLimit: 1, burstLimit: 1, quota: { limit: 5, period: 'YEAR' } } } })).toMatch(/plans\.gold\.quota\.period/);
     expect(errorOf({ tenants: { acme: { plan: 'default', apiKeyValue: 'secret-value-1234567890' } } })).toMatch(/tenants\.acme/);
     expect(errorOf({ tenants: {} })).toMatch(/tenants: at least one tenant/);
+  });
+
+  it('names an unknown route or model in a plan by its position', () => {
+    expect(errorOf({ plans: { gold: { rateLimit: 1, burstLimit: 1, routes: ['classify', 'translate'] } } })).toMatch(/plans\.gold\.routes\.1: unknown route "translate"; known: classify, generate, analyze/);
+    expect(errorOf({ plans: { gold: { rateLimit: 1, burstLimit: 1, models: ['gpt'] } } })).toMatch(/plans\.gold\.models\.0: unknown model "gpt"/);
+    expect(errorOf({ plans: { gold: { rateLimit: 1, burstLimit: 1, routes: [] } } })).toMatch(/plans\.gold\.routes/);
+  });
+
+  it('refuses a plan whose models leave one of its routes with no model to run on', () => {
+    const message = errorOf({ plans: { gold: { rateLimit: 1, burstLimit: 1, models: ['nova-micro'] } } });
+    expect(message).toMatch(/plans\.gold\.models: allows none of route generate's models \(claude-sonnet, claude-haiku\)/);
+    expect(() => parseConfig({ plans: { gold: { rateLimit: 1, burstLimit: 1, routes: ['classify'], models: ['nova-micro'] } } })).not.toThrow();
+  });
+
+  it('refuses a tenant directory that would not fit in a function environment (4 KB)', () => {
+    const tenants = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`tenant-with-a-long-name-${i}`, { plan: 'gold' }]));
+    const plans = { gold: { rateLimit: 1, burstLimit: 1, routes: ['classify', 'generate', 'analyze'], models: ['claude-haiku', 'claude-sonnet', 'claude-opus', 'nova-micro'] } };
+    expect(() => synth({ plans, tenants })).toThrow(/tenants: the \w+ function's environment would reach about \d+ bytes, over Lambda's 4096-byte limit/);
   });
 });

@@ -310,7 +310,12 @@ describe('external endpoints', () => {
       const secondQueues = [...second.topology.resources.values()].filter((r) => r.type === 'AWS::SQS::Queue').map((r) => r.ref);
       expect(secondQueues).toContain(queueUrl('Work'));
       const echo = [...second.functions.values()].find((f) => f.definition.env.MARKER === 'echo')!;
-      expect(echo.definition.env.AWS_ENDPOINT_URL_SQS).toBe(sqsEndpoint);
+      // The functions reach the named endpoint through the second runtime's fault layer.
+      expect(echo.definition.env.AWS_ENDPOINT_URL_SQS).toBe(second.faultEndpoints.sqs);
+      second.faults.add({ service: 'sqs', operations: ['GetQueueUrl'], error: 'unavailable' });
+      const viaLayer = await fetch(second.faultEndpoints.sqs, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'Action=GetQueueUrl&QueueName=Work' });
+      expect(viaLayer.status).toBe(503);
+      expect(second.faults.stats().services.sqs?.GetQueueUrl).toMatchObject({ requests: 1, faults: 1 });
     } finally {
       await second.stop();
     }

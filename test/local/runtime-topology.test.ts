@@ -87,8 +87,8 @@ describe('the local topology comes from the synthesized template', () => {
     expect(submit.definition.env).toMatchObject({
       JOBS_QUEUE_URL: runtime.resources.jobsQueueUrl,
       JOBS_TABLE_NAME: runtime.resources.jobsTable,
-      AWS_ENDPOINT_URL_DYNAMODB: runtime.endpoints.dynamodb,
-      AWS_ENDPOINT_URL_SQS: runtime.endpoints.sqs,
+      AWS_ENDPOINT_URL_DYNAMODB: runtime.faultEndpoints.dynamodb,
+      AWS_ENDPOINT_URL_SQS: runtime.faultEndpoints.sqs,
       AWS_ENDPOINT_URL_BEDROCK_RUNTIME: runtime.bedrockUrl,
       AWS_REGION: runtime.region,
     });
@@ -122,10 +122,12 @@ describe('the local API answers as the deployed gateway does', () => {
   it('writes .local/endpoints.json with exactly the documented keys', () => {
     const file = writeEndpointsFile(runtime, join(workdir, 'endpoints.json'));
     const written = JSON.parse(readFileSync(file, 'utf8')) as Record<string, Record<string, unknown>>;
-    expect(Object.keys(written).sort()).toEqual(['apiKey', 'apiKeys', 'apiUrl', 'bedrockUrl', 'endpoints', 'region', 'resources']);
+    expect(Object.keys(written).sort()).toEqual(['apiKey', 'apiKeys', 'apiUrl', 'bedrockUrl', 'endpoints', 'faultEndpoints', 'faultsUrl', 'region', 'resources']);
     expect(written.apiKey).toBe(runtime.apiKey);
     expect(written.apiKeys).toEqual({ default: runtime.apiKey });
     expect(Object.keys(written.endpoints).sort()).toEqual(['dynamodb', 's3', 'sns', 'sqs']);
+    expect(Object.keys(written.faultEndpoints).sort()).toEqual(['dynamodb', 's3', 'sns', 'sqs']);
+    expect(written.faultsUrl).toBe(runtime.faultsUrl);
     expect(written.resources).toEqual({
       jobsTable: expect.any(String),
       jobsQueueUrl: expect.stringContaining('/000000000000/'),
