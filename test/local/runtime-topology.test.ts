@@ -13,7 +13,7 @@ const config = {
     generate: { model: 'claude-sonnet', path: '/api/generate' },
     summarize: { model: 'claude-haiku', path: '/api/summarize' },
   },
-  worker: { timeoutSeconds: 11, maxReceiveCount: 2, maxConcurrency: 3 },
+  worker: { timeoutSeconds: 240, maxReceiveCount: 2, maxConcurrency: 3 },
   subscriptions: [{ protocol: 'email', endpoint: 'ops@example.com' }],
   plans: { default: { rateLimit: 1000, burstLimit: 1000 } },
 };
@@ -60,8 +60,8 @@ describe('the local topology comes from the synthesized template', () => {
     const read = await runtime.clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['All'] }));
     const attributes = read.Attributes!;
     expect(queueId).toBeDefined();
-    // 6x the configured worker timeout of 11 s, as the stack sets it.
-    expect(attributes.VisibilityTimeout).toBe('66');
+    // 6x the configured worker timeout of 240 s (long enough for the default models' output), as the stack sets it.
+    expect(attributes.VisibilityTimeout).toBe('1440');
     expect(attributes.VisibilityTimeout).toBe(String(queue.Properties!.VisibilityTimeout));
     expect(attributes.MessageRetentionPeriod).toBe(String(queue.Properties!.MessageRetentionPeriod));
     const redrive = JSON.parse(attributes.RedrivePolicy!) as { deadLetterTargetArn: string; maxReceiveCount: number };
@@ -94,7 +94,7 @@ describe('the local topology comes from the synthesized template', () => {
     });
     const worker = [...runtime.functions.values()].find((f) => f.definition.env.RESULTS_BUCKET_NAME)!;
     expect(worker.definition.env).toMatchObject({ EVENTS_TOPIC_ARN: runtime.resources.topicArn, RESULTS_BUCKET_NAME: runtime.resources.resultsBucket });
-    expect(worker.definition.timeoutSeconds).toBe(11);
+    expect(worker.definition.timeoutSeconds).toBe(240);
   });
 
   it('says which subscriptions it cannot deliver locally', () => {
