@@ -35,7 +35,7 @@ async function runScenario(scenario: Scenario, jobs: number): Promise<Record<str
     quiet: true,
     config: {
       plans: { default: { rateLimit: 5_000, burstLimit: 5_000 } },
-      worker: { timeoutSeconds: 15, batchSize: 5, maxConcurrency: 6, maxReceiveCount: 3 },
+      worker: { timeoutSeconds: 15, batchSize: 5, maxConcurrency: 6, maxReceiveCount: 3, assumedOutputTokensPerSecond: 10_000 },
       resilience: { requeue: { baseDelaySeconds: 1, maxDelaySeconds: 4 }, maxModelCalls: 8, jobDeadlineSeconds: 120 },
     },
   });

@@ -46,7 +46,7 @@ function configFor(kind: GoodputRow['configuration'], o: GoodputOptions): Record
     routes: { classify: { model: 'claude-haiku', path: '/api/classify' } },
     defaultRoute: 'classify',
     plans: { default: { rateLimit: 5_000, burstLimit: 5_000 } },
-    worker: { timeoutSeconds: 10, batchSize: 10, maxConcurrency: 10, maxReceiveCount: 5 },
+    worker: { timeoutSeconds: 10, batchSize: 10, maxConcurrency: 10, maxReceiveCount: 5, assumedOutputTokensPerSecond: 10_000 },
   };
   if (kind === 'quarry') {
     return { ...common, models: { 'claude-haiku': { modelId: MODEL, quota: { requestsPerMinute: o.rpm, tokensPerMinute: o.tpm } } } };

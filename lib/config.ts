@@ -4,8 +4,9 @@ import { CALL_SAFETY_MARGIN_MS } from '../lambda/core/retry-policy';
 import { isSystemInferenceProfile } from './bedrock-arns';
 
 /**
- * What the worker-timeout check assumes of the slowest configured model: output tokens per second once it streams,
- * and seconds before its first token (conservative figures for large models under load).
+ * What the worker-timeout check assumes of the slowest configured model by default: output tokens per second once it
+ * streams (`worker.assumedOutputTokensPerSecond` overrides it), and seconds before its first token (conservative
+ * figures for large models under load).
  */
 export const OUTPUT_RATE_ASSUMPTION = { outputTokensPerSecond: 20, firstTokenSeconds: 2 } as const;
 
@@ -214,8 +215,14 @@ export const configSchema = z
           .max(900)
           .default(300)
           .describe(
-            `Worker Lambda timeout (s); the queue visibility timeout is 6x this. Must fit one call producing maxOutputTokens of every model a route uses, at ${OUTPUT_RATE_ASSUMPTION.outputTokensPerSecond} output tokens/s after ${OUTPUT_RATE_ASSUMPTION.firstTokenSeconds} s to the first token, plus ${CALL_SAFETY_MARGIN_MS / 1000} s to record the outcome`,
+            `Worker Lambda timeout (s); the queue visibility timeout is 6x this. Must fit one call producing maxOutputTokens of every model a route uses, at worker.assumedOutputTokensPerSecond after ${OUTPUT_RATE_ASSUMPTION.firstTokenSeconds} s to the first token, plus ${CALL_SAFETY_MARGIN_MS / 1000} s to record the outcome`,
           ),
+        assumedOutputTokensPerSecond: z
+          .number()
+          .positive()
+          .max(100_000)
+          .default(OUTPUT_RATE_ASSUMPTION.outputTokensPerSecond)
+          .describe('Output rate the worker-timeout check assumes of the slowest model a route uses (tokens/s); raise it to what you measured, or for the local simulator'),
         batchSize: z.number().int().min(1).max(100).default(5).describe('SQS records per worker invocation'),
         maxBatchingWindowSeconds: z.number().int().min(0).max(300).default(0).describe('How long the event source mapping gathers a batch (s)'),
         maxConcurrency: z.number().int().min(2).max(1000).default(10).describe('Most concurrent worker invocations the event source mapping starts'),
@@ -422,16 +429,16 @@ function checkJobItemFits(config: ValidatedFields, ctx: z.RefinementCtx): void {
 }
 
 /** Seconds one call producing `maxOutputTokens` may take, per {@link OUTPUT_RATE_ASSUMPTION}, plus the worker's safety margin. */
-export function secondsForOneCall(model: Pick<QuarryConfig['models'][string], 'maxOutputTokens'>): number {
-  const { outputTokensPerSecond, firstTokenSeconds } = OUTPUT_RATE_ASSUMPTION;
-  return firstTokenSeconds + model.maxOutputTokens / outputTokensPerSecond + CALL_SAFETY_MARGIN_MS / 1000;
+export function secondsForOneCall(model: Pick<QuarryConfig['models'][string], 'maxOutputTokens'>, outputTokensPerSecond: number = OUTPUT_RATE_ASSUMPTION.outputTokensPerSecond): number {
+  return OUTPUT_RATE_ASSUMPTION.firstTokenSeconds + model.maxOutputTokens / outputTokensPerSecond + CALL_SAFETY_MARGIN_MS / 1000;
 }
 
 function checkWorkerTimeout(config: ValidatedFields, ctx: z.RefinementCtx): void {
   const used = new Map<string, string>();
   for (const [name, route] of Object.entries(config.routes)) for (const key of [route.model, ...route.fallback]) if (!used.has(key)) used.set(key, name);
-  const { outputTokensPerSecond, firstTokenSeconds } = OUTPUT_RATE_ASSUMPTION;
-  const slowest = [...used].map(([key, route]) => ({ key, route, needed: secondsForOneCall(config.models[key]) })).sort((a, b) => b.needed - a.needed)[0];
+  const { firstTokenSeconds } = OUTPUT_RATE_ASSUMPTION;
+  const outputTokensPerSecond = config.worker.assumedOutputTokensPerSecond;
+  const slowest = [...used].map(([key, route]) => ({ key, route, needed: secondsForOneCall(config.models[key], outputTokensPerSecond) })).sort((a, b) => b.needed - a.needed)[0];
   if (slowest && slowest.needed > config.worker.timeoutSeconds) {
     const { key, route, needed } = slowest;
     const model = config.models[key];
@@ -440,7 +447,7 @@ function checkWorkerTimeout(config: ValidatedFields, ctx: z.RefinementCtx): void
       path: ['worker', 'timeoutSeconds'],
       message:
         `${config.worker.timeoutSeconds} s is too short for one call of model ${key} (route ${route}): ${model.maxOutputTokens} output tokens (models.${key}.maxOutputTokens) ` +
-        `need ${Math.ceil(needed)} s, assuming ${outputTokensPerSecond} output tokens/s after ${firstTokenSeconds} s to the first token, plus ${CALL_SAFETY_MARGIN_MS / 1000} s to record the outcome; ` +
+        `need ${Math.ceil(needed)} s, assuming ${outputTokensPerSecond} output tokens/s (worker.assumedOutputTokensPerSecond) after ${firstTokenSeconds} s to the first token, plus ${CALL_SAFETY_MARGIN_MS / 1000} s to record the outcome; ` +
         `raise worker.timeoutSeconds to at least ${Math.ceil(needed)} or lower models.${key}.maxOutputTokens`,
     });
   }

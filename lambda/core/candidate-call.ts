@@ -83,8 +83,13 @@ export function budgetSpent(job: Job, attempts: Attempt[], deps: Pick<Processing
   return calls(job.attempts) + calls(attempts) >= deps.policy.maxModelCalls;
 }
 
-export function skippedAttempt(candidate: Candidate, errorCode: string, at: Date): Attempt {
-  return { modelId: candidate.modelId, region: candidate.region, outcome: 'skipped', errorCode, latencyMs: 0, startedAt: at.toISOString() };
+/** Skipped candidates recorded on a job at most (calls are bounded by `maxModelCalls`), so the job item stays small. */
+export const MAX_RECORDED_SKIPS = 20;
+
+/** Records a candidate skipped without a call, unless the job already recorded its share of skips. */
+export function recordSkip(job: Job, attempts: Attempt[], candidate: Candidate, errorCode: string, at: Date): void {
+  const skips = [...job.attempts, ...attempts].filter((a) => a.outcome === 'skipped').length;
+  if (skips < MAX_RECORDED_SKIPS) attempts.push({ modelId: candidate.modelId, region: candidate.region, outcome: 'skipped', errorCode, latencyMs: 0, startedAt: at.toISOString() });
 }
 
 type AdmissionStep =
@@ -107,7 +112,7 @@ async function admit(job: Job, candidate: Candidate, cost: Cost, call: number, a
     const reservation = grant.kind === 'reserved' ? (held ?? { modelId: candidate.modelId, region: candidate.region, notBefore: clock().getTime() + waitMs, ...cost }) : undefined;
     if (!deps.routing.routes[job.route]?.fallbackWhenBusy) return { kind: 'no-capacity', outcome: { kind: 'wait', waitMs, ...(reservation && { reservation }) } };
     if (reservation) await deps.capacity.settle(candidate, cost, { throttled: false, called: false }, clock());
-    attempts.push(skippedAttempt(candidate, 'NO_CAPACITY', clock()));
+    recordSkip(job, attempts, candidate, 'NO_CAPACITY', clock());
     return { kind: 'no-capacity', outcome: { kind: 'busy' } };
   }
   if (waitMs > 0) await deps.sleep(waitMs);
@@ -115,7 +120,7 @@ async function admit(job: Job, candidate: Candidate, cost: Cost, call: number, a
   const admission = await deps.breaker.admit(candidate, clock());
   if (!admission.admitted) {
     if (grant.kind === 'reserved') await deps.capacity.settle(candidate, cost, { throttled: false, called: false }, clock());
-    attempts.push(skippedAttempt(candidate, 'CIRCUIT_OPEN', clock()));
+    recordSkip(job, attempts, candidate, 'CIRCUIT_OPEN', clock());
     deps.log.info('model skipped: circuit open', { jobId: job.jobId, modelId: candidate.modelId, region: candidate.region, retryAt: new Date(admission.retryAt).toISOString() });
     return { kind: 'refused', outcome: { kind: 'circuit-open', retryAt: admission.retryAt } };
   }

@@ -1,5 +1,5 @@
 import { leaseExpiry } from './delivery';
-import { budgetSpent, skippedAttempt, tryCandidate } from './candidate-call';
+import { budgetSpent, recordSkip, tryCandidate } from './candidate-call';
 import { candidatesFor, fitsLargerContext, type Candidate } from './fallback-chain';
 import { deadlineOf, sweepAtFor } from './job-lifecycle';
 import { modelCalls, type Attempt, type Job, type JobError, type JobResult, type Reservation } from './job';
@@ -188,7 +188,7 @@ async function answerFromChain(job: Job, attempts: Attempt[], delivery: Delivery
 
   for (const candidate of chainFor(job, deps)) {
     if (!fitsLargerContext(candidate, overflowedWindow)) {
-      attempts.push(skippedAttempt(candidate, 'CONTEXT_WINDOW_TOO_SMALL', deps.clock()));
+      recordSkip(job, attempts, candidate, 'CONTEXT_WINDOW_TOO_SMALL', deps.clock());
       continue;
     }
     if (previous && previous.modelId !== candidate.modelId) {

@@ -150,7 +150,7 @@ describe('limits the config must respect', () => {
   it('rejects a worker timeout too short for the largest answer of a model a route uses, saying what it assumed', () => {
     const message = errorOf({ worker: { timeoutSeconds: 120 } });
     expect(message).toMatch(
-      /worker\.timeoutSeconds: 120 s is too short for one call of model \S+ \(route \w+\): 4096 output tokens \(models\.\S+\.maxOutputTokens\) need 209 s, assuming 20 output tokens\/s after 2 s to the first token, plus 1\.5 s to record the outcome; raise worker\.timeoutSeconds to at least 209/,
+      /worker\.timeoutSeconds: 120 s is too short for one call of model \S+ \(route \w+\): 4096 output tokens \(models\.\S+\.maxOutputTokens\) need 209 s, assuming 20 output tokens\/s \(worker\.assumedOutputTokensPerSecond\) after 2 s to the first token, plus 1\.5 s to record the outcome; raise worker\.timeoutSeconds to at least 209/,
     );
     expect(message.match(/worker\.timeoutSeconds/g)).toHaveLength(2);
   });

@@ -1,9 +1,10 @@
 import type { Job } from '../../../lambda/core/job';
+import { MAX_RECORDED_SKIPS } from '../../../lambda/core/candidate-call';
 import { chainFor, processDelivery } from '../../../lambda/core/job-processing';
 import { sweepDueJobs } from '../../../lambda/core/job-sweep';
 import type { JobStore } from '../../../lambda/core/ports';
 import { DEFAULT_RESILIENCE } from '../../../lambda/core/settings';
-import { answer, delivery, harness, queuedJob, routing, shrinking, store, useJobsTable } from './processing-harness';
+import { answer, delivery, harness, openGate, queuedJob, routing, shrinking, store, useJobsTable } from './processing-harness';
 
 /*
  * Faults between a job's claim and its announcement, against real conditional writes (dynalite): the lifecycle
@@ -206,5 +207,16 @@ describe('the sweep', () => {
     const { h, run: retry } = sweep(new Date(Date.now() + 120_000));
     await retry();
     expect(h.requeued.map((r) => r.jobId)).toContain(lost.jobId);
+  });
+});
+
+describe('the job item', () => {
+  it('records at most MAX_RECORDED_SKIPS skipped candidates, however often the job is requeued past open circuits', async () => {
+    const job = await queuedJob({ route: 'generate' });
+    const h = harness(undefined, { policy });
+    h.deps.breaker = { ...openGate(), admit: async () => ({ admitted: false, state: 'OPEN', retryAt: Date.now() + 1_000 }) };
+    for (let i = 0; i < 12; i++) expect((await processDelivery(delivery(job.jobId, `m${i}:r`), h.deps)).kind).toBe('requeued');
+    const stored = (await store.get(job.jobId, new Date()))!;
+    expect(stored.attempts.filter((a) => a.outcome === 'skipped')).toHaveLength(MAX_RECORDED_SKIPS);
   });
 });
