@@ -11,7 +11,8 @@ export interface ApiMethod {
   httpMethod: string;
   /** Logical id of the function an AWS_PROXY integration invokes; undefined for a MOCK integration. */
   functionLogicalId?: string;
-  mockResponse?: { statusCode: number; headers: Record<string, string> };
+  /** A MOCK integration: what API Gateway answers by itself. */
+  mock?: MockIntegration;
   apiKeyRequired: boolean;
   validateBody: boolean;
   validateParameters: boolean;
@@ -19,6 +20,25 @@ export interface ApiMethod {
   models: Record<string, object>;
   /** `method.request.header.X` / `.querystring.X` / `.path.X` -> required. */
   requestParameters: Record<string, boolean>;
+}
+
+export interface MockIntegration {
+  /** Content type -> request mapping template; its output's `statusCode` selects the integration response. */
+  requestTemplates: Record<string, string>;
+  /** What a request of a content type without a template gets: passed through, or refused with 415. */
+  passthroughBehavior: 'WHEN_NO_MATCH' | 'WHEN_NO_TEMPLATES' | 'NEVER';
+  responses: MockIntegrationResponse[];
+}
+
+export interface MockIntegrationResponse {
+  /** The method response status this integration response answers with. */
+  statusCode: number;
+  /** Regex matched against the mock's status code; the response without one is the default. */
+  selectionPattern?: string;
+  /** Literal header values (`method.response.header.X: "'value'"`). */
+  headers: Record<string, string>;
+  /** Content type -> response mapping template (the body). */
+  templates: Record<string, string>;
 }
 
 export interface GatewayResponse {
@@ -120,13 +140,7 @@ export function readRestApis(topology: LocalTopology, generateKey: () => string 
         if (!target) throw new Error(`${methodId}: integration ${uri} does not invoke a function of this stack`);
         method.functionLogicalId = target;
       } else if (integration.Type === 'MOCK') {
-        const first = ((integration.IntegrationResponses ?? []) as Props[])[0] ?? {};
-        const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries((first.ResponseParameters ?? {}) as Props)) {
-          const value = literalHeader(v);
-          if (value !== undefined) headers[k.replace(/^method\.response\.header\./, '')] = value;
-        }
-        method.mockResponse = { statusCode: Number(first.StatusCode ?? 200), headers };
+        method.mock = readMockIntegration(topology.resolve<Props>(integration, `${methodId}.Integration`));
       } else {
         throw new Error(`${methodId}: integration type ${String(integration.Type)} is not served locally`);
       }
@@ -176,6 +190,27 @@ export function readRestApis(topology: LocalTopology, generateKey: () => string 
     apis.push({ logicalId: apiId, stage, methods, gatewayResponses, apiKeys, usagePlans });
   }
   return apis;
+}
+
+function readMockIntegration(integration: Props): MockIntegration {
+  const behavior = String(integration.PassthroughBehavior ?? 'WHEN_NO_MATCH').toUpperCase();
+  return {
+    requestTemplates: Object.fromEntries(Object.entries((integration.RequestTemplates ?? {}) as Props).map(([type, t]) => [type.toLowerCase(), String(t)])),
+    passthroughBehavior: behavior === 'NEVER' || behavior === 'WHEN_NO_TEMPLATES' ? behavior : 'WHEN_NO_MATCH',
+    responses: ((integration.IntegrationResponses ?? []) as Props[]).map((r) => {
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries((r.ResponseParameters ?? {}) as Props)) {
+        const value = literalHeader(v);
+        if (value !== undefined) headers[k.replace(/^method\.response\.header\./, '')] = value;
+      }
+      return {
+        statusCode: Number(r.StatusCode ?? 200),
+        ...(typeof r.SelectionPattern === 'string' && r.SelectionPattern !== '' && { selectionPattern: r.SelectionPattern }),
+        headers,
+        templates: Object.fromEntries(Object.entries((r.ResponseTemplates ?? {}) as Props).map(([type, t]) => [type, String(t)])),
+      };
+    }),
+  };
 }
 
 /** The usage plans of the template attached to this API's stage, with their throttle, quota and keys. */
@@ -295,6 +330,14 @@ export function renderGatewayError(api: RestApiDefinition, ctx: GatewayErrorCont
   const family = (fallback.statusCode >= 500 ? 'DEFAULT_5XX' : 'DEFAULT_4XX');
   const response = api.gatewayResponses[ctx.responseType] ?? api.gatewayResponses[family];
   if (!response) return { statusCode: fallback.statusCode, headers: [['Content-Type', 'application/json']], body: Buffer.from(fallback.body) };
+  const body = renderTemplate(response.template ?? `{"message":$context.error.messageString}`, ctx);
+  const headers: Array<[string, string]> = Object.entries(response.headers);
+  if (!headers.some(([n]) => n.toLowerCase() === 'content-type')) headers.push(['Content-Type', 'application/json']);
+  return { statusCode: response.statusCode ?? DEFAULT_STATUS[ctx.responseType] ?? fallback.statusCode, headers, body: Buffer.from(body) };
+}
+
+/** A mapping template with the `$context` variables filled in (no other VTL: the templates served here use none). */
+function renderTemplate(template: string, ctx: GatewayErrorContext): string {
   const values: Record<string, string> = {
     'context.error.messageString': JSON.stringify(ctx.message),
     'context.error.message': ctx.message,
@@ -308,10 +351,39 @@ export function renderGatewayError(api: RestApiDefinition, ctx: GatewayErrorCont
     'context.stage': ctx.stage,
     'context.identity.sourceIp': ctx.sourceIp,
   };
-  const body = (response.template ?? `{"message":$context.error.messageString}`).replace(/\$\{(context(?:\.[A-Za-z]+)+)\}|\$(context(?:\.[A-Za-z]+)+)/g, (whole, braced?: string, bare?: string) => values[(braced ?? bare)!] ?? whole);
+  return template.replace(/\$\{(context(?:\.[A-Za-z]+)+)\}|\$(context(?:\.[A-Za-z]+)+)/g, (whole, braced?: string, bare?: string) => values[(braced ?? bare)!] ?? whole);
+}
+
+/**
+ * What API Gateway answers for a MOCK integration: the request template of the request's content type (JSON when it
+ * sends none) gives the status code, which selects the integration response: its status, literal headers and body
+ * template. As on AWS, a content type without a template is refused with 415 unless passed through, and a status
+ * code that does not parse, or that no response maps, is a 500.
+ */
+export function answerMock(api: RestApiDefinition, mock: MockIntegration, request: { contentType?: string; body: string }, ctx: GatewayErrorContext): HttpResponse {
+  const internalError = () => renderGatewayError(api, { ...ctx, responseType: 'DEFAULT_5XX', message: 'Internal server error' }, { statusCode: 500, body: '{"message": "Internal server error"}' });
+  const mediaType = (request.contentType?.split(';')[0].trim() || 'application/json').toLowerCase();
+  let output = mock.requestTemplates[mediaType];
+  if (output === undefined) {
+    const refused = mock.passthroughBehavior === 'NEVER' || (mock.passthroughBehavior === 'WHEN_NO_TEMPLATES' && Object.keys(mock.requestTemplates).length > 0);
+    if (refused) return renderGatewayError(api, { ...ctx, responseType: 'UNSUPPORTED_MEDIA_TYPE', message: 'Unsupported Media Type' }, { statusCode: 415, body: '{"message":"Unsupported Media Type"}' });
+    output = request.body;
+  }
+  let statusCode: unknown;
+  try {
+    statusCode = (JSON.parse(renderTemplate(output, ctx)) as { statusCode?: unknown } | null)?.statusCode;
+  } catch {
+    return internalError();
+  }
+  if (typeof statusCode !== 'number' || !Number.isInteger(statusCode)) return internalError();
+  const response =
+    mock.responses.find((r) => r.selectionPattern !== undefined && new RegExp(`^(?:${r.selectionPattern})$`).test(String(statusCode))) ??
+    mock.responses.find((r) => r.selectionPattern === undefined);
+  if (!response) return internalError();
+  const [type, template] = Object.entries(response.templates).find(([t]) => t.toLowerCase() === 'application/json') ?? Object.entries(response.templates)[0] ?? [];
   const headers: Array<[string, string]> = Object.entries(response.headers);
-  if (!headers.some(([n]) => n.toLowerCase() === 'content-type')) headers.push(['Content-Type', 'application/json']);
-  return { statusCode: response.statusCode ?? DEFAULT_STATUS[ctx.responseType] ?? fallback.statusCode, headers, body: Buffer.from(body) };
+  if (!headers.some(([n]) => n.toLowerCase() === 'content-type')) headers.push(['Content-Type', type ?? 'application/json']);
+  return { statusCode: response.statusCode, headers, body: Buffer.from(template === undefined ? '' : renderTemplate(template, ctx)) };
 }
 
 export interface ApiServerOptions {
@@ -399,11 +471,19 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     const body = Buffer.concat(chunks).toString('utf8');
 
     if (!match.method) {
-      const fallback = match.methodNotAllowed
-        ? { statusCode: 405, body: JSON.stringify({ error: { code: 'METHOD_NOT_ALLOWED', message: `${method} is not allowed on ${match.resourcePath}` } }) }
-        : { statusCode: 404, body: JSON.stringify({ error: { code: 'NOT_FOUND', message: `No route for ${method} ${url.pathname}` } }) };
+      // As API Gateway: a path, or a method of a path, that the API does not define is 403 "Missing Authentication
+      // Token", which the template's gateway response may rephrase. Without one, a plain 404 or 405 with Allow.
       const explicit = api.gatewayResponses.MISSING_AUTHENTICATION_TOKEN;
-      respond(explicit ? renderGatewayError(api, errorContext('MISSING_AUTHENTICATION_TOKEN', 'Missing Authentication Token'), fallback) : { statusCode: fallback.statusCode, headers: [['Content-Type', 'application/json']], body: Buffer.from(fallback.body) });
+      if (explicit) {
+        respond(renderGatewayError(api, errorContext('MISSING_AUTHENTICATION_TOKEN', 'Missing Authentication Token'), { statusCode: 403, body: '' }));
+      } else if (match.methodNotAllowed) {
+        const allow = [...new Set(api.methods.filter((m) => m.resourcePath === match.resourcePath).map((m) => m.httpMethod))].sort().join(', ');
+        const body = JSON.stringify({ error: { code: 'METHOD_NOT_ALLOWED', message: `${method} is not allowed on ${match.resourcePath}; use ${allow}` } });
+        respond({ statusCode: 405, headers: [['Content-Type', 'application/json'], ['Allow', allow]], body: Buffer.from(body) });
+      } else {
+        const body = JSON.stringify({ error: { code: 'NOT_FOUND', message: `No route for ${method} ${url.pathname}` } });
+        respond({ statusCode: 404, headers: [['Content-Type', 'application/json']], body: Buffer.from(body) });
+      }
       return;
     }
     const target = match.method;
@@ -465,8 +545,8 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       }
     }
 
-    if (target.mockResponse) {
-      respond({ statusCode: target.mockResponse.statusCode, headers: Object.entries(target.mockResponse.headers), body: Buffer.alloc(0) });
+    if (target.mock) {
+      respond(answerMock(api, target.mock, { contentType: req.headers['content-type'], body }, errorContext('MOCK', '')));
       return;
     }
 

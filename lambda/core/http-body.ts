@@ -18,9 +18,17 @@ export function readJsonBody(
   const raw = request.body ?? '';
   const text = request.isBase64Encoded ? Buffer.from(raw, 'base64').toString('utf8') : raw;
   if (Buffer.byteLength(text, 'utf8') > maxBytes) throw new PayloadTooLargeError(maxBytes);
+  if (text.trim() === '') throw new MalformedJsonError('is empty; send a JSON object');
   try {
     return JSON.parse(text) as unknown;
-  } catch {
-    throw new MalformedJsonError();
+  } catch (error) {
+    throw new MalformedJsonError(syntaxProblem((error as Error).message));
   }
+}
+
+/** Where JSON.parse gave up, without echoing the body (V8 quotes a piece of it in some messages). */
+function syntaxProblem(parserMessage: string): string {
+  const position = /at position (\d+)/.exec(parserMessage)?.[1];
+  if (position !== undefined) return `is not valid JSON (error at position ${position})`;
+  return /end of JSON input/.test(parserMessage) ? 'is not valid JSON (it ends too early)' : 'is not valid JSON';
 }

@@ -1,4 +1,5 @@
 import type { APIGatewayProxyResult } from 'aws-lambda';
+import { tenantFor, type Tenant, type TenantDirectory } from '../core/tenants';
 import { QuarryError } from '../core/errors';
 import { logger } from './observability';
 
@@ -23,7 +24,20 @@ export function errorResponse(error: unknown): APIGatewayProxyResult {
   return jsonResponse(500, { error: { code: 'INTERNAL_ERROR', message: 'Something went wrong on our side; the request can be retried.' } });
 }
 
-/** The caller's tenant: the API key id API Gateway authenticated, or "default" where no key is in use. */
-export function tenantOf(event: { requestContext?: { identity?: { apiKeyId?: string | null } } }): string {
-  return event.requestContext?.identity?.apiKeyId || 'default';
+/**
+ * A `Location` usable as given: `resourcePath` under the prefix the caller reached the API by, i.e. what the
+ * request's full path (`requestContext.path`: `/v1/jobs` on API Gateway's own URL, with a base path on a custom
+ * domain) has before the API's path (`/jobs`); the stage when the event does not say.
+ */
+export function locationOf(event: { path?: string | null; requestContext?: { path?: string | null; stage?: string | null } }, resourcePath: string): string {
+  const fullPath = event.requestContext?.path;
+  const apiPath = event.path;
+  const prefix =
+    fullPath && apiPath && fullPath.endsWith(apiPath) ? fullPath.slice(0, fullPath.length - apiPath.length) : event.requestContext?.stage ? `/${event.requestContext.stage}` : '';
+  return `${prefix.replace(/\/+$/, '')}${resourcePath}`;
+}
+
+/** The caller's tenant: named by the API key API Gateway authenticated ("default" where no key is in use). */
+export function tenantOf(event: { requestContext?: { identity?: { apiKeyId?: string | null } } }, directory: TenantDirectory): Tenant {
+  return tenantFor(event.requestContext?.identity?.apiKeyId ?? undefined, directory);
 }

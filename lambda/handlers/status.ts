@@ -19,7 +19,7 @@ export const handler = instrumented(async (event: APIGatewayProxyEvent): Promise
     const jobId = event.pathParameters?.jobId ?? '';
     const job = /^[A-Za-z0-9-]{1,64}$/.test(jobId) ? await store.get(jobId, new Date()) : undefined;
     // Another tenant's job answers exactly like an unknown one.
-    if (!job || job.tenant !== tenantOf(event)) throw new JobNotFoundError(jobId);
+    if (!job || job.tenant !== tenantOf(event, settings[ENV.tenants]).name) throw new JobNotFoundError(jobId);
     const resultUrl = job.resultLocation ? await ResultStore.presignedUrl(s3, job.resultLocation, settings[ENV.resultUrlSeconds]) : undefined;
     const retryAfter = pollAfterSeconds(job);
     return jsonResponse(200, jobView(job, resultUrl), retryAfter === undefined ? {} : { 'Retry-After': String(retryAfter) });

@@ -3,10 +3,11 @@ import { documentClient, sqsClient } from '../aws/clients';
 import { JobQueue } from '../aws/job-queue';
 import { JobRepository } from '../aws/job-repository';
 import { headerValue, readJsonBody } from '../core/http-body';
+import { parseJobRequest } from '../core/job-request';
 import { submitJob } from '../core/job-submission';
 import { routeForPath } from '../core/routing';
 import { ENV, readSettings, submitSettingsSchema } from '../core/settings';
-import { errorResponse, jsonResponse, tenantOf } from './http';
+import { errorResponse, jsonResponse, locationOf, tenantOf } from './http';
 import { instrumented, jobLog, metrics, tracer } from './observability';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 
@@ -17,11 +18,12 @@ const routing = settings[ENV.routes];
 
 export const handler = instrumented(async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
   try {
-    const body = readJsonBody(event, settings[ENV.maxRequestBytes]);
+    // Parsed here too so that details name every field the way the API reports them (lambda/core/request-issues.ts).
+    const body = parseJobRequest(readJsonBody(event, settings[ENV.maxRequestBytes]));
     const { httpStatus, job } = await submitJob(
       {
         body,
-        tenant: tenantOf(event),
+        tenant: tenantOf(event, settings[ENV.tenants]),
         pathRoute: routeForPath(event.resource, routing),
         idempotencyKey: headerValue(event.headers, 'idempotency-key'),
       },
@@ -30,12 +32,13 @@ export const handler = instrumented(async (event: APIGatewayProxyEvent): Promise
         queue: { enqueue: (message) => queue.enqueue(settings[ENV.jobsQueueUrl], message) },
         routing,
         jobTtlDays: settings[ENV.jobTtlDays],
+        policy: settings[ENV.resilience],
         clock: () => new Date(),
         log: jobLog,
       },
     );
     if (httpStatus === 202) metrics.addMetric('JobsSubmitted', MetricUnit.Count, 1);
-    return jsonResponse(httpStatus, { jobId: job.jobId, status: job.status, createdAt: job.createdAt }, { Location: `/jobs/${job.jobId}` });
+    return jsonResponse(httpStatus, { jobId: job.jobId, status: job.status, createdAt: job.createdAt }, { Location: locationOf(event, `/jobs/${job.jobId}`) });
   } catch (error) {
     metrics.addMetric('JobsRejected', MetricUnit.Count, 1);
     return errorResponse(error);

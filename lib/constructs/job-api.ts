@@ -1,4 +1,4 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { Lazy, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -14,8 +14,12 @@ export interface JobApiProps {
   readonly statusFunction: lambda.IFunction;
   /** Handles `GET /models` (models and their circuit breakers). */
   readonly modelsFunction: lambda.IFunction;
-  /** JSON schema (draft 4) of the POST body, checked by API Gateway before the submit function runs. */
-  readonly jobRequestSchema: apigateway.JsonSchema;
+  /**
+   * JSON schema (draft 4) of the POST body, published as the API's `JobRequest` model for exported SDKs and docs.
+   * The gateway does not validate with it: the submit function's zod schema is the one validator, so that every 400
+   * names its fields in the API's error shape. @default - no model
+   */
+  readonly jobRequestSchema?: apigateway.JsonSchema;
   /** Extra `POST` paths that submit to a preset route, e.g. `/api/classify`. @default - none */
   readonly routePaths?: readonly string[];
   /** Stage-wide steady-state requests per second. @default 50 */
@@ -49,14 +53,14 @@ interface GatewayError {
   statusCode?: string;
   code: string;
   message?: string;
-  details?: string;
   headers?: Record<string, string>;
 }
 
-/** Error responses API Gateway itself sends, in the API's `{error:{code,message}}` shape. */
+/**
+ * Error responses API Gateway itself sends, in the API's `{error:{code,message}}` shape. No request validator runs
+ * (the functions validate), so the gateway's own 400s (BAD_REQUEST_BODY, BAD_REQUEST_PARAMETERS) cannot occur.
+ */
 const GATEWAY_ERRORS: GatewayError[] = [
-  { type: apigateway.ResponseType.BAD_REQUEST_BODY, code: 'INVALID_REQUEST', details: '$context.error.validationErrorString' },
-  { type: apigateway.ResponseType.BAD_REQUEST_PARAMETERS, code: 'INVALID_REQUEST' },
   { type: apigateway.ResponseType.REQUEST_TOO_LARGE, code: 'PAYLOAD_TOO_LARGE' },
   { type: apigateway.ResponseType.UNSUPPORTED_MEDIA_TYPE, code: 'UNSUPPORTED_MEDIA_TYPE' },
   // A missing, unknown or disabled x-api-key, or a key in no usage plan of the stage.
@@ -76,29 +80,50 @@ const GATEWAY_ERRORS: GatewayError[] = [
     message: '"Request quota of your usage plan exhausted for this period"',
     headers: { 'Retry-After': `'${QUOTA_RETRY_AFTER_SECONDS}'` },
   },
-  // API Gateway answers an unknown path or method with 403 "Missing Authentication Token"; it is a 404.
-  { type: apigateway.ResponseType.MISSING_AUTHENTICATION_TOKEN, statusCode: '404', code: 'NOT_FOUND', message: '"No such resource or method"' },
+  // API Gateway answers an unknown path with 403 "Missing Authentication Token"; it is a 404. (A known path with
+  // another method reaches the resource's ANY method instead: 405.)
+  { type: apigateway.ResponseType.MISSING_AUTHENTICATION_TOKEN, statusCode: '404', code: 'NOT_FOUND', message: '"No such resource"' },
   { type: apigateway.ResponseType.DEFAULT_4XX, code: '$context.error.responseType' },
   { type: apigateway.ResponseType.DEFAULT_5XX, code: '$context.error.responseType' },
 ];
 
 /**
+ * Request content types the MOCK integrations of the 405 and OPTIONS answers map. Another content type is refused
+ * by the gateway with 415 UNSUPPORTED_MEDIA_TYPE (passthrough NEVER): never passed through to the mock, whose
+ * status code would then not parse (a 500).
+ */
+export const MOCK_REQUEST_CONTENT_TYPES = [
+  'application/json',
+  'text/plain',
+  'application/x-www-form-urlencoded',
+  'multipart/form-data',
+  'application/xml',
+  'text/xml',
+  'text/html',
+  'application/octet-stream',
+];
+
+/**
  * The public REST API, stage `v1`: `POST /jobs`, `GET /jobs/{jobId}`, `GET /models` and a `POST` per static route
- * path, all Lambda proxy integrations.
+ * path, all Lambda proxy integrations. Every resource with a method also answers any other method with
+ * `405 METHOD_NOT_ALLOWED` and `OPTIONS` with `204`, both with an `Allow` header listing its methods.
  *
  * Default settings: regional endpoint (a regional WAF web ACL can be attached: `webAclArn`), stage throttling,
  * with `cloudWatchRole` JSON access logs and execution logs at ERROR without request/response data, X-Ray tracing,
- * CloudWatch metrics, request body validation against the job request model, JSON error responses from the
- * gateway itself (403 for a missing or invalid API key, 429 with `Retry-After` when throttled or over quota). Every
- * method requires an API key; the keys and usage plans are ApiTenants'.
+ * CloudWatch metrics, JSON error responses from the gateway itself (403 for a missing or invalid API key, 404 for an
+ * unknown path, 405 for a wrong method, 429 with `Retry-After` when throttled or over quota). Bodies are validated by
+ * the functions, not by a gateway request validator, so that every 400 names its fields. Every method requires an
+ * API key; the keys and usage plans are ApiTenants'.
  */
 export class JobApi extends Construct {
   public readonly api: apigateway.RestApi;
   /** The access log group, when `cloudWatchRole` is on. */
   public readonly accessLogGroup?: logs.LogGroup;
-  public readonly jobRequestModel: apigateway.Model;
-  public readonly requestValidator: apigateway.RequestValidator;
+  /** The documentation model of the job request body, if `jobRequestSchema` was given. */
+  public readonly jobRequestModel?: apigateway.Model;
   public readonly webAclAssociation?: wafv2.CfnWebACLAssociation;
+  /** Methods of each resource, read when the template is written: its `Allow` header. */
+  private readonly methodsOf = new Map<apigateway.IResource, string[]>();
 
   constructor(scope: Construct, id: string, props: JobApiProps) {
     super(scope, id);
@@ -132,45 +157,40 @@ export class JobApi extends Construct {
 
     for (const error of GATEWAY_ERRORS) {
       const message = error.message ?? '$context.error.messageString';
-      const details = error.details ? `,"details":"${error.details}"` : '';
       this.api.addGatewayResponse(`${error.type.responseType}Response`, {
         type: error.type,
         statusCode: error.statusCode,
         responseHeaders: { 'Content-Type': "'application/json'", ...error.headers },
-        templates: { 'application/json': `{"error":{"code":"${error.code}","message":${message}${details}}}` },
+        templates: { 'application/json': `{"error":{"code":"${error.code}","message":${message}}}` },
       });
     }
 
-    this.jobRequestModel = this.api.addModel('JobRequestModel', {
-      contentType: 'application/json',
-      modelName: 'JobRequest',
-      description: 'Body of POST /jobs and the static route paths',
-      schema: props.jobRequestSchema,
+    Validations.of(this.api).acknowledge({
+      id: 'AwsSolutions-APIG2',
+      reason:
+        'Bodies and headers are validated by the functions against the one zod schema of the contract, so that every 400 answers VALIDATION_ERROR naming each offending field; a gateway validator would answer a second, vaguer error shape first.',
     });
-    this.requestValidator = this.api.addRequestValidator('RequestValidator', {
-      requestValidatorName: 'body-and-parameters',
-      validateRequestBody: true,
-      validateRequestParameters: true,
-    });
+
+    if (props.jobRequestSchema) {
+      this.jobRequestModel = this.api.addModel('JobRequestModel', {
+        contentType: 'application/json',
+        modelName: 'JobRequest',
+        description: 'Body of POST /jobs and the static route paths (documentation: the submit function validates it)',
+        schema: props.jobRequestSchema,
+      });
+    }
 
     const submit = new apigateway.LambdaIntegration(props.submitFunction, { allowTestInvoke: false });
     const status = new apigateway.LambdaIntegration(props.statusFunction, { allowTestInvoke: false });
     const submitOptions: apigateway.MethodOptions = {
-      requestValidator: this.requestValidator,
-      requestModels: { 'application/json': this.jobRequestModel },
+      ...(this.jobRequestModel && { requestModels: { 'application/json': this.jobRequestModel } }),
       requestParameters: { 'method.request.header.Idempotency-Key': false },
     };
 
-    const jobs = this.api.root.addResource('jobs');
-    jobs.addMethod('POST', submit, submitOptions);
-    jobs.addResource('{jobId}').addMethod('GET', status, {
-      requestValidator: this.requestValidator,
-      requestParameters: { 'method.request.path.jobId': true },
-    });
-    this.api.root.addResource('models').addMethod('GET', new apigateway.LambdaIntegration(props.modelsFunction, { allowTestInvoke: false }));
-    for (const routePath of props.routePaths ?? []) {
-      this.api.root.resourceForPath(routePath).addMethod('POST', submit, submitOptions);
-    }
+    this.addEndpoint('/jobs', 'POST', submit, submitOptions);
+    this.addEndpoint('/jobs/{jobId}', 'GET', status, { requestParameters: { 'method.request.path.jobId': true } });
+    this.addEndpoint('/models', 'GET', new apigateway.LambdaIntegration(props.modelsFunction, { allowTestInvoke: false }));
+    for (const routePath of props.routePaths ?? []) this.addEndpoint(routePath, 'POST', submit, submitOptions);
 
     if (props.webAclArn) {
       this.webAclAssociation = new wafv2.CfnWebACLAssociation(this, 'WebAclAssociation', {
@@ -179,4 +199,51 @@ export class JobApi extends Construct {
       });
     }
   }
+
+  /**
+   * Serves `httpMethod` on `path`, and keeps the resource's other methods answering `405` and `OPTIONS` answering
+   * `204`, each with an `Allow` header that lists this method too. Add every method of the API through here.
+   */
+  public addEndpoint(path: string, httpMethod: string, integration: apigateway.Integration, options?: apigateway.MethodOptions): apigateway.Method {
+    const resource = this.api.root.resourceForPath(path);
+    const method = resource.addMethod(httpMethod, integration, options);
+    const methods = this.methodsOf.get(resource);
+    if (methods) {
+      methods.push(httpMethod.toUpperCase());
+      return method;
+    }
+    const known = [httpMethod.toUpperCase()];
+    this.methodsOf.set(resource, known);
+    const allow = () => [...new Set([...known.sort(), 'OPTIONS'])].join(', ');
+    const allowHeader = Lazy.string({ produce: () => `'${allow()}'` });
+    // In a mapping template, so `$context.httpMethod` is the method the caller used.
+    const body = Lazy.string({
+      produce: () => JSON.stringify({ error: { code: 'METHOD_NOT_ALLOWED', message: `$context.httpMethod is not allowed on ${resource.path}; allowed: ${allow()}` } }),
+    });
+    addMockMethod(resource, 'ANY', 405, { Allow: allowHeader, 'Cache-Control': "'no-store'" }, body);
+    addMockMethod(resource, 'OPTIONS', 204, { Allow: allowHeader });
+    return method;
+  }
+}
+
+/**
+ * Adds a method answered by a MOCK integration: `statusCode` with these header values (quoted literals) and body.
+ * It requires the API key like every method, so a caller without one gets 403 INVALID_API_KEY first.
+ */
+function addMockMethod(resource: apigateway.IResource, httpMethod: string, statusCode: number, headers: Record<string, string>, body?: string): apigateway.Method {
+  const status = String(statusCode);
+  const integration = new apigateway.MockIntegration({
+    passthroughBehavior: apigateway.PassthroughBehavior.NEVER,
+    requestTemplates: Object.fromEntries(MOCK_REQUEST_CONTENT_TYPES.map((type) => [type, `{"statusCode": ${statusCode}}`])),
+    integrationResponses: [
+      {
+        statusCode: status,
+        responseParameters: Object.fromEntries(Object.entries(headers).map(([name, value]) => [`method.response.header.${name}`, value])),
+        ...(body !== undefined && { responseTemplates: { 'application/json': body } }),
+      },
+    ],
+  });
+  return resource.addMethod(httpMethod, integration, {
+    methodResponses: [{ statusCode: status, responseParameters: Object.fromEntries(Object.keys(headers).map((name) => [`method.response.header.${name}`, true])) }],
+  });
 }

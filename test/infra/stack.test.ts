@@ -16,6 +16,7 @@ import {
   workerSettingsSchema,
 } from '../../lambda/core/settings';
 import { actionsOf, resourceNamed, statementsOf, synth, type Synthesized } from './synth';
+import { API_ERRORS } from '../../lambda/core/errors';
 
 let template: Template;
 let build: Synthesized['build'];
@@ -427,42 +428,69 @@ describe('REST API', () => {
   });
 
   it('routes POST /jobs, GET /jobs/{jobId}, GET /models and a POST per static route path to Lambda proxy integrations, each wanting an API key', () => {
-    const routes = methods().map((m) => `${m.HttpMethod} ${pathOf(m.ResourceId)}`).sort();
+    const proxies = methods().filter((m) => m.Integration.Type === 'AWS_PROXY');
+    const routes = proxies.map((m) => `${m.HttpMethod} ${pathOf(m.ResourceId)}`).sort();
     expect(routes).toEqual(['GET /jobs/{jobId}', 'GET /models', 'POST /api/analyze', 'POST /api/classify', 'POST /api/generate', 'POST /jobs']);
     for (const method of methods()) {
-      expect(method.Integration.Type).toBe('AWS_PROXY');
       expect(method.AuthorizationType).toBe('NONE');
       expect(method.ApiKeyRequired).toBe(true);
     }
   });
 
-  it('validates every POST body against the job request model', () => {
+  it('answers any other method of a path 405 and OPTIONS 204, with Allow listing its methods, from MOCK integrations', () => {
+    const mocks = methods().filter((m) => m.Integration.Type === 'MOCK');
+    const allowOf = (m: ReturnType<typeof methods>[number]) => m.Integration.IntegrationResponses[0].ResponseParameters['method.response.header.Allow'];
+    const byPath = (httpMethod: string) => Object.fromEntries(mocks.filter((m) => m.HttpMethod === httpMethod).map((m) => [pathOf(m.ResourceId), allowOf(m)]));
+    const expected = {
+      '/jobs': "'POST, OPTIONS'",
+      '/jobs/{jobId}': "'GET, OPTIONS'",
+      '/models': "'GET, OPTIONS'",
+      '/api/classify': "'POST, OPTIONS'",
+      '/api/generate': "'POST, OPTIONS'",
+      '/api/analyze': "'POST, OPTIONS'",
+    };
+    expect(byPath('ANY')).toEqual(expected);
+    expect(byPath('OPTIONS')).toEqual(expected);
+    expect(mocks).toHaveLength(12);
+    for (const mock of mocks) {
+      const status = mock.HttpMethod === 'ANY' ? '405' : '204';
+      // Every content type the template maps answers the status; any other is refused (415), never passed to the mock.
+      expect(mock.Integration.PassthroughBehavior).toBe('NEVER');
+      expect(Object.values(mock.Integration.RequestTemplates)).toEqual(Object.keys(mock.Integration.RequestTemplates).map(() => `{"statusCode": ${status}}`));
+      expect(mock.Integration.RequestTemplates).toHaveProperty(['application/json']);
+      expect(mock.Integration.IntegrationResponses).toEqual([expect.objectContaining({ StatusCode: status })]);
+      expect(mock.MethodResponses).toEqual([expect.objectContaining({ StatusCode: status, ResponseParameters: expect.objectContaining({ 'method.response.header.Allow': true }) })]);
+    }
+    const jobsAny = mocks.find((m) => m.HttpMethod === 'ANY' && pathOf(m.ResourceId) === '/jobs');
+    expect(JSON.parse(jobsAny.Integration.IntegrationResponses[0].ResponseTemplates['application/json'])).toEqual({
+      error: { code: 'METHOD_NOT_ALLOWED', message: '$context.httpMethod is not allowed on /jobs; allowed: POST, OPTIONS' },
+    });
+  });
+
+  it('leaves body validation to the functions: no request validator, a documentation model of the job request', () => {
+    template.resourceCountIs('AWS::ApiGateway::RequestValidator', 0);
+    for (const method of methods()) expect(method.RequestValidatorId).toBeUndefined();
     const model = resourceNamed(template, 'AWS::ApiGateway::Model', 'ApiJobRequestModel');
     expect(model.resource.Properties.Schema).toMatchObject({
       $schema: 'http://json-schema.org/draft-04/schema#',
       type: 'object',
       additionalProperties: false,
-      properties: expect.objectContaining({ prompt: expect.any(Object), messages: expect.any(Object), route: expect.any(Object) }),
+      properties: expect.objectContaining({ prompt: expect.any(Object), messages: expect.any(Object), route: expect.any(Object), metadata: expect.objectContaining({ type: 'object' }) }),
     });
-    const validator = resourceNamed(template, 'AWS::ApiGateway::RequestValidator', 'ApiRequestValidator');
-    expect(validator.resource.Properties).toMatchObject({ ValidateRequestBody: true, ValidateRequestParameters: true });
-    for (const post of methods().filter((m) => m.HttpMethod === 'POST')) {
-      expect(post.RequestValidatorId).toEqual(ref(validator.id));
-      expect(post.RequestModels).toEqual({ 'application/json': ref(model.id) });
-    }
+    for (const post of methods().filter((m) => m.HttpMethod === 'POST')) expect(post.RequestModels).toEqual({ 'application/json': ref(model.id) });
   });
 
-  it('answers gateway errors with the API\'s JSON error shape', () => {
+  it('answers gateway errors with the API\'s JSON error shape and documented codes', () => {
     const responses = Object.values(template.findResources('AWS::ApiGateway::GatewayResponse')).map((r) => r.Properties);
     const byType = Object.fromEntries(responses.map((r) => [r.ResponseType, r]));
     expect(Object.keys(byType).sort()).toEqual(
-      ['ACCESS_DENIED', 'BAD_REQUEST_BODY', 'BAD_REQUEST_PARAMETERS', 'DEFAULT_4XX', 'DEFAULT_5XX', 'INVALID_API_KEY', 'MISSING_AUTHENTICATION_TOKEN', 'QUOTA_EXCEEDED', 'REQUEST_TOO_LARGE', 'THROTTLED', 'UNSUPPORTED_MEDIA_TYPE'],
+      ['ACCESS_DENIED', 'DEFAULT_4XX', 'DEFAULT_5XX', 'INVALID_API_KEY', 'MISSING_AUTHENTICATION_TOKEN', 'QUOTA_EXCEEDED', 'REQUEST_TOO_LARGE', 'THROTTLED', 'UNSUPPORTED_MEDIA_TYPE'],
     );
     for (const response of responses) {
       expect(response.ResponseParameters['gatewayresponse.header.Content-Type']).toBe("'application/json'");
-      expect(response.ResponseTemplates['application/json']).toMatch(/^\{"error":\{"code":"[^"]+","message":/);
+      const code = /^\{"error":\{"code":"([^"]+)","message":/.exec(response.ResponseTemplates['application/json'])?.[1];
+      expect(code === '$context.error.responseType' || code! in API_ERRORS).toBe(true);
     }
-    expect(byType.BAD_REQUEST_BODY.ResponseTemplates['application/json']).toContain('"details":"$context.error.validationErrorString"');
     expect(byType.MISSING_AUTHENTICATION_TOKEN.StatusCode).toBe('404');
   });
 

@@ -24,7 +24,7 @@ describe('a job submitted over HTTP', () => {
     const submitted = await http(runtime, 'POST', '/jobs', { prompt: 'Explain retrieval-augmented generation.', metadata: { ticket: 'T-1' } });
     expect(submitted.status).toBe(202);
     expect(submitted.json).toEqual({ jobId: expect.any(String), status: 'QUEUED', createdAt: expect.any(String) });
-    expect(submitted.headers.get('location')).toBe(`/jobs/${submitted.json.jobId}`);
+    expect(submitted.headers.get('location')).toBe(`/v1/jobs/${submitted.json.jobId}`);
 
     const done = await finished(runtime, submitted.json.jobId);
     expect(done.status).toBe(200);
