@@ -310,10 +310,10 @@ export const configSchema = z
         sweepGraceSeconds: z
           .number()
           .int()
-          .min(30)
+          .min(1)
           .max(86_400)
           .default(300)
-          .describe('How long past the moment a job should have moved on (its lease end, requeue time or terminal write) the sweep waits before it re-enqueues it, fails it at its deadline or announces it'),
+          .describe('How long past the moment a job should have moved on (its lease end, requeue time or terminal write) the sweep waits before it re-enqueues it, fails it at its deadline or announces it (keep it well above the time a worker takes to publish; short values are for tests)'),
         deadLetterRequeues: z.number().int().min(0).max(100).default(2).describe('Times a dead-lettered job still within its deadline goes back to the queue before it ends FAILED (DEAD_LETTERED)'),
       })
       .strict()

@@ -1,7 +1,6 @@
-import type { z } from 'zod';
 import { EnqueueFailedError, IdempotencyConflictError, ModelNotInPlanError, RouteNotInPlanError, ValidationError } from './errors';
 import { expiryFor, type Job } from './job';
-import { conversationIssues, jobRequestSchema, normalizeJobRequest, requestFingerprint, type JobRequest } from './job-request';
+import { normalizeJobRequest, parseJobRequest, requestFingerprint, type JobRequest } from './job-request';
 import { sweepAtFor } from './job-lifecycle';
 import type { Tenant } from './tenants';
 import { idempotentReplay, newJobId } from './idempotency';
@@ -34,17 +33,10 @@ export interface Accepted {
   job: Job;
 }
 
-function issuesOf(error: z.ZodError): { path: string; message: string }[] {
-  return error.issues.map((i) => ({ path: i.path.join('.') || '(body)', message: i.message }));
-}
 
 /** Validates a job request, records it QUEUED and puts it on the queue, or changes nothing. */
 export async function submitJob(submission: Submission, deps: SubmissionDeps): Promise<Accepted> {
-  const parsed = jobRequestSchema.safeParse(submission.body);
-  if (!parsed.success) throw new ValidationError('The job request is invalid.', issuesOf(parsed.error));
-  const request = parsed.data;
-  const extra = conversationIssues(request);
-  if (extra.length > 0) throw new ValidationError('The job request is invalid.', extra);
+  const request = parseJobRequest(submission.body);
   if (submission.pathRoute && request.route && request.route !== submission.pathRoute) {
     throw new ValidationError(`This path submits to route "${submission.pathRoute}"; the body asks for "${request.route}".`, [{ path: 'route', message: 'conflicts with the path' }]);
   }

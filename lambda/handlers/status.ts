@@ -4,6 +4,7 @@ import { JobRepository } from '../aws/job-repository';
 import { ResultStore } from '../aws/result-store';
 import { JobNotFoundError } from '../core/errors';
 import { jobView, pollAfterSeconds } from '../core/job';
+import { METRICS } from '../core/metric-names';
 import { ENV, readSettings, statusSettingsSchema } from '../core/settings';
 import { errorResponse, jsonResponse, tenantOf } from './http';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
@@ -14,7 +15,7 @@ const store = new JobRepository(tracer.captureAWSv3Client(documentClient()), set
 const s3 = s3Client();
 
 export const handler = instrumented(async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
-  metrics.addMetric('StatusReads', MetricUnit.Count, 1);
+  metrics.addMetric(METRICS.jobs.statusReads, MetricUnit.Count, 1);
   try {
     const jobId = event.pathParameters?.jobId ?? '';
     const job = /^[A-Za-z0-9-]{1,64}$/.test(jobId) ? await store.get(jobId, new Date()) : undefined;

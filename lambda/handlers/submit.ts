@@ -3,8 +3,8 @@ import { documentClient, sqsClient } from '../aws/clients';
 import { JobQueue } from '../aws/job-queue';
 import { JobRepository } from '../aws/job-repository';
 import { headerValue, readJsonBody } from '../core/http-body';
-import { parseJobRequest } from '../core/job-request';
 import { submitJob } from '../core/job-submission';
+import { METRICS } from '../core/metric-names';
 import { routeForPath } from '../core/routing';
 import { ENV, readSettings, submitSettingsSchema } from '../core/settings';
 import { errorResponse, jsonResponse, locationOf, tenantOf } from './http';
@@ -19,7 +19,7 @@ const routing = settings[ENV.routes];
 export const handler = instrumented(async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
   try {
     // Parsed here too so that details name every field the way the API reports them (lambda/core/request-issues.ts).
-    const body = parseJobRequest(readJsonBody(event, settings[ENV.maxRequestBytes]));
+    const body = readJsonBody(event, settings[ENV.maxRequestBytes]);
     const { httpStatus, job } = await submitJob(
       {
         body,
@@ -37,10 +37,10 @@ export const handler = instrumented(async (event: APIGatewayProxyEvent): Promise
         log: jobLog,
       },
     );
-    if (httpStatus === 202) metrics.addMetric('JobsSubmitted', MetricUnit.Count, 1);
+    if (httpStatus === 202) metrics.addMetric(METRICS.jobs.submitted, MetricUnit.Count, 1);
     return jsonResponse(httpStatus, { jobId: job.jobId, status: job.status, createdAt: job.createdAt }, { Location: locationOf(event, `/jobs/${job.jobId}`) });
   } catch (error) {
-    metrics.addMetric('JobsRejected', MetricUnit.Count, 1);
+    metrics.addMetric(METRICS.jobs.rejected, MetricUnit.Count, 1);
     return errorResponse(error);
   }
 });

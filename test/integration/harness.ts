@@ -1,6 +1,6 @@
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
 import { SubscribeCommand } from '@aws-sdk/client-sns';
-import { startLocalRuntime, type LocalRuntime } from '../../local/runtime';
+import { startLocalRuntime, type LocalRuntime, type LocalRuntimeOptions } from '../../local/runtime';
 
 /** A default plan no test's polling reaches; tests of the limits give their own `plans`. */
 const UNLIMITED_PLANS = { default: { rateLimit: 10_000, burstLimit: 5_000 } };
@@ -14,8 +14,10 @@ export const MODELS = {
 } as const;
 
 /** The whole pipeline on the local runtime, driven over HTTP like a client would. */
-export async function startPipeline(config: Record<string, unknown>): Promise<LocalRuntime> {
-  return startLocalRuntime({ port: 0, config: { plans: UNLIMITED_PLANS, ...config }, quiet: true });
+export async function startPipeline(config: Record<string, unknown>, options: Omit<LocalRuntimeOptions, 'config'> = {}): Promise<LocalRuntime> {
+  // The simulator answers as fast as it is told to, so the worker-timeout check may assume a fast model.
+  const worker = { assumedOutputTokensPerSecond: 10_000, ...(config.worker as object | undefined) };
+  return startLocalRuntime({ port: 0, quiet: true, ...options, config: { plans: UNLIMITED_PLANS, ...config, worker } });
 }
 
 /**

@@ -13,7 +13,14 @@ beforeAll(async () => {
   runtime = await startPipeline({
     worker: { timeoutSeconds: 10, maxReceiveCount: 2, batchSize: 5, maxConcurrency: 4 },
     results: { inlineMaxBytes: 2048 },
-    resilience: { requeue: { baseDelaySeconds: 1, maxDelaySeconds: 2 } },
+    resilience: { requeue: { baseDelaySeconds: 1, maxDelaySeconds: 2 }, redelivery: { baseDelaySeconds: 1, maxDelaySeconds: 2 }, deadLetterRequeues: 0 },
+    // A limit above the simulator's (4096 for Claude 3 Haiku), so the model itself refuses a request the API let through.
+    models: {
+      'claude-haiku': { modelId: HAIKU, maxOutputTokens: 8192 },
+      'claude-sonnet': { modelId: SONNET },
+      'claude-opus': { modelId: MODELS.opus },
+      'nova-micro': { modelId: MODELS.novaMicro, contextWindow: 128_000 },
+    },
   });
   events = await subscribeQueue(runtime, 'integration-events');
 }, 120_000);
@@ -45,7 +52,7 @@ describe('a job submitted over HTTP', () => {
     });
     expect(announced).toHaveLength(1);
     expect(announced[0].body).toMatchObject({ type: 'job.succeeded', jobId: submitted.json.jobId, status: 'SUCCEEDED', route: 'generate', modelId: SONNET, usage: done.json.result.usage });
-    expect(announced[0].attributes).toMatchObject({ status: { StringValue: 'SUCCEEDED' }, route: { StringValue: 'generate' }, tenant: { StringValue: runtime.apiKeyIds.default } });
+    expect(announced[0].attributes).toMatchObject({ status: { StringValue: 'SUCCEEDED' }, route: { StringValue: 'generate' }, tenant: { StringValue: 'default' } });
   });
 
   it('is served by the model of a static route', async () => {
@@ -90,13 +97,13 @@ describe('a job submitted over HTTP', () => {
     await DynamoDBDocumentClient.from(runtime.clients.dynamodb).send(
       new PutCommand({
         TableName: runtime.resources.jobsTable,
-        Item: { pk: `JOB#${jobId}`, jobId, status: 'QUEUED', tenant: runtime.apiKeyIds.default, route: 'generate', modelId: SONNET, createdAt: now.toISOString(), updatedAt: now.toISOString(), request: null, requestHash: 'x', attempts: [], expiresAt: Math.floor(now.getTime() / 1000) + 3600 },
+        Item: { pk: `JOB#${jobId}`, jobId, status: 'QUEUED', tenant: 'default', route: 'generate', modelId: SONNET, createdAt: now.toISOString(), updatedAt: now.toISOString(), request: null, requestHash: 'x', attempts: [], expiresAt: Math.floor(now.getTime() / 1000) + 3600 },
       }),
     );
     await runtime.clients.sqs.send(new SendMessageCommand({ QueueUrl: runtime.resources.jobsQueueUrl, MessageBody: JSON.stringify({ jobId }) }));
 
     const done = await finished(runtime, jobId, 60_000);
-    expect(done.json).toMatchObject({ status: 'FAILED', error: { code: 'DEAD_LETTERED', message: expect.stringContaining('dead-letter queue') } });
+    expect(done.json).toMatchObject({ status: 'FAILED', error: { code: 'DEAD_LETTERED', message: expect.stringContaining('dead-lettered') } });
     const announced = await until('the failure event', async () => {
       const found = await events.eventsFor(jobId);
       return found.length ? found : undefined;
@@ -106,7 +113,8 @@ describe('a job submitted over HTTP', () => {
   });
 
   it('fails at once, without retries, when the model rejects the request', async () => {
-    // Claude 3 Haiku accepts at most 4096 output tokens; Bedrock refuses more with a ValidationException.
+    // Claude 3 Haiku accepts at most 4096 output tokens; Bedrock refuses more with a ValidationException (the
+    // config above claims 8192, so the API lets the request through).
     const submitted = await http(runtime, 'POST', '/jobs', { prompt: 'x', route: 'classify', inferenceConfig: { maxTokens: 8000 } });
     const done = await finished(runtime, submitted.json.jobId);
     expect(done.json).toMatchObject({ status: 'FAILED', error: { code: 'MODEL_VALIDATION_ERROR', message: expect.stringContaining('model limit of 4096') } });

@@ -18,6 +18,13 @@ let events: Awaited<ReturnType<typeof subscribeQueue>>;
 beforeAll(async () => {
   runtime = await startPipeline({
     worker: { timeoutSeconds: 5, maxReceiveCount: 3, batchSize: 5, maxConcurrency: 4 },
+    // Claude 3 Haiku's limit claimed above the simulator's 4096, so the model itself refuses a larger maxTokens.
+    models: {
+      'claude-haiku': { modelId: HAIKU, maxOutputTokens: 8192 },
+      'claude-sonnet': { modelId: SONNET },
+      'claude-opus': { modelId: OPUS },
+      'nova-micro': { modelId: NOVA, contextWindow: 128_000 },
+    },
     routes: {
       classify: { model: 'claude-haiku', path: '/api/classify', fallback: ['nova-micro'], cacheResponses: true },
       generate: { model: 'claude-sonnet', path: '/api/generate', fallback: ['claude-haiku'] },

@@ -86,7 +86,7 @@ describe('submitJob', () => {
     [{}, 'prompt'],
     [{ prompt: 'a', messages: [{ role: 'user', content: 'b' }] }, 'prompt'],
     [{ prompt: '' }, 'prompt'],
-    [{ prompt: 'a', temperature: 0.2 }, '(body)'],
+    [{ prompt: 'a', temperature: 0.2 }, 'temperature'],
     [{ prompt: 'a', inferenceConfig: { maxTokens: 0 } }, 'inferenceConfig.maxTokens'],
     [{ messages: [{ role: 'assistant', content: 'hi' }] }, 'messages.0.role'],
     [{ messages: [{ role: 'user', content: 'a' }, { role: 'assistant', content: 'b' }] }, 'messages.1.role'],

@@ -89,9 +89,9 @@ describe('the worker handler', () => {
     const response = await worker.handler({ Records: [record('bad', 'not json', '2'), record('gone', '{"jobId":"missing"}')] }, lambdaContext as never);
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'bad' }] });
     expect(bedrock.calls()).toHaveLength(0);
-    // It comes back after the second requeue delay (7 s doubled), not after the whole visibility timeout.
+    // It comes back after the second crash redelivery delay (60 s doubled), not after the whole visibility timeout.
     expect(sqs.commandCalls(ChangeMessageVisibilityCommand).map((c) => c.args[0].input)).toEqual([
-      { QueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/jobs', ReceiptHandle: 'rh-bad', VisibilityTimeout: 14 },
+      { QueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/jobs', ReceiptHandle: 'rh-bad', VisibilityTimeout: 120 },
     ]);
   });
 
@@ -104,8 +104,18 @@ describe('the worker handler', () => {
 });
 
 describe('the dead-letter handler', () => {
-  it('marks the job FAILED with DEAD_LETTERED and publishes its event', async () => {
+  it('puts a job still within its deadline back on the queue, without an event', async () => {
     dynamo.on(GetCommand).resolves({ Item: { ...running('d'), status: 'QUEUED' } });
+    dynamo.on(UpdateCommand).callsFake((input) => ({ Attributes: { ...running('d'), status: 'QUEUED', deadLetters: 1, sweepAt: input.ExpressionAttributeValues[':sweepAt'] } }));
+    sqs.on(SendMessageCommand).resolves({});
+    const response = await deadLetter.handler({ Records: [record('m', '{"jobId":"d"}', '6')] }, lambdaContext as never);
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(sqs.commandCalls(SendMessageCommand).map((c) => JSON.parse(c.args[0].input.MessageBody!))).toEqual([expect.objectContaining({ jobId: 'd' })]);
+    expect(sns.commandCalls(PublishCommand)).toHaveLength(0);
+  });
+
+  it('marks a job dead-lettered too often FAILED with DEAD_LETTERED and publishes its event', async () => {
+    dynamo.on(GetCommand).resolves({ Item: { ...running('d'), status: 'QUEUED', deadLetters: 2 } });
     dynamo.on(UpdateCommand).callsFake((input) => ({ Attributes: input.UpdateExpression.includes(':failed') ? { ...running('d'), status: 'FAILED', error: input.ExpressionAttributeValues[':error'] } : {} }));
     sns.on(PublishCommand).resolves({});
     const response = await deadLetter.handler({ Records: [record('m', '{"jobId":"d"}', '6'), record('junk', '<xml/>')] }, lambdaContext as never);
