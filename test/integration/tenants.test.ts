@@ -9,8 +9,12 @@ const as = (tenant: string) => ({ 'x-api-key': runtime.apiKeys[tenant] });
 beforeAll(async () => {
   runtime = await startPipeline({
     worker: { timeoutSeconds: 10 },
-    plans: { default: { rateLimit: 1000, burstLimit: 1000 }, tiny: { rateLimit: 1, burstLimit: 2 } },
-    tenants: { default: {}, acme: {}, globex: {}, slow: { plan: 'tiny' } },
+    plans: {
+      default: { rateLimit: 1000, burstLimit: 1000 },
+      tiny: { rateLimit: 1, burstLimit: 2 },
+      basic: { rateLimit: 1000, burstLimit: 1000, routes: ['classify'], models: ['claude-haiku'] },
+    },
+    tenants: { default: {}, acme: {}, globex: {}, slow: { plan: 'tiny' }, small: { plan: 'basic' } },
   });
   events = await subscribeQueue(runtime, 'tenant-events');
 }, 120_000);
@@ -38,7 +42,7 @@ describe('tenants on the pipeline', () => {
     expect([...foreign.headers.keys()].sort()).toEqual([...unknown.headers.keys()].sort());
   });
 
-  it("carries each job's tenant, its API key id, in the SNS event attributes", async () => {
+  it("carries each job's tenant, its name in the config, in the SNS event and its attributes", async () => {
     const [a, b] = await Promise.all([
       http(runtime, 'POST', '/jobs', { prompt: 'from acme' }, as('acme')),
       http(runtime, 'POST', '/jobs', { prompt: 'from globex' }, as('globex')),
@@ -48,10 +52,25 @@ describe('tenants on the pipeline', () => {
         const found = await events.eventsFor(submitted.json.jobId);
         return found.length ? found : undefined;
       });
-      expect(event.attributes?.tenant?.StringValue).toBe(runtime.apiKeyIds[tenant]);
-      expect(event.body).toMatchObject({ type: 'job.succeeded', tenant: runtime.apiKeyIds[tenant] });
+      expect(event.attributes?.tenant?.StringValue).toBe(tenant);
+      expect(event.body).toMatchObject({ eventId: expect.any(String), type: 'job.succeeded', tenant });
     }
-    expect(runtime.apiKeyIds.acme).not.toBe(runtime.apiKeyIds.globex);
+  });
+
+  it('holds a tenant to the routes and models of its plan', async () => {
+    const route = await http(runtime, 'POST', '/jobs', { prompt: 'default route' }, as('small'));
+    expect(route.status).toBe(403);
+    expect(route.json.error).toMatchObject({ code: 'ROUTE_NOT_IN_PLAN', details: [{ path: 'route' }] });
+    const model = await http(runtime, 'POST', '/api/classify', { prompt: 'x', modelId: 'amazon.nova-micro-v1:0' }, as('small'));
+    expect(model.status).toBe(403);
+    expect(model.json.error).toMatchObject({ code: 'MODEL_NOT_IN_PLAN', details: [{ path: 'modelId' }] });
+    const allowed = await http(runtime, 'POST', '/api/classify', { prompt: 'is this spam?' }, as('small'));
+    expect(allowed.status).toBe(202);
+    const done = await until('the allowed job to finish', async () => {
+      const r = await http(runtime, 'GET', `/jobs/${allowed.json.jobId}`, undefined, as('small'));
+      return r.json?.status === 'SUCCEEDED' ? r : undefined;
+    });
+    expect(done.json.result.modelId).toBe('anthropic.claude-3-haiku-20240307-v1:0');
   });
 
   it('refuses a call without a key, or with a wrong one, with 403 JSON', async () => {
