@@ -1,27 +1,15 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { documentClient, snsClient, sqsClient } from '../aws/clients';
-import { JobEvents } from '../aws/job-events';
-import { JobQueue, jobMessageBodySchema } from '../aws/job-queue';
-import { JobRepository } from '../aws/job-repository';
+import { jobMessageBodySchema } from '../aws/job-queue';
 import { handleDeadLetter } from '../core/job-settlement';
 import { METRICS } from '../core/metric-names';
 import { deadLetterSettingsSchema, ENV, readSettings } from '../core/settings';
-import { instrumented, jobLog, logger, metrics, tracer } from './observability';
+import { instrumented, logger, metrics } from './observability';
+import { settlingDeps } from './settling-deps';
 
 const settings = readSettings(deadLetterSettingsSchema, process.env);
-const queue = new JobQueue(tracer.captureAWSv3Client(sqsClient()));
-const deps = {
-  store: new JobRepository(tracer.captureAWSv3Client(documentClient()), settings[ENV.jobsTable]),
-  events: new JobEvents(tracer.captureAWSv3Client(snsClient()), settings[ENV.eventsTopicArn]),
-  requeuer: { requeue: (message: { jobId: string; tenant?: string }, delaySeconds: number) => queue.requeue(settings[ENV.jobsQueueUrl], message, delaySeconds) },
-  log: jobLog,
-  clock: () => new Date(),
-  sleep: (ms: number) => sleep(ms),
-  policy: settings[ENV.resilience],
-};
+const deps = settlingDeps({ table: settings[ENV.jobsTable], queueUrl: settings[ENV.jobsQueueUrl], topicArn: settings[ENV.eventsTopicArn], policy: settings[ENV.resilience] });
 const processor = new BatchProcessor(EventType.SQS);
 
 async function processRecord(record: SQSRecord, context: Context): Promise<void> {

@@ -1,8 +1,7 @@
-import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { jobKey } from '../../lambda/core/item-keys';
 import type { LocalRuntime } from '../../local/runtime';
-import { MODELS, finished, http, modelRequests, simulator, startPipeline, subscribeQueue, until } from './harness';
+import { MODELS, dlqDepth, finished, http, modelRequests, simulator, startPipeline, subscribeQueue } from './harness';
 
 /*
  * The job lifecycle invariants (ARCHITECTURE.md) under AWS-side faults, injected by the local runtime's fault layer
@@ -47,19 +46,7 @@ async function submit(body: unknown, headers: Record<string, string> = {}): Prom
 }
 
 /** Every event received so far for `jobId`, once it has at least one. */
-async function eventsOf(jobId: string) {
-  return until(`the event of ${jobId}`, async () => {
-    const found = await events.eventsFor(jobId);
-    return found.length ? found : undefined;
-  }, 60_000);
-}
 
-async function dlqDepth(): Promise<number> {
-  const { Attributes } = await runtime.clients.sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: runtime.resources.deadLetterQueueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
-  );
-  return Number(Attributes?.ApproximateNumberOfMessages) + Number(Attributes?.ApproximateNumberOfMessagesNotVisible);
-}
 
 it('keeps every answer when DynamoDB rejects the terminal writes for a few seconds: SUCCEEDED, one event each, one model call each', async () => {
   runtime.faults.add({ ...TERMINAL_WRITES, durationMs: 4_000, error: 'internal' });
@@ -68,7 +55,7 @@ it('keeps every answer when DynamoDB rejects the terminal writes for a few secon
   const done = await Promise.all(ids.map((id) => finished(runtime, id, 60_000)));
   expect(done.map((d) => d.json.status)).toEqual(ids.map(() => 'SUCCEEDED'));
   expect(await modelRequests(runtime, SONNET)).toBe(before + ids.length);
-  for (const id of ids) expect(new Set((await eventsOf(id)).map((e) => e.body.eventId)).size).toBe(1);
+  for (const id of ids) expect(new Set((await events.arrivedFor(id, 60_000)).map((e) => e.body.eventId)).size).toBe(1);
 }, 90_000);
 
 it('finishes and announces every job when the terminal writes fail for longer than the worker can wait', async () => {
@@ -77,11 +64,11 @@ it('finishes and announces every job when the terminal writes fail for longer th
   const done = await Promise.all(ids.map((id) => finished(runtime, id, 90_000, 250)));
   expect(done.map((d) => d.json.status)).toEqual(ids.map(() => 'SUCCEEDED'));
   for (const id of ids) {
-    const received = await eventsOf(id);
+    const received = await events.arrivedFor(id, 60_000);
     expect(new Set(received.map((e) => e.body.eventId)).size).toBe(1);
     expect(received[0].body).toMatchObject({ type: 'job.succeeded', jobId: id, tenant: 'default' });
   }
-  expect(await dlqDepth()).toBe(0);
+  expect(await dlqDepth(runtime)).toBe(0);
 }, 120_000);
 
 it('runs a job whose enqueue failed (and whose clean-up failed) when the client replays its Idempotency-Key', async () => {
@@ -123,7 +110,7 @@ it('settles, through the sweep, jobs whose queue message is gone: a QUEUED one r
   await documents.send(new PutCommand({ TableName: runtime.resources.jobsTable, Item: record(running, { status: 'RUNNING', leaseOwner: 'dead', leaseExpiresAt: now - 5_000, lastMessageId: 'gone', leaseReceiveCount: 1 }) }));
   for (const jobId of [queued, running]) {
     expect((await finished(runtime, jobId, 30_000)).json.status).toBe('SUCCEEDED');
-    expect(await eventsOf(jobId)).toHaveLength(1);
+    expect(await events.arrivedFor(jobId, 60_000)).toHaveLength(1);
   }
 }, 60_000);
 
@@ -147,6 +134,6 @@ it('does not dead-letter a healthy job during a short DynamoDB outage: the crash
   const jobId = await submit({ prompt: 'through an outage' });
   const done = await finished(runtime, jobId, 60_000, 250);
   expect(done.json.status).toBe('SUCCEEDED');
-  expect(await dlqDepth()).toBe(0);
-  expect(await eventsOf(jobId)).toHaveLength(1);
+  expect(await dlqDepth(runtime)).toBe(0);
+  expect(await events.arrivedFor(jobId, 60_000)).toHaveLength(1);
 }, 90_000);

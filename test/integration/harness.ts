@@ -84,6 +84,13 @@ export async function subscribeQueue(runtime: LocalRuntime, name: string) {
       const all = await this.drain();
       return all.map((m) => ({ body: JSON.parse(m.Body!), attributes: m.MessageAttributes })).filter((e) => e.body.jobId === jobId);
     },
+    /** The events received for `jobId`, once there is at least one. */
+    async arrivedFor(jobId: string, timeoutMs = 30_000) {
+      return until(`the event of ${jobId}`, async () => {
+        const found = await this.eventsFor(jobId);
+        return found.length ? found : undefined;
+      }, timeoutMs);
+    },
   };
 }
 
@@ -105,4 +112,12 @@ export async function queueDrained(runtime: LocalRuntime, queueUrl: string) {
     const { Attributes } = await runtime.clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
     return Number(Attributes?.ApproximateNumberOfMessages) + Number(Attributes?.ApproximateNumberOfMessagesNotVisible) === 0 ? true : undefined;
   });
+}
+
+/** Messages in the stack's dead-letter queue, visible or in flight. */
+export async function dlqDepth(runtime: LocalRuntime): Promise<number> {
+  const { Attributes } = await runtime.clients.sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: runtime.resources.deadLetterQueueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
+  );
+  return Number(Attributes?.ApproximateNumberOfMessages) + Number(Attributes?.ApproximateNumberOfMessagesNotVisible);
 }

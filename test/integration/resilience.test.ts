@@ -1,6 +1,5 @@
-import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import type { LocalRuntime } from '../../local/runtime';
-import { MODELS, finished, http, modelRequests, simulator, startPipeline, subscribeQueue, until } from './harness';
+import { MODELS, dlqDepth, finished, http, modelRequests, simulator, startPipeline, subscribeQueue, until } from './harness';
 
 /*
  * Resilience on the local runtime, with faults injected in the Bedrock simulator: retries, the shared circuit
@@ -44,12 +43,6 @@ afterEach(() => simulator(runtime, 'POST', '/_sim/reset'));
 
 const setModel = (modelId: string, settings: unknown) => simulator(runtime, 'PUT', `/_sim/models/${encodeURIComponent(modelId)}`, settings);
 
-async function dlqDepth(): Promise<number> {
-  const { Attributes } = await runtime.clients.sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: runtime.resources.deadLetterQueueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
-  );
-  return Number(Attributes?.ApproximateNumberOfMessages) + Number(Attributes?.ApproximateNumberOfMessagesNotVisible);
-}
 
 async function submit(path: string, body: unknown): Promise<string> {
   const res = await http(runtime, 'POST', path, body);
@@ -57,12 +50,6 @@ async function submit(path: string, body: unknown): Promise<string> {
   return res.json.jobId as string;
 }
 
-async function eventsOf(jobId: string) {
-  return until(`the event of ${jobId}`, async () => {
-    const found = await events.eventsFor(jobId);
-    return found.length ? found : undefined;
-  });
-}
 
 it('finishes every job despite 30% throttling on the primary, some after retries, none in the DLQ', async () => {
   await setModel(SONNET, { faults: { throttle: 0.3 } });
@@ -73,8 +60,8 @@ it('finishes every job despite 30% throttling on the primary, some after retries
   expect(retried.length).toBeGreaterThan(0);
   const stats = (await simulator(runtime, 'GET', '/_sim/stats')) as { models: Record<string, { throttled: number }> };
   expect(stats.models[SONNET].throttled).toBeGreaterThan(0);
-  expect(await dlqDepth()).toBe(0);
-  for (const id of ids.slice(0, 5)) expect(await eventsOf(id)).toHaveLength(1);
+  expect(await dlqDepth(runtime)).toBe(0);
+  for (const id of ids.slice(0, 5)) expect(await events.arrivedFor(id, 60_000)).toHaveLength(1);
 }, 90_000);
 
 it('fails at once on a validation error from the model: no retry, no fallback, the model\'s message kept', async () => {
@@ -127,10 +114,10 @@ it('serves a cached answer when every model is down, fails the rest with ALL_MOD
   expect(calls).toHaveLength(4);
   expect(new Set(calls.map((a: { modelId: string }) => a.modelId))).toEqual(new Set([HAIKU, NOVA]));
 
-  expect(await eventsOf(fromCache.json.jobId)).toHaveLength(1);
-  const failedEvents = await eventsOf(uncached.json.jobId);
+  expect(await events.arrivedFor(fromCache.json.jobId, 60_000)).toHaveLength(1);
+  const failedEvents = await events.arrivedFor(uncached.json.jobId, 60_000);
   expect(failedEvents.map((e) => e.body)).toEqual([expect.objectContaining({ type: 'job.failed', error: expect.objectContaining({ code: 'ALL_MODELS_UNAVAILABLE' }) })]);
-  expect(await dlqDepth()).toBe(0);
+  expect(await dlqDepth(runtime)).toBe(0);
 }, 60_000);
 
 it('finishes a job once, with one event, when the worker running it is killed and its lease expires', async () => {

@@ -21,6 +21,14 @@ const job = (overrides: Partial<Job> = {}): Job => ({
 });
 
 describe('crash redelivery backoff', () => {
+  it('lets a healthy job through a 3-minute outage on the default settings with receives to spare', () => {
+    // Receives come at 0, 60, 180, 420 ... s; the first one after a 180 s outage is the third of five.
+    const receiveTimes = [0];
+    for (let n = 1; n < 5; n++) receiveTimes.push(receiveTimes[n - 1] + redeliveryDelaySeconds(n, DEFAULT_RESILIENCE));
+    const firstAfterOutage = receiveTimes.findIndex((t) => t >= 180) + 1;
+    expect(firstAfterOutage).toBeLessThanOrEqual(3);
+  });
+
   it('waits minutes, doubling per receive, so five receives span a quarter of an hour', () => {
     const delays = [1, 2, 3, 4, 5].map((n) => redeliveryDelaySeconds(n, DEFAULT_RESILIENCE));
     expect(delays).toEqual([60, 120, 240, 480, 900]);
