@@ -56,6 +56,12 @@ export interface BreakerStoreOptions {
   readonly maxConditionRetries?: number;
   /** Spreads concurrent probers over free HALF_OPEN slots. @default Math.random */
   readonly random?: () => number;
+  /**
+   * How long a breaker this container read or wrote is trusted before it is read again (ms): admitting a call to a
+   * CLOSED breaker and counting its outcome then cost no read. Transitions stay conditional, so a stale copy can only
+   * cost a retry. @default 1000
+   */
+  readonly cacheMs?: number;
 }
 
 /**
@@ -67,6 +73,9 @@ export interface BreakerStoreOptions {
 export class BreakerStore implements CircuitBreaker {
   private readonly maxRetries: number;
   private readonly random: () => number;
+  private readonly cacheMs: number;
+  /** The last copy of each breaker this container saw, and when (epoch ms). */
+  private readonly known = new Map<string, { snapshot: BreakerSnapshot | undefined; at: number }>();
 
   constructor(
     private readonly client: DynamoDBDocumentClient,
@@ -77,12 +86,17 @@ export class BreakerStore implements CircuitBreaker {
   ) {
     this.maxRetries = options.maxConditionRetries ?? 8;
     this.random = options.random ?? Math.random;
+    this.cacheMs = options.cacheMs ?? 1000;
   }
 
   async admit(target: BreakerTarget, now: Date): Promise<Admission> {
     try {
       for (let attempt = 0; attempt <= this.maxRetries; attempt++) {
-        const decision = decideAdmission(await this.read(target), now.getTime(), this.settings, this.random);
+        let decision = decideAdmission(await this.read(target, now, attempt > 0), now.getTime(), this.settings, this.random);
+        if (decision.kind === 'admit') return { admitted: true, probe: false };
+        if (decision.kind === 'refuse') return { admitted: false, state: decision.state, retryAt: decision.retryAt };
+        // Taking a probe slot is decided on the breaker as it is now, never on a copy.
+        if (attempt === 0) decision = decideAdmission(await this.read(target, now, true), now.getTime(), this.settings, this.random);
         if (decision.kind === 'admit') return { admitted: true, probe: false };
         if (decision.kind === 'refuse') return { admitted: false, state: decision.state, retryAt: decision.retryAt };
         const slot = { '#slot': decision.slot };
@@ -112,7 +126,7 @@ export class BreakerStore implements CircuitBreaker {
     if (!admission.admitted) return undefined;
     try {
       for (let attempt = 0; attempt <= this.maxRetries; attempt++) {
-        const decision = decideRecord(await this.read(target), outcome, admission.probe, now.getTime(), this.settings);
+        const decision = decideRecord(await this.read(target, now, attempt > 0), outcome, admission.probe, now.getTime(), this.settings);
         if (decision.kind === 'ignore') return undefined;
         if (decision.kind === 'count' || decision.kind === 'roll') {
           const counted = await this.count(target, decision);
@@ -196,9 +210,18 @@ export class BreakerStore implements CircuitBreaker {
     });
   }
 
-  private async read(target: BreakerTarget): Promise<BreakerSnapshot | undefined> {
-    const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: breakerKey(target), ConsistentRead: true }));
-    return toSnapshot(Item);
+  /**
+   * The breaker: this container's copy while it is younger than `cacheMs`, else an eventually consistent read; a
+   * strongly consistent one when `fresh` (after a condition failed, or to take a probe slot).
+   */
+  private async read(target: BreakerTarget, now: Date, fresh = false): Promise<BreakerSnapshot | undefined> {
+    const key = breakerKey(target).pk;
+    const copy = this.known.get(key);
+    if (!fresh && copy && now.getTime() - copy.at < this.cacheMs) return copy.snapshot;
+    const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: breakerKey(target), ConsistentRead: fresh }));
+    const snapshot = toSnapshot(Item);
+    this.known.set(key, { snapshot, at: now.getTime() });
+    return snapshot;
   }
 
   /** One conditional update; the breaker after it, or undefined when the condition failed. */
@@ -215,7 +238,9 @@ export class BreakerStore implements CircuitBreaker {
           ReturnValues: 'ALL_NEW',
         }),
       );
-      return toSnapshot(Attributes);
+      const snapshot = toSnapshot(Attributes);
+      this.known.set(breakerKey(target).pk, { snapshot, at: Date.now() });
+      return snapshot;
     } catch (error) {
       if (isConditionFailure(error)) return undefined;
       throw error;

@@ -100,15 +100,23 @@ type AdmissionStep =
   | { kind: 'no-capacity'; outcome: CandidateOutcome };
 
 /**
- * Capacity first (a reservation the job already holds, or a new one), then the breaker: asked last, so a refused
- * capacity costs no breaker read, and capacity a refused breaker leaves unused is given back.
+ * The breaker first (usually a cached read: a candidate whose circuit is open costs no capacity reservation), then
+ * capacity: a reservation the job already holds, or a new one.
  */
 async function admit(job: Job, candidate: Candidate, cost: Cost, call: number, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps): Promise<AdmissionStep> {
   const { clock } = deps;
+  const admission = await deps.breaker.admit(candidate, clock());
+  if (!admission.admitted) {
+    recordSkip(job, attempts, candidate, 'CIRCUIT_OPEN', clock());
+    deps.log.info('model skipped: circuit open', { jobId: job.jobId, modelId: candidate.modelId, region: candidate.region, retryAt: new Date(admission.retryAt).toISOString() });
+    return { kind: 'refused', outcome: { kind: 'circuit-open', retryAt: admission.retryAt } };
+  }
+
   const held = call === 1 && job.reservation?.modelId === candidate.modelId && job.reservation.region === candidate.region ? job.reservation : undefined;
   const grant: CapacityGrant = held ? { kind: 'reserved', waitMs: Math.max(0, held.notBefore - clock().getTime()) } : await deps.capacity.reserve(candidate, cost, clock());
   const waitMs = grant.kind === 'unlimited' ? 0 : grant.waitMs;
   if (grant.kind === 'refused' || waitMs > IN_INVOCATION_WAIT_MS || !worthCalling(delivery.remainingMillis() - waitMs)) {
+    // An admitted probe that cannot run now frees its slot by lease; the breaker stays HALF_OPEN for the next caller.
     const reservation = grant.kind === 'reserved' ? (held ?? { modelId: candidate.modelId, region: candidate.region, notBefore: clock().getTime() + waitMs, ...cost }) : undefined;
     if (!deps.routing.routes[job.route]?.fallbackWhenBusy) return { kind: 'no-capacity', outcome: { kind: 'wait', waitMs, ...(reservation && { reservation }) } };
     if (reservation) await deps.capacity.settle(candidate, cost, { throttled: false, called: false }, clock());
@@ -116,14 +124,6 @@ async function admit(job: Job, candidate: Candidate, cost: Cost, call: number, a
     return { kind: 'no-capacity', outcome: { kind: 'busy' } };
   }
   if (waitMs > 0) await deps.sleep(waitMs);
-
-  const admission = await deps.breaker.admit(candidate, clock());
-  if (!admission.admitted) {
-    if (grant.kind === 'reserved') await deps.capacity.settle(candidate, cost, { throttled: false, called: false }, clock());
-    recordSkip(job, attempts, candidate, 'CIRCUIT_OPEN', clock());
-    deps.log.info('model skipped: circuit open', { jobId: job.jobId, modelId: candidate.modelId, region: candidate.region, retryAt: new Date(admission.retryAt).toISOString() });
-    return { kind: 'refused', outcome: { kind: 'circuit-open', retryAt: admission.retryAt } };
-  }
   return { kind: 'admitted', grant, admission };
 }
 

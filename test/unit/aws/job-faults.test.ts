@@ -220,3 +220,14 @@ describe('the job item', () => {
     expect(stored.attempts.filter((a) => a.outcome === 'skipped')).toHaveLength(MAX_RECORDED_SKIPS);
   });
 });
+
+describe('admission order', () => {
+  it('asks the breaker before capacity, so a candidate whose circuit is open reserves nothing', async () => {
+    const job = await queuedJob({ route: 'solo' });
+    const reserved: string[] = [];
+    const h = harness(undefined, { policy, capacity: { reserve: async (t) => (reserved.push(t.modelId), { kind: 'reserved', waitMs: 0 }), settle: async () => {} } });
+    h.deps.breaker = { ...openGate(), admit: async () => ({ admitted: false, state: 'OPEN', retryAt: Date.now() + 5_000 }) };
+    expect((await processDelivery(delivery(job.jobId), h.deps)).kind).toBe('requeued');
+    expect(reserved).toEqual([]);
+  });
+});
