@@ -1,4 +1,5 @@
 import { isConditionFailure } from './conditional-write';
+import { breakerKey } from '../core/item-keys';
 import { BatchGetCommand, GetCommand, type BatchGetCommandOutput, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import {
   breakerView,
@@ -12,7 +13,7 @@ import {
 import type { Admission, BreakerTarget, BreakerTransition, BreakerView, CircuitBreaker, JobLog } from '../core/ports';
 
 /** Item key: one breaker per region and model id, in the jobs table. Breaker items never expire (no expiresAt). */
-export const breakerKey = (target: BreakerTarget) => ({ pk: `BREAKER#${target.region}#${target.modelId}` });
+export { breakerKey };
 
 /** Stored shape: the snapshot's fields at the top level (probes as a map), plus the target for readers of the table. */
 type BreakerItem = Partial<BreakerSnapshot> & { pk: string; modelId?: string; region?: string };

@@ -1,9 +1,10 @@
 import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterThrottle, hasQuota, liftedTat, RATE_RECOVERY_STEP, scheduleFor, slotAfterAdd, unusedMs, type ModelQuota } from '../core/admission';
 import { isConditionFailure } from './conditional-write';
+import { bucketKey } from '../core/item-keys';
 import type { CapacityGate, CapacityGrant, JobLog } from '../core/ports';
 
-const keyOf = (t: { modelId: string; region: string }) => ({ pk: `BUCKET#${t.region}#${t.modelId}` });
+const keyOf = bucketKey;
 
 /**
  * The admission schedules in the jobs table (`BUCKET#<region>#<modelId>`, attribute `tat`: the point from which the
@@ -12,18 +13,23 @@ const keyOf = (t: { modelId: string; region: string }) => ({ pk: `BUCKET#${t.reg
  * open (the call proceeds and a warning is logged).
  */
 export class CapacityStore implements CapacityGate {
+  /** The schedule's rate factor as this container last saw it (epoch ms): a reservation and its settlement read it once. */
+  private readonly factors = new Map<string, { value: number; at: number }>();
+
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
     private readonly quotaOf: (modelId: string) => ModelQuota | undefined,
     private readonly log: JobLog,
+    /** How long a rate factor read is trusted (ms). @default 1000 */
+    private readonly cacheMs = 1000,
   ) {}
 
   async reserve(target: { modelId: string; region: string }, cost: { requests: number; tokens: number }, now: Date): Promise<CapacityGrant> {
     const quota = this.quotaOf(target.modelId);
     if (!hasQuota(quota)) return { kind: 'unlimited' };
     try {
-      const schedule = scheduleFor(quota, cost, await this.rateFactor(target));
+      const schedule = scheduleFor(quota, cost, await this.rateFactor(target, now));
       const at = now.getTime();
       if (await this.liftIdle(target, at, schedule)) return { kind: 'reserved', waitMs: 0 };
       const { Attributes } = await this.client.send(
@@ -33,9 +39,10 @@ export class CapacityStore implements CapacityGate {
           UpdateExpression: 'ADD tat :interval SET modelId = :modelId, #region = :region',
           ExpressionAttributeNames: { '#region': 'region' },
           ExpressionAttributeValues: { ':interval': schedule.intervalMs, ':modelId': target.modelId, ':region': target.region },
-          ReturnValues: 'UPDATED_NEW',
+          ReturnValues: 'ALL_NEW',
         }),
       );
+      this.factors.set(keyOf(target).pk, { value: (Attributes!.rateFactor as number | undefined) ?? 1, at });
       const slot = slotAfterAdd(Attributes!.tat as number, schedule, at);
       if (!slot.tooFar) return { kind: 'reserved', waitMs: slot.waitMs };
       await this.giveBack(target, schedule.intervalMs);
@@ -50,12 +57,12 @@ export class CapacityStore implements CapacityGate {
     target: { modelId: string; region: string },
     cost: { requests: number; tokens: number },
     outcome: { usage?: { inputTokens: number; outputTokens: number }; throttled: boolean; called: boolean },
-    _now: Date,
+    now: Date,
   ): Promise<void> {
     const quota = this.quotaOf(target.modelId);
     if (!hasQuota(quota)) return;
     try {
-      const factor = await this.rateFactor(target);
+      const factor = await this.rateFactor(target, now);
       const schedule = scheduleFor(quota, cost, factor);
       // A throttled request does not count against Bedrock's quota: its whole slot comes back.
       const unused = outcome.throttled ? schedule.intervalMs : unusedMs(quota, cost, outcome.usage, schedule, outcome.called);
@@ -66,9 +73,14 @@ export class CapacityStore implements CapacityGate {
     }
   }
 
-  private async rateFactor(target: { modelId: string; region: string }): Promise<number> {
+  private async rateFactor(target: { modelId: string; region: string }, now: Date): Promise<number> {
+    const key = keyOf(target).pk;
+    const seen = this.factors.get(key);
+    if (seen && now.getTime() - seen.at < this.cacheMs) return seen.value;
     const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: keyOf(target), ProjectionExpression: 'rateFactor' }));
-    return (Item?.rateFactor as number | undefined) ?? 1;
+    const value = (Item?.rateFactor as number | undefined) ?? 1;
+    this.factors.set(key, { value, at: now.getTime() });
+    return value;
   }
 
   /** An idle (or new) timeline starts again at "now": one conditional write, won by one caller at a time. */
@@ -110,6 +122,7 @@ export class CapacityStore implements CapacityGate {
           ExpressionAttributeValues: { ':current': current, ':next': next },
         }),
       )
+      .then(() => this.factors.set(keyOf(target).pk, { value: next, at: Date.now() }))
       .catch((error: unknown) => {
         if (!isConditionFailure(error)) throw error;
       });

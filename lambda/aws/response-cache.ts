@@ -1,6 +1,7 @@
 import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { JobResult } from '../core/job';
 import type { ResponseCache } from '../core/ports';
+import { cacheKey } from '../core/item-keys';
 
 /** Cached answers in the jobs table (`pk = CACHE#<key>`), expiring by TTL; expired items read as absent. */
 export class DynamoResponseCache implements ResponseCache {
@@ -11,7 +12,7 @@ export class DynamoResponseCache implements ResponseCache {
   ) {}
 
   async get(key: string, now: Date): Promise<JobResult | undefined> {
-    const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { pk: `CACHE#${key}` } }));
+    const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: cacheKey(key) }));
     if (!Item || (Item.expiresAt as number) * 1000 <= now.getTime()) return undefined;
     return Item.result as JobResult;
   }
@@ -20,7 +21,7 @@ export class DynamoResponseCache implements ResponseCache {
     await this.client.send(
       new PutCommand({
         TableName: this.tableName,
-        Item: { pk: `CACHE#${key}`, result, cachedAt: now.toISOString(), expiresAt: Math.floor(now.getTime() / 1000) + this.ttlSeconds },
+        Item: { ...cacheKey(key), result, cachedAt: now.toISOString(), expiresAt: Math.floor(now.getTime() / 1000) + this.ttlSeconds },
       }),
     );
   }
