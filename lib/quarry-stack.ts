@@ -122,6 +122,7 @@ export class QuarryStack extends Stack {
       environment: {
         [ENV.jobsTable]: table.tableName,
         [ENV.resultUrlSeconds]: String(config.results.presignedUrlSeconds),
+        [ENV.resilience]: JSON.stringify(config.resilience),
       },
     });
     this.jobTable.grantReadJobs(this.status.function);

@@ -55,8 +55,9 @@ export class JobRepository implements JobStore, SweepIndex {
     }
   }
 
-  async get(jobId: string, now: Date): Promise<Job | undefined> {
-    const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: jobKey(jobId), ConsistentRead: true }));
+  /** The job; `eventual` reads cost half and may lag a write by a moment (for polls, never for decisions). */
+  async get(jobId: string, now: Date, consistency: 'strong' | 'eventual' = 'strong'): Promise<Job | undefined> {
+    const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: jobKey(jobId), ConsistentRead: consistency === 'strong' }));
     const job = toJob(Item);
     return job && !isExpired(job, now) ? job : undefined;
   }

@@ -140,8 +140,25 @@ export function jobView(job: Job, resultUrl?: string): JobView {
   };
 }
 
-/** Seconds a poller should wait before asking again; absent once the job is terminal. */
-export function pollAfterSeconds(job: Pick<Job, 'status'>): number | undefined {
+/** The longest `Retry-After` advised: a poller still learns of an early finish within this long. */
+export const MAX_POLL_AFTER_SECONDS = 300;
+
+/**
+ * Seconds a poller should wait before asking again, sized to what the job waits for; absent once it is terminal.
+ * A job waiting for a reserved slot or a requeue is not worth asking about before then; a fresh one is picked up
+ * within seconds; a running one is asked about at half the time it has run so far (so a 5 s answer costs about
+ * three polls, a 2-minute one about seven).
+ */
+export function pollAfterSeconds(job: Pick<Job, 'status' | 'updatedAt' | 'reservation' | 'requeues' | 'sweepAt' | 'lease'>, now: Date, sweepGraceSeconds: number): number | undefined {
   if (isTerminal(job.status)) return undefined;
-  return job.status === 'QUEUED' ? 2 : 1;
+  const clamp = (seconds: number) => Math.max(1, Math.min(MAX_POLL_AFTER_SECONDS, Math.ceil(seconds)));
+  const t = now.getTime();
+  if (job.status === 'QUEUED') {
+    if (job.reservation) return clamp((job.reservation.notBefore - t) / 1000);
+    // A requeued job is due again at its sweep time less the grace the sweep allows it.
+    if ((job.requeues ?? 0) > 0 && job.sweepAt !== undefined) return clamp((job.sweepAt - sweepGraceSeconds * 1000 - t) / 1000);
+    return 2;
+  }
+  const running = (t - Date.parse(job.updatedAt)) / 1000;
+  return Number.isFinite(running) ? clamp(running / 2) : 1;
 }

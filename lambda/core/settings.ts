@@ -127,6 +127,7 @@ export const statusSettingsSchema = z.object({
   [ENV.tenants]: tenants,
   [ENV.jobsTable]: z.string().min(1),
   [ENV.resultUrlSeconds]: positiveInt.default(900),
+  [ENV.resilience]: json(resiliencePolicySchema).default(DEFAULT_RESILIENCE),
 });
 
 /** Dead-letter handler: fails poison messages and jobs past their deadline, requeues the rest. */

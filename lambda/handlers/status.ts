@@ -18,11 +18,13 @@ export const handler = instrumented(async (event: APIGatewayProxyEvent): Promise
   metrics.addMetric(METRICS.jobs.statusReads, MetricUnit.Count, 1);
   try {
     const jobId = event.pathParameters?.jobId ?? '';
-    const job = /^[A-Za-z0-9-]{1,64}$/.test(jobId) ? await store.get(jobId, new Date()) : undefined;
+    // Polls read eventually consistent (half the cost); only a job not seen yet (just submitted) is read again strongly.
+    const now = new Date();
+    const job = /^[A-Za-z0-9-]{1,64}$/.test(jobId) ? ((await store.get(jobId, now, 'eventual')) ?? (await store.get(jobId, now))) : undefined;
     // Another tenant's job answers exactly like an unknown one.
     if (!job || job.tenant !== tenantOf(event, settings[ENV.tenants]).name) throw new JobNotFoundError(jobId);
     const resultUrl = job.resultLocation ? await ResultStore.presignedUrl(s3, job.resultLocation, settings[ENV.resultUrlSeconds]) : undefined;
-    const retryAfter = pollAfterSeconds(job);
+    const retryAfter = pollAfterSeconds(job, now, settings[ENV.resilience].sweepGraceSeconds);
     return jsonResponse(200, jobView(job, resultUrl), retryAfter === undefined ? {} : { 'Retry-After': String(retryAfter) });
   } catch (error) {
     return errorResponse(error);

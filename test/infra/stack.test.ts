@@ -214,7 +214,7 @@ describe('functions', () => {
     expect(keys(build.functions.submit.logicalId)).toEqual([ENV.jobsTable, ENV.jobsQueueUrl, ENV.routes, ENV.jobTtlDays, ENV.maxRequestBytes, ENV.tenants].sort());
     expect(envOf(build.functions.submit.logicalId)[ENV.jobsQueueUrl]).toEqual(ref(build.resources.jobsQueue));
     expect(envOf(build.functions.submit.logicalId)[ENV.maxRequestBytes]).toBe(String(defaults.api.maxRequestBytes));
-    expect(keys(build.functions.status.logicalId)).toEqual([ENV.jobsTable, ENV.resultUrlSeconds, ENV.tenants].sort());
+    expect(keys(build.functions.status.logicalId)).toEqual([ENV.jobsTable, ENV.resultUrlSeconds, ENV.tenants, ENV.resilience].sort());
     expect(keys(build.functions.deadLetter.logicalId)).toEqual([ENV.jobsTable, ENV.jobsQueueUrl, ENV.eventsTopicArn, ENV.resilience].sort());
     expect(keys(sweepId)).toEqual([ENV.jobsTable, ENV.jobsQueueUrl, ENV.eventsTopicArn, ENV.resilience, ENV.tenants].sort());
     expect(envOf(sweepId)[ENV.jobsQueueUrl]).toEqual(ref(build.resources.jobsQueue));

@@ -49,6 +49,21 @@ describe('result placement and leases', () => {
   });
 });
 
+describe('polling advice', () => {
+  const at = (ms: number) => new Date(now.getTime() + ms);
+  it('waits for a reserved slot or a requeue, not for a fixed second', () => {
+    expect(pollAfterSeconds({ ...base, reservation: { modelId: 'm', region: 'r', notBefore: now.getTime() + 840_000, requests: 1, tokens: 1 } }, now, 300)).toBe(300);
+    expect(pollAfterSeconds({ ...base, reservation: { modelId: 'm', region: 'r', notBefore: now.getTime() + 42_000, requests: 1, tokens: 1 } }, now, 300)).toBe(42);
+    expect(pollAfterSeconds({ ...base, requeues: 3, sweepAt: now.getTime() + 120_000 + 300_000 }, now, 300)).toBe(120);
+  });
+  it('asks about a running job at half the time it has run so far, at least every second and at most every 5 minutes', () => {
+    const running = { ...base, status: 'RUNNING' as const, updatedAt: now.toISOString() };
+    expect(pollAfterSeconds(running, at(1_000), 300)).toBe(1);
+    expect(pollAfterSeconds(running, at(10_000), 300)).toBe(5);
+    expect(pollAfterSeconds(running, at(3_600_000), 300)).toBe(300);
+  });
+});
+
 describe('job view and events', () => {
   it('never exposes the request, tenant or lease, and asks pollers to come back while not terminal', () => {
     const view = jobView({ ...base, status: 'RUNNING', lease: { owner: 'w', expiresAt: 1 } });
@@ -56,8 +71,8 @@ describe('job view and events', () => {
     expect(view).not.toHaveProperty('tenant');
     expect(view).not.toHaveProperty('lease');
     expect(view.metadata).toEqual({});
-    expect(pollAfterSeconds({ status: 'QUEUED' })).toBe(2);
-    expect(pollAfterSeconds({ status: 'SUCCEEDED' })).toBeUndefined();
+    expect(pollAfterSeconds({ ...base, status: 'QUEUED' }, now, 300)).toBe(2);
+    expect(pollAfterSeconds({ ...base, status: 'SUCCEEDED' }, now, 300)).toBeUndefined();
   });
 
   it('describes a finished job for SNS with filterable attributes and no text', () => {
