@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { chaosBenchmark } from './chaos';
 import { faultsBenchmark } from './faults';
 import { goodputBenchmark } from './goodput';
 import { pipelineBenchmark } from './pipeline';
@@ -16,6 +17,13 @@ const BENCHMARKS: Record<string, () => Promise<Record<string, unknown>>> = {
       patience: Number(process.env.BENCH_PATIENCE ?? 3),
     }),
   faults: () => faultsBenchmark(Number(process.env.BENCH_FAULT_JOBS ?? 40)),
+  chaos: () =>
+    chaosBenchmark({
+      jobs: Number(process.env.BENCH_CHAOS_JOBS ?? 300),
+      submitSeconds: Number(process.env.BENCH_CHAOS_SUBMIT_SECONDS ?? 30),
+      only: process.env.BENCH_CHAOS_SCENARIOS?.split(',').map((s) => s.trim()).filter(Boolean),
+      seed: process.env.BENCH_CHAOS_SEED ? Number(process.env.BENCH_CHAOS_SEED) : undefined,
+    }),
   pipeline: () => pipelineBenchmark({ jobs: Number(process.env.BENCH_PIPELINE_JOBS ?? 100), modelLatencyMs: Number(process.env.BENCH_MODEL_LATENCY_MS ?? 200) }),
 };
 
