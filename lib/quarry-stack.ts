@@ -110,6 +110,7 @@ export class QuarryStack extends Stack {
         [ENV.routes]: routes,
         [ENV.jobTtlDays]: String(config.jobs.ttlDays),
         [ENV.maxRequestBytes]: String(config.api.maxRequestBytes),
+        [ENV.resilience]: JSON.stringify(config.resilience),
       },
     });
     this.jobTable.grantSubmitJobs(this.submit.function);

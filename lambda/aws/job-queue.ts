@@ -1,10 +1,30 @@
 import { ChangeMessageVisibilityCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { JSONStringified } from '@aws-lambda-powertools/parser/helpers';
 import { z } from 'zod';
+import type { NormalizedJobRequest } from '../core/job-request';
+import type { JobMessage } from '../core/ports';
 
-/** The queue message: only the job id (and tenant, for logs). The request itself stays in DynamoDB. */
-export const jobMessageSchema = z.object({ jobId: z.string().min(1).max(64), tenant: z.string().optional() });
-export type JobMessage = z.infer<typeof jobMessageSchema>;
+/** A request small enough to travel in the message stays within SQS's first 64 KB billing chunk. */
+export const MESSAGE_REQUEST_MAX_BYTES = 48 * 1024;
+
+/**
+ * The queue message: the job id (and tenant, for logs) and, when it is small, the job's request, so the worker reads
+ * no DynamoDB item for it. Its durable copy is the job's request item, written before any message is sent.
+ */
+export const jobMessageSchema = z.object({
+  jobId: z.string().min(1).max(64),
+  tenant: z.string().optional(),
+  request: z.custom<NormalizedJobRequest>((value) => typeof value === 'object' && value !== null && Array.isArray((value as { messages?: unknown }).messages)).optional(),
+});
+
+/** The message body for a job, with its request only if that is small enough. */
+function bodyOf(message: JobMessage): string {
+  if (message.request && Buffer.byteLength(JSON.stringify(message.request)) > MESSAGE_REQUEST_MAX_BYTES) {
+    const { request: _large, ...rest } = message;
+    return JSON.stringify(rest);
+  }
+  return JSON.stringify(message);
+}
 
 /** An SQS record body carrying a job message (JSON text). */
 export const jobMessageBodySchema = JSONStringified(jobMessageSchema);
@@ -16,7 +36,7 @@ export class JobQueue {
     await this.client.send(
       new SendMessageCommand({
         QueueUrl: queueUrl,
-        MessageBody: JSON.stringify(message),
+        MessageBody: bodyOf(message),
         MessageAttributes: message.tenant ? { tenant: { DataType: 'String', StringValue: message.tenant } } : undefined,
       }),
     );
@@ -35,7 +55,7 @@ export class JobQueue {
     await this.client.send(
       new SendMessageCommand({
         QueueUrl: queueUrl,
-        MessageBody: JSON.stringify(message),
+        MessageBody: bodyOf(message),
         DelaySeconds: Math.min(900, Math.max(0, Math.round(delaySeconds))),
         MessageAttributes: message.tenant ? { tenant: { DataType: 'String', StringValue: message.tenant } } : undefined,
       }),

@@ -1,7 +1,8 @@
 import { isConditionFailure } from './conditional-write';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { isExpired, type Attempt, type Claimant, type Job, type JobError, type JobResult, type Reservation, type ResultLocation } from '../core/job';
-import { jobKey, SWEEP_INDEX, SWEEP_SHARDS, sweepShardOf } from '../core/item-keys';
+import { isExpired, type Attempt, type Claimant, type Job, type JobError, type JobResult, type Reservation, type ResultLocation, type RunnableJob } from '../core/job';
+import type { NormalizedJobRequest } from '../core/job-request';
+import { inputKey, jobKey, SWEEP_INDEX, SWEEP_SHARDS, sweepShardOf } from '../core/item-keys';
 import type { JobStore, SweepIndex } from '../core/ports';
 
 /** Stored shape: the job plus its key, with the lease flattened so conditions can compare it. */
@@ -33,9 +34,12 @@ export class JobRepository implements JobStore, SweepIndex {
     private readonly tableName: string,
   ) {}
 
-  /** Writes a new QUEUED job; if a live job already holds the id, returns it instead. */
-  async create(job: Job, now: Date): Promise<{ created: true } | { created: false; existing: Job }> {
-    const { lease: _lease, ...fields } = job;
+  /**
+   * Writes a new QUEUED job: its state (conditional: if a live job already holds the id, returns it instead), then
+   * its request as an item of its own, written once.
+   */
+  async create(job: RunnableJob, now: Date): Promise<{ created: true } | { created: false; existing: Job }> {
+    const { lease: _lease, request: _request, ...fields } = job;
     try {
       await this.client.send(
         new PutCommand({
@@ -45,7 +49,6 @@ export class JobRepository implements JobStore, SweepIndex {
           ExpressionAttributeValues: { ':nowSeconds': Math.floor(now.getTime() / 1000) },
         }),
       );
-      return { created: true };
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
       const existing = await this.get(job.jobId, now);
@@ -53,6 +56,17 @@ export class JobRepository implements JobStore, SweepIndex {
       if (!existing) throw error;
       return { created: false, existing };
     }
+    await this.putRequest(job);
+    return { created: true };
+  }
+
+  async putRequest(job: RunnableJob): Promise<void> {
+    await this.client.send(new PutCommand({ TableName: this.tableName, Item: { ...inputKey(job.jobId), request: job.request, expiresAt: job.expiresAt } }));
+  }
+
+  async getRequest(jobId: string): Promise<NormalizedJobRequest | undefined> {
+    const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: inputKey(jobId), ConsistentRead: true }));
+    return Item?.request as NormalizedJobRequest | undefined;
   }
 
   /** The job; `eventual` reads cost half and may lag a write by a moment (for polls, never for decisions). */
@@ -62,7 +76,7 @@ export class JobRepository implements JobStore, SweepIndex {
     return job && !isExpired(job, now) ? job : undefined;
   }
 
-  /** Removes a job that never reached the queue, so the client's retry starts clean. */
+  /** Removes a job that never reached the queue, so the client's retry starts clean (its request item expires by TTL). */
   async discardUnqueued(jobId: string): Promise<void> {
     try {
       await this.client.send(
@@ -83,11 +97,12 @@ export class JobRepository implements JobStore, SweepIndex {
    * QUEUED -> RUNNING; or takes over a RUNNING job whose lease expired, or whose lease an earlier receive of the
    * same message holds (that delivery failed and gave the message back). Undefined when refused.
    */
-  async claim(jobId: string, claimant: Claimant, lease: { expiresAt: number; sweepAt: number }, now: Date): Promise<Job | undefined> {
-    const sweep = sweepSet(jobId, lease.sweepAt);
+  async claim(jobId: string, claimant: Claimant, lease: { expiresAt: number }, now: Date): Promise<Job | undefined> {
+    // The sweep time is left as it is: the sweep looks at a running job only if it is still running by then (and
+    // then waits for its lease), so a claim moves nothing in the sweep index.
     return this.transition(jobId, {
       condition: `${LEASE_NOT_LIVE} OR (#status = :running AND lastMessageId = :messageId AND leaseReceiveCount < :receiveCount)`,
-      update: `SET #status = :running, leaseOwner = :owner, leaseExpiresAt = :lease, lastMessageId = :messageId, leaseReceiveCount = :receiveCount, updatedAt = :now, ${sweep.clause}`,
+      update: 'SET #status = :running, leaseOwner = :owner, leaseExpiresAt = :lease, lastMessageId = :messageId, leaseReceiveCount = :receiveCount, updatedAt = :now',
       values: {
         ':queued': 'QUEUED',
         ':running': 'RUNNING',
@@ -97,7 +112,6 @@ export class JobRepository implements JobStore, SweepIndex {
         ':receiveCount': claimant.receiveCount,
         ':lease': lease.expiresAt,
         ':now': now.toISOString(),
-        ...sweep.values,
       },
     });
   }
@@ -113,11 +127,14 @@ export class JobRepository implements JobStore, SweepIndex {
     });
   }
 
-  async markSucceeded(jobId: string, owner: string, outcome: { result: JobResult; resultLocation?: ResultLocation; attempts: Attempt[]; sweepAt: number }, now: Date): Promise<Job | undefined> {
-    const sweep = sweepSet(jobId, outcome.sweepAt);
+  /**
+   * RUNNING (held by `owner`) -> SUCCEEDED, out of the sweep index: the worker's queue message, acknowledged only
+   * once the event is published, is what guarantees the announcement.
+   */
+  async markSucceeded(jobId: string, owner: string, outcome: { result: JobResult; resultLocation?: ResultLocation; attempts: Attempt[] }, now: Date): Promise<Job | undefined> {
     return this.transition(jobId, {
       condition: '#status = :running AND leaseOwner = :owner',
-      update: `SET #status = :succeeded, updatedAt = :now, #result = :result, attempts = list_append(attempts, :attempts), ${sweep.clause}${outcome.resultLocation ? ', resultLocation = :location' : ''} REMOVE leaseOwner, leaseExpiresAt, leaseReceiveCount, reservation`,
+      update: `SET #status = :succeeded, updatedAt = :now, #result = :result, attempts = list_append(attempts, :attempts)${outcome.resultLocation ? ', resultLocation = :location' : ''} REMOVE leaseOwner, leaseExpiresAt, leaseReceiveCount, reservation, sweepShard, sweepAt`,
       names: { '#result': 'result' },
       values: {
         ':running': 'RUNNING',
@@ -126,20 +143,18 @@ export class JobRepository implements JobStore, SweepIndex {
         ':now': now.toISOString(),
         ':result': outcome.result,
         ':attempts': outcome.attempts,
-        ...sweep.values,
         ...(outcome.resultLocation && { ':location': outcome.resultLocation }),
       },
     });
   }
 
-  /** RUNNING (held by `owner`) -> FAILED. */
-  async markFailed(jobId: string, owner: string, outcome: { error: JobError; attempts: Attempt[]; sweepAt: number }, now: Date): Promise<Job | undefined> {
-    const sweep = sweepSet(jobId, outcome.sweepAt);
+  /** RUNNING (held by `owner`) -> FAILED, out of the sweep index (as markSucceeded). */
+  async markFailed(jobId: string, owner: string, outcome: { error: JobError; attempts: Attempt[] }, now: Date): Promise<Job | undefined> {
     return this.transition(jobId, {
       condition: '#status = :running AND leaseOwner = :owner',
-      update: `SET #status = :failed, updatedAt = :now, #error = :error, attempts = list_append(attempts, :attempts), ${sweep.clause} REMOVE leaseOwner, leaseExpiresAt, leaseReceiveCount, reservation`,
+      update: 'SET #status = :failed, updatedAt = :now, #error = :error, attempts = list_append(attempts, :attempts) REMOVE leaseOwner, leaseExpiresAt, leaseReceiveCount, reservation, sweepShard, sweepAt',
       names: { '#error': 'error' },
-      values: { ':running': 'RUNNING', ':failed': 'FAILED', ':owner': owner, ':now': now.toISOString(), ':error': outcome.error, ':attempts': outcome.attempts, ...sweep.values },
+      values: { ':running': 'RUNNING', ':failed': 'FAILED', ':owner': owner, ':now': now.toISOString(), ':error': outcome.error, ':attempts': outcome.attempts },
     });
   }
 

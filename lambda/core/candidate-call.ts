@@ -1,6 +1,6 @@
 import { costOf, type Cost } from './admission';
 import type { Candidate } from './fallback-chain';
-import type { Attempt, Job, JobError, JobResult, Reservation } from './job';
+import type { Attempt, Job, JobError, JobResult, Reservation, RunnableJob } from './job';
 import type { NormalizedJobRequest } from './job-request';
 import { classifyModelError, type ModelFailure } from './model-errors';
 import type { Admission, CapacityGrant } from './ports';
@@ -40,7 +40,7 @@ export function requestFor(candidate: Candidate, request: NormalizedJobRequest, 
 }
 
 /** Calls one candidate up to `attemptsPerModel` times with jittered backoff, as its quota, circuit and the time allow. */
-export async function tryCandidate(job: Job, candidate: Candidate, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps): Promise<CandidateOutcome> {
+export async function tryCandidate(job: RunnableJob, candidate: Candidate, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps): Promise<CandidateOutcome> {
   const { policy } = deps;
   const request = requestFor(candidate, job.request, deps);
   const cost = costOf(request, deps.routing.models[candidate.modelId]?.maxOutputTokens ?? 4096);

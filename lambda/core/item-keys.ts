@@ -3,10 +3,12 @@
  * with these functions and the stack's IAM grants limit each function to the prefixes it uses
  * (`dynamodb:LeadingKeys`), so the two can never drift apart.
  */
-export const ITEM_KINDS = { job: 'JOB#', cache: 'CACHE#', breaker: 'BREAKER#', bucket: 'BUCKET#' } as const;
+export const ITEM_KINDS = { job: 'JOB#', input: 'INPUT#', cache: 'CACHE#', breaker: 'BREAKER#', bucket: 'BUCKET#' } as const;
 export type ItemKind = keyof typeof ITEM_KINDS;
 
 export const jobKey = (jobId: string) => ({ pk: `${ITEM_KINDS.job}${jobId}` });
+/** A job's request, written once at submit apart from its state, so state transitions never rewrite the prompt. */
+export const inputKey = (jobId: string) => ({ pk: `${ITEM_KINDS.input}${jobId}` });
 export const cacheKey = (hash: string) => ({ pk: `${ITEM_KINDS.cache}${hash}` });
 export const breakerKey = (target: { modelId: string; region: string }) => ({ pk: `${ITEM_KINDS.breaker}${target.region}#${target.modelId}` });
 export const bucketKey = (target: { modelId: string; region: string }) => ({ pk: `${ITEM_KINDS.bucket}${target.region}#${target.modelId}` });

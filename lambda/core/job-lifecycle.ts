@@ -36,20 +36,19 @@ export function redeliveryDelaySeconds(receiveCount: number, policy: Pick<Resili
 export type RefusedClaim =
   | { kind: 'gone' }
   | { kind: 'already-finished' }
-  /** Terminal, event still owed, and either this message finished it or the finisher had its grace period. */
+  /**
+   * Terminal, and this message is the one that finished it: that delivery failed after its terminal write (maybe
+   * before publishing), so this one publishes (again: events are at least once).
+   */
   | { kind: 'publish-owed-event' }
-  /** Terminal, event owed, finished moments ago by another delivery: its own publish is under way (the sweep backs it up). */
-  | { kind: 'finisher-announcing' }
   /** Another delivery holds a live lease: come back when it ends, on a new message (spends no receive). */
   | { kind: 'held-by-another-worker'; retryInSeconds: number };
 
-export function afterRefusedClaim(job: Job | undefined, messageId: string, now: Date, policy: Pick<ResiliencePolicy, 'sweepGraceSeconds'>): RefusedClaim {
+export function afterRefusedClaim(job: Job | undefined, messageId: string, now: Date): RefusedClaim {
   if (!job || isExpired(job, now)) return { kind: 'gone' };
   if (isTerminal(job.status)) {
-    if (job.eventPublishedAt) return { kind: 'already-finished' };
-    const finishedAt = Date.parse(job.updatedAt);
-    const ownJob = job.lastMessageId === messageId;
-    return ownJob || now.getTime() >= finishedAt + graceMs(policy) ? { kind: 'publish-owed-event' } : { kind: 'finisher-announcing' };
+    // Another message (a duplicate) never publishes: the finisher's own message, or the sweep, does.
+    return job.lastMessageId === messageId && !job.eventPublishedAt ? { kind: 'publish-owed-event' } : { kind: 'already-finished' };
   }
   const leaseEnds = job.lease?.expiresAt ?? now.getTime();
   return { kind: 'held-by-another-worker', retryInSeconds: Math.min(900, Math.max(1, Math.ceil((leaseEnds - now.getTime()) / 1000) + 1)) };
@@ -70,11 +69,12 @@ export function decideSweep(job: Job, now: Date, policy: Timing): SweepAction {
   const t = now.getTime();
   if (isTerminal(job.status)) return job.eventPublishedAt ? { kind: 'forget' } : { kind: 'announce' };
   const leaseLive = job.status === 'RUNNING' && (job.lease?.expiresAt ?? 0) > t;
-  if (leaseLive) return { kind: 'look-later', nextSweepAt: sweepAtFor(job.lease!.expiresAt, policy) };
+  if (leaseLive) return { kind: 'look-later', nextSweepAt: Math.min(sweepAtFor(job.lease!.expiresAt, policy), Math.max(deadlineOf(job, policy), t + 1)) };
   if (t >= deadlineOf(job, policy)) return { kind: 'fail-past-deadline' };
-  // Each re-enqueue waits longer before the next, so a deep but healthy backlog costs few duplicate messages.
+  // Each re-enqueue waits longer before the next, so a deep but healthy backlog costs few duplicate messages; never
+  // past the deadline, when the job must be failed on time.
   const backoff = graceMs(policy) * 2 ** Math.min(6, job.sweeps ?? 0);
-  return { kind: 'requeue', nextSweepAt: t + backoff };
+  return { kind: 'requeue', nextSweepAt: Math.min(t + backoff, deadlineOf(job, policy)) };
 }
 
 /** What the dead-letter handler does with a job whose message exhausted its receives. */

@@ -2,7 +2,8 @@ import { leaseExpiry } from './delivery';
 import { budgetSpent, recordSkip, tryCandidate } from './candidate-call';
 import { candidatesFor, fitsLargerContext, type Candidate } from './fallback-chain';
 import { deadlineOf, sweepAtFor } from './job-lifecycle';
-import { modelCalls, type Attempt, type Job, type JobError, type JobResult, type Reservation } from './job';
+import { modelCalls, type Attempt, type Job, type JobError, type JobResult, type Reservation, type RunnableJob } from './job';
+import type { NormalizedJobRequest } from './job-request';
 import { finishFailed, finishSucceeded, persistently, settleRefusedClaim } from './job-settlement';
 import type { CapacityGate, CircuitBreaker, Clock, JobLog, JobRequeuer, JobStore, LargeResultStore, ModelCallObserver, ModelInvoker, ResponseCache, TerminalEventPublisher } from './ports';
 import { responseCacheKey } from './response-cache-key';
@@ -38,6 +39,8 @@ export interface Delivery {
   tenant?: string;
   /** The SQS message id: a later receive of the same message may take over the lease an earlier one left behind. */
   messageId: string;
+  /** The job's request, when the message carried it (else it is read from the job's request item). */
+  request?: NormalizedJobRequest;
   /** How many times SQS has handed this message out, this time included. */
   receiveCount: number;
   /** Who is working on it: unique per delivery, so a stale worker cannot finish a job taken over from it. */
@@ -48,7 +51,7 @@ export interface Delivery {
 
 export type DeliveryOutcome =
   | { kind: 'finished'; status: Job['status'] }
-  | { kind: 'skipped'; reason: 'gone' | 'already-finished' | 'finisher-announcing' | 'held-by-another-worker' | 'lease-lost' }
+  | { kind: 'skipped'; reason: 'gone' | 'already-finished' | 'held-by-another-worker' | 'lease-lost' }
   | { kind: 'requeued'; delaySeconds: number };
 
 type ChainOutcome =
@@ -79,25 +82,29 @@ export async function processDelivery(delivery: Delivery, deps: ProcessingDeps):
   const claimedAt = clock();
   const expiresAt = leaseExpiry(claimedAt, delivery.remainingMillis());
   const claimant = { owner: delivery.owner, messageId: delivery.messageId, receiveCount: delivery.receiveCount };
-  const job = await store.claim(delivery.jobId, claimant, { expiresAt, sweepAt: sweepAtFor(expiresAt, policy) }, claimedAt);
-  if (!job) return settleRefusedClaim(delivery, deps);
-  log.info('job running', { jobId: job.jobId, route: job.route, modelId: job.modelId, receiveCount: delivery.receiveCount, requeues: job.requeues ?? 0 });
+  const claimed = await store.claim(delivery.jobId, claimant, { expiresAt }, claimedAt);
+  if (!claimed) return settleRefusedClaim(delivery, deps);
+  log.info('job running', { jobId: claimed.jobId, route: claimed.route, modelId: claimed.modelId, receiveCount: delivery.receiveCount, requeues: claimed.requeues ?? 0 });
 
   const attempts: Attempt[] = [];
   try {
-    return await runClaimed(job, attempts, delivery, deps);
+    const request = delivery.request ?? (await store.getRequest(claimed.jobId));
+    if (!request) {
+      return await finishFailed(claimed, { code: 'JOB_INPUT_LOST', message: 'The job\'s request is no longer stored (it expired or its submission did not complete); submit it again.' }, attempts, delivery, deps);
+    }
+    return await runClaimed({ ...claimed, request }, attempts, delivery, deps);
   } catch (error) {
     if (!(error instanceof RedeliverLater)) {
       // Give the job back before the delivery fails, so its redelivery can claim it at once; if this write fails
       // too, the redelivery of this same message takes the lease over.
       const now = clock();
-      await store.release(job.jobId, delivery.owner, { attempts, sweepAt: sweepAtFor(now.getTime(), policy) }, now).catch(() => undefined);
+      await store.release(claimed.jobId, delivery.owner, { attempts, sweepAt: sweepAtFor(now.getTime(), policy) }, now).catch(() => undefined);
     }
     throw error;
   }
 }
 
-async function runClaimed(job: Job, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps): Promise<DeliveryOutcome> {
+async function runClaimed(job: RunnableJob, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps): Promise<DeliveryOutcome> {
   const outcome = await answerFromChain(job, attempts, delivery, deps);
   if (outcome.kind === 'answered') return finishSucceeded(job, outcome.result, attempts, delivery, deps);
   if (outcome.kind === 'failed') return finishFailed(job, outcome.error, attempts, delivery, deps);
@@ -108,7 +115,7 @@ async function runClaimed(job: Job, attempts: Attempt[], delivery: Delivery, dep
 }
 
 /** Every model failed: an answer the route cached for the same tenant, model and request, if it opted in. */
-async function cachedAnswer(job: Job, deps: ProcessingDeps): Promise<JobResult | undefined> {
+async function cachedAnswer(job: RunnableJob, deps: ProcessingDeps): Promise<JobResult | undefined> {
   if (!deps.routing.routes[job.route]?.cacheResponses) return undefined;
   const cached = await deps.cache.get(responseCacheKey(job), deps.clock()).catch((error: Error) => {
     deps.log.warn('response cache unavailable', { jobId: job.jobId, error: error.name });
@@ -120,7 +127,7 @@ async function cachedAnswer(job: Job, deps: ProcessingDeps): Promise<JobResult |
 }
 
 /** No model could answer now: fail at the deadline or the call budget, else back to the queue with a delay. */
-async function retryLater(job: Job, outcome: Extract<ChainOutcome, { kind: 'unavailable' }>, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps): Promise<DeliveryOutcome> {
+async function retryLater(job: RunnableJob, outcome: Extract<ChainOutcome, { kind: 'unavailable' }>, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps): Promise<DeliveryOutcome> {
   const { clock, log, policy } = deps;
   const now = clock();
   const calls = modelCalls(job) + modelCalls({ attempts });
@@ -141,14 +148,14 @@ async function retryLater(job: Job, outcome: Extract<ChainOutcome, { kind: 'unav
     log.info('job left to SQS redelivery', { jobId: job.jobId, lastError: outcome.lastError?.code, receiveCount: delivery.receiveCount });
     throw new RedeliverLater(outcome.lastError?.code ?? 'UNAVAILABLE');
   }
-  await deps.requeuer.requeue({ jobId: job.jobId, ...(delivery.tenant && { tenant: delivery.tenant }) }, delaySeconds);
+  await deps.requeuer.requeue({ jobId: job.jobId, tenant: job.tenant, request: job.request }, delaySeconds);
   deps.observer.observe({ type: 'requeued', delaySeconds });
   log.info('job requeued', { jobId: job.jobId, delaySeconds, lastError: outcome.lastError?.code, outOfTime: outcome.outOfTime, requeues: (job.requeues ?? 0) + 1 });
   return { kind: 'requeued', delaySeconds };
 }
 
 /** No capacity now: back to the queue until the reserved slot (or until capacity may free up), without a model call. */
-async function waitForCapacity(job: Job, waiting: { waitMs: number; reservation?: Reservation }, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps): Promise<DeliveryOutcome> {
+async function waitForCapacity(job: RunnableJob, waiting: { waitMs: number; reservation?: Reservation }, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps): Promise<DeliveryOutcome> {
   const now = deps.clock();
   if (now.getTime() + waiting.waitMs >= deadlineOf(job, deps.policy)) {
     return finishFailed(job, { code: 'ALL_MODELS_UNAVAILABLE', message: `No capacity on the quota of route "${job.route}" within ${deps.policy.jobDeadlineSeconds}s of submission.` }, attempts, delivery, deps);
@@ -157,7 +164,7 @@ async function waitForCapacity(job: Job, waiting: { waitMs: number; reservation?
   const sweepAt = sweepAtFor(now.getTime() + delaySeconds * 1000, deps.policy);
   const released = await persistently('release', () => deps.store.release(job.jobId, delivery.owner, { attempts, reservation: waiting.reservation, sweepAt }, now), delivery.remainingMillis, deps);
   if (!released) return { kind: 'skipped', reason: 'lease-lost' };
-  await deps.requeuer.requeue({ jobId: job.jobId, ...(delivery.tenant && { tenant: delivery.tenant }) }, delaySeconds);
+  await deps.requeuer.requeue({ jobId: job.jobId, tenant: job.tenant, request: job.request }, delaySeconds);
   deps.observer.observe({ type: 'requeued', delaySeconds });
   deps.log.info('job waiting for capacity', { jobId: job.jobId, modelId: waiting.reservation?.modelId, delaySeconds, reserved: waiting.reservation !== undefined });
   return { kind: 'requeued', delaySeconds };
@@ -178,7 +185,7 @@ export function chainFor(job: Pick<Job, 'route' | 'modelId' | 'tenant' | 'attemp
 }
 
 /** Walks the candidates in order until one answers, the request proves unanswerable, or none can answer now. */
-async function answerFromChain(job: Job, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps): Promise<ChainOutcome> {
+async function answerFromChain(job: RunnableJob, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps): Promise<ChainOutcome> {
   let lastError: JobError | undefined;
   let overflowedWindow: number | undefined;
   let earliestRetryAt: number | undefined;

@@ -43,7 +43,7 @@ export async function finishSucceeded(job: Job, full: JobResult, attempts: Attem
   }
   const succeeded = await persistently(
     'terminal write',
-    () => deps.store.markSucceeded(job.jobId, delivery.owner, { result, resultLocation, attempts, sweepAt: sweepAtFor(deps.clock().getTime(), deps.policy) }, deps.clock()),
+    () => deps.store.markSucceeded(job.jobId, delivery.owner, { result, resultLocation, attempts }, deps.clock()),
     delivery.remainingMillis,
     deps,
   );
@@ -66,43 +66,46 @@ export async function finishSucceeded(job: Job, full: JobResult, attempts: Attem
       deps.log.warn('could not fill the response cache', { jobId: job.jobId, error: error.name });
     });
   }
-  await announce(succeeded, delivery.remainingMillis, deps);
+  await announce(succeeded, delivery.remainingMillis, deps, 'by-message');
   return { kind: 'finished', status: 'SUCCEEDED' };
 }
 
 export async function finishFailed(job: Job, error: JobError, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps): Promise<DeliveryOutcome> {
   const failed = await persistently(
     'terminal write',
-    () => deps.store.markFailed(job.jobId, delivery.owner, { error, attempts, sweepAt: sweepAtFor(deps.clock().getTime(), deps.policy) }, deps.clock()),
+    () => deps.store.markFailed(job.jobId, delivery.owner, { error, attempts }, deps.clock()),
     delivery.remainingMillis,
     deps,
   );
   if (!failed) return { kind: 'skipped', reason: 'lease-lost' };
   deps.log.info('job failed', { jobId: job.jobId, route: job.route, modelId: job.modelId, errorCode: error.code, attempts: failed.attempts.length });
-  await announce(failed, delivery.remainingMillis, deps);
+  await announce(failed, delivery.remainingMillis, deps, 'by-message');
   return { kind: 'finished', status: 'FAILED' };
 }
 
 /**
- * Publishes the terminal event, then records that it was published. At least once: a crash in between publishes
- * again later (the same `eventId`), from the job's own redelivery or from the sweep.
+ * Publishes the terminal event, at least once (a republish carries the same `eventId`). What guarantees it:
+ * - `by-message`: a worker's terminal write; its queue message is acknowledged only after the publish, so if the
+ *   worker dies or the publish fails, that message comes back and its redelivery publishes (no write needed);
+ * - `by-index`: a terminal write the sweep or the dead-letter handler made; the job stays in the sweep index until
+ *   the publish is recorded, so the sweep publishes it if this one fails.
  */
-export async function announce(job: Job, remainingMillis: () => number, deps: Pick<ProcessingDeps, 'store' | 'events' | 'clock' | 'sleep' | 'log'>): Promise<void> {
+export async function announce(job: Job, remainingMillis: () => number, deps: Pick<ProcessingDeps, 'store' | 'events' | 'clock' | 'sleep' | 'log'>, guarantee: 'by-message' | 'by-index'): Promise<void> {
   await persistently('event publish', () => deps.events.publishTerminal(job, deps.clock()), remainingMillis, deps);
-  await persistently('event bookkeeping', () => deps.store.markEventPublished(job.jobId, deps.clock()), remainingMillis, deps);
+  if (guarantee === 'by-index') await persistently('event bookkeeping', () => deps.store.markEventPublished(job.jobId, deps.clock()), remainingMillis, deps);
 }
 
 /** A delivery whose claim was refused: publish an event still owed, come back when another holder's lease ends, or let go. */
 export async function settleRefusedClaim(delivery: Delivery, deps: ProcessingDeps): Promise<DeliveryOutcome> {
   const existing = await deps.store.get(delivery.jobId, deps.clock());
-  const decision = afterRefusedClaim(existing, delivery.messageId, deps.clock(), deps.policy);
+  const decision = afterRefusedClaim(existing, delivery.messageId, deps.clock());
   switch (decision.kind) {
     case 'publish-owed-event':
-      await announce(existing!, delivery.remainingMillis, deps);
+      await announce(existing!, delivery.remainingMillis, deps, existing!.sweepAt === undefined ? 'by-message' : 'by-index');
       return { kind: 'finished', status: existing!.status };
     case 'held-by-another-worker':
       // Never let go of a job another delivery holds: if that one dies, this new message takes over after its lease.
-      await deps.requeuer.requeue({ jobId: delivery.jobId, ...(delivery.tenant && { tenant: delivery.tenant }) }, decision.retryInSeconds);
+      await deps.requeuer.requeue({ jobId: delivery.jobId, ...(delivery.tenant && { tenant: delivery.tenant }), ...(delivery.request && { request: delivery.request }) }, decision.retryInSeconds);
       deps.log.info('delivery deferred: job held by another worker', { jobId: delivery.jobId, retryInSeconds: decision.retryInSeconds });
       return { kind: 'skipped', reason: 'held-by-another-worker' };
     default:
@@ -124,7 +127,8 @@ export async function handleDeadLetter(jobId: string, remainingMillis: () => num
   if (!job) return { kind: 'skipped', reason: 'gone' };
   const action = afterDeadLetter(job, now, deps.policy);
   if (action.kind === 'settled') {
-    if (!job.eventPublishedAt) await announce(job, remainingMillis, deps);
+    // A worker's terminal job whose message was dead-lettered may not have been announced (its publish kept failing).
+    if (!job.eventPublishedAt) await announce(job, remainingMillis, deps, job.sweepAt === undefined ? 'by-message' : 'by-index');
     return { kind: 'skipped', reason: 'already-finished' };
   }
   if (action.kind === 'requeue') {
@@ -145,6 +149,6 @@ export async function handleDeadLetter(jobId: string, remainingMillis: () => num
   const failed = await deps.store.markAbandoned(jobId, error, sweepAtFor(now.getTime(), deps.policy), now);
   if (!failed) return { kind: 'skipped', reason: 'held-by-another-worker' };
   deps.log.info('job failed', { jobId, route: failed.route, modelId: failed.modelId, errorCode: error.code });
-  await announce(failed, remainingMillis, deps);
+  await announce(failed, remainingMillis, deps, 'by-index');
   return { kind: 'failed', reason: action.reason };
 }

@@ -1,5 +1,5 @@
 import { EnqueueFailedError, IdempotencyConflictError, ModelNotInPlanError, RouteNotInPlanError, ValidationError } from './errors';
-import { expiryFor, type Job } from './job';
+import { expiryFor, type Job, type RunnableJob } from './job';
 import { normalizeJobRequest, parseJobRequest, requestFingerprint, type JobRequest } from './job-request';
 import { sweepAtFor } from './job-lifecycle';
 import type { Tenant } from './tenants';
@@ -45,7 +45,7 @@ export async function submitJob(submission: Submission, deps: SubmissionDeps): P
   checkMaxTokens(request, modelId, deps.routing);
   const requestHash = requestFingerprint(request, route);
   const now = deps.clock();
-  const job: Job = {
+  const job: RunnableJob = {
     jobId: newJobId(submission.tenant.name, submission.idempotencyKey),
     status: 'QUEUED',
     tenant: submission.tenant.name,
@@ -68,12 +68,12 @@ export async function submitJob(submission: Submission, deps: SubmissionDeps): P
     deps.log.info('job replayed', { jobId: job.jobId, status: written.existing.status });
     // The first submit may have stored the job and failed to enqueue it: a replay never answers for a job that will
     // not run. A second message for a job that was queued is harmless (claims are conditional).
-    if (written.existing.status === 'QUEUED') await enqueueOrFail(written.existing, deps);
+    if (written.existing.status === 'QUEUED') await enqueueOrFail({ ...written.existing, request: job.request }, deps);
     return { httpStatus: 200, job: written.existing };
   }
 
   try {
-    await deps.queue.enqueue({ jobId: job.jobId, tenant: job.tenant });
+    await deps.queue.enqueue({ jobId: job.jobId, tenant: job.tenant, request: job.request });
   } catch (error) {
     deps.log.error('enqueue failed; discarding the job record', { jobId: job.jobId, error: (error as Error).name });
     await deps.store.discardUnqueued(job.jobId).catch((cleanup: Error) => {
@@ -85,9 +85,11 @@ export async function submitJob(submission: Submission, deps: SubmissionDeps): P
   return { httpStatus: 202, job };
 }
 
-async function enqueueOrFail(job: Job, deps: SubmissionDeps): Promise<void> {
+/** A replayed job still QUEUED: its request written again (its first submit may have stopped before), then queued. */
+async function enqueueOrFail(job: RunnableJob, deps: SubmissionDeps): Promise<void> {
   try {
-    await deps.queue.enqueue({ jobId: job.jobId, tenant: job.tenant });
+    await deps.store.putRequest(job);
+    await deps.queue.enqueue({ jobId: job.jobId, tenant: job.tenant, request: job.request });
   } catch (error) {
     deps.log.error('enqueue of a replayed job failed', { jobId: job.jobId, error: (error as Error).name });
     throw new EnqueueFailedError();

@@ -64,7 +64,7 @@ async function sweepJob(jobId: string, remainingMillis: () => number, deps: Swee
   const action = decideSweep(job, now, deps.policy);
   switch (action.kind) {
     case 'announce':
-      await announce(job, remainingMillis, deps);
+      await announce(job, remainingMillis, deps, 'by-index');
       deps.log.warn('sweep announced a finished job whose event was owed', { jobId, status: job.status });
       return 'announced';
     case 'forget':
@@ -79,7 +79,7 @@ async function sweepJob(jobId: string, remainingMillis: () => number, deps: Swee
       const failed = await deps.store.markAbandoned(jobId, error, sweepAtFor(now.getTime(), deps.policy), now);
       if (!failed) return 'untouched';
       deps.log.warn('sweep failed a job past its deadline', { jobId, status: job.status });
-      await announce(failed, remainingMillis, deps);
+      await announce(failed, remainingMillis, deps, 'by-index');
       return 'pastDeadline';
     }
     case 'requeue': {

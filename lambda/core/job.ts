@@ -77,7 +77,8 @@ export interface Job {
   modelId: string;
   createdAt: string;
   updatedAt: string;
-  request: NormalizedJobRequest;
+  /** The request: stored apart from the state (`INPUT#` item, and in the queue message when small); absent on state reads. */
+  request?: NormalizedJobRequest;
   requestHash: string;
   idempotencyKey?: string;
   metadata?: Record<string, unknown>;
@@ -102,6 +103,9 @@ export interface Job {
   /** Epoch seconds; DynamoDB TTL. Reads treat an expired record as absent (TTL deletion lags). */
   expiresAt: number;
 }
+
+/** A job with its request at hand: what the worker runs. */
+export type RunnableJob = Job & { request: NormalizedJobRequest };
 
 export function isExpired(job: Pick<Job, 'expiresAt'>, now: Date): boolean {
   return job.expiresAt * 1000 <= now.getTime();

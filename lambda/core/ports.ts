@@ -1,4 +1,4 @@
-import type { Attempt, Claimant, Job, JobError, JobResult, Reservation, ResultLocation, Usage } from './job';
+import type { Attempt, Claimant, Job, JobError, JobResult, Reservation, ResultLocation, RunnableJob, Usage } from './job';
 import type { NormalizedJobRequest } from './job-request';
 
 /*
@@ -7,13 +7,18 @@ import type { NormalizedJobRequest } from './job-request';
  */
 
 export interface JobStore {
-  create(job: Job, now: Date): Promise<{ created: true } | { created: false; existing: Job }>;
+  /** Writes the job's state (conditional on the id being free) and, if it was created, its request apart. */
+  create(job: RunnableJob, now: Date): Promise<{ created: true } | { created: false; existing: Job }>;
   get(jobId: string, now: Date): Promise<Job | undefined>;
+  /** Writes (again) the request of a job: a replay of a job whose first submit stopped half-way. */
+  putRequest(job: RunnableJob): Promise<void>;
+  /** The request of a job, read strongly consistent; undefined if it is gone. */
+  getRequest(jobId: string): Promise<NormalizedJobRequest | undefined>;
   discardUnqueued(jobId: string): Promise<void>;
-  claim(jobId: string, claimant: Claimant, lease: { expiresAt: number; sweepAt: number }, now: Date): Promise<Job | undefined>;
+  claim(jobId: string, claimant: Claimant, lease: { expiresAt: number }, now: Date): Promise<Job | undefined>;
   release(jobId: string, owner: string, change: { attempts: Attempt[]; reservation?: Reservation; sweepAt: number }, now: Date): Promise<Job | undefined>;
-  markSucceeded(jobId: string, owner: string, outcome: { result: JobResult; resultLocation?: ResultLocation; attempts: Attempt[]; sweepAt: number }, now: Date): Promise<Job | undefined>;
-  markFailed(jobId: string, owner: string, outcome: { error: JobError; attempts: Attempt[]; sweepAt: number }, now: Date): Promise<Job | undefined>;
+  markSucceeded(jobId: string, owner: string, outcome: { result: JobResult; resultLocation?: ResultLocation; attempts: Attempt[] }, now: Date): Promise<Job | undefined>;
+  markFailed(jobId: string, owner: string, outcome: { error: JobError; attempts: Attempt[] }, now: Date): Promise<Job | undefined>;
   markAbandoned(jobId: string, error: JobError, sweepAt: number, now: Date): Promise<Job | undefined>;
   markDeadLetterRequeued(jobId: string, sweepAt: number, now: Date): Promise<Job | undefined>;
   rescheduleSweep(jobId: string, expectedSweepAt: number, nextSweepAt: number, requeued: boolean): Promise<boolean>;
@@ -25,13 +30,20 @@ export interface SweepIndex {
   dueForSweep(now: Date, limit: number): Promise<string[]>;
 }
 
+/** A queue message: the job id, and its request when small enough to travel with it (the worker then reads none). */
+export interface JobMessage {
+  jobId: string;
+  tenant?: string;
+  request?: NormalizedJobRequest;
+}
+
 export interface JobEnqueuer {
-  enqueue(message: { jobId: string; tenant?: string }): Promise<void>;
+  enqueue(message: JobMessage): Promise<void>;
 }
 
 /** Puts a job back on the queue as a new message, so waiting spends none of its dead-letter receive budget. */
 export interface JobRequeuer {
-  requeue(message: { jobId: string; tenant?: string }, delaySeconds: number): Promise<void>;
+  requeue(message: JobMessage, delaySeconds: number): Promise<void>;
 }
 
 /** Quota-aware admission (lambda/core/admission.ts): a shared token bucket per model and region. */

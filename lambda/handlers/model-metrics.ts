@@ -1,22 +1,33 @@
-import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { MetricUnit as Unit } from '@aws-lambda-powertools/metrics/types';
-import { METRIC_DIMENSIONS, METRICS } from '../core/metric-names';
+import { METRIC_DIMENSIONS, METRIC_NAMESPACE, METRIC_SERVICE, METRICS } from '../core/metric-names';
 import type { ModelCallEvent, ModelCallObserver } from '../core/ports';
 
-/** Turns job-processing events into Powertools metrics: per model under a `modelId` dimension, the rest plain. */
+type Entry = [name: string, unit: Unit, value: number];
+
+/**
+ * Turns job-processing events into Powertools metrics. The metrics of one per-model event (a call: invocation,
+ * latency, throttle or error, tokens; a retry, a fallback, ...) are ONE EMF object under the {service, modelId}
+ * dimension set, written when the event happens (not held to the end of the invocation, which a timeout would
+ * lose). The pipeline's own metrics go to the function's `metrics`, flushed by its middleware.
+ */
 export function modelMetrics(metrics: Metrics): ModelCallObserver {
-  const perModel = (modelId: string, entries: [string, Unit, number][]) => {
-    for (const [name, unit, value] of entries) {
-      const single = metrics.singleMetric();
-      single.addDimension(METRIC_DIMENSIONS.modelId, modelId);
-      single.addMetric(name, unit, value);
+  // One buffer per model, flushed after every event: `singleMetric()` would write one object per metric.
+  const byModel = new Map<string, Metrics>();
+  const perModel = (modelId: string, entries: Entry[]) => {
+    let model = byModel.get(modelId);
+    if (!model) {
+      model = new Metrics({ namespace: METRIC_NAMESPACE, serviceName: METRIC_SERVICE, defaultDimensions: { [METRIC_DIMENSIONS.modelId]: modelId } });
+      byModel.set(modelId, model);
     }
+    for (const [name, unit, value] of entries) model.addMetric(name, unit, value);
+    model.publishStoredMetrics();
   };
   return {
     observe(event: ModelCallEvent) {
       switch (event.type) {
         case 'call': {
-          const entries: [string, Unit, number][] = [
+          const entries: Entry[] = [
             [METRICS.model.invocations, MetricUnit.Count, 1],
             [METRICS.model.latency, MetricUnit.Milliseconds, event.latencyMs],
           ];

@@ -6,12 +6,13 @@ import { Tracer } from '@aws-lambda-powertools/tracer';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
+import { METRIC_NAMESPACE, METRIC_SERVICE } from '../core/metric-names';
 import type { JobLog } from '../core/ports';
 
 /** One logger, metrics and tracer per function container; service and namespace come from POWERTOOLS_* env. */
-export const logger = new Logger({ serviceName: 'quarry' });
-export const metrics = new Metrics({ namespace: 'Quarry', serviceName: 'quarry' });
-export const tracer = new Tracer({ serviceName: 'quarry' });
+export const logger = new Logger({ serviceName: METRIC_SERVICE });
+export const metrics = new Metrics({ namespace: METRIC_NAMESPACE, serviceName: METRIC_SERVICE });
+export const tracer = new Tracer({ serviceName: METRIC_SERVICE });
 
 export const jobLog: JobLog = {
   info: (message, fields) => logger.info(message, fields),

@@ -68,6 +68,7 @@ async function deliver(record: SQSRecord, receiveCount: number, context: Context
     {
       jobId: message.jobId,
       ...(message.tenant && { tenant: message.tenant }),
+      ...(message.request && { request: message.request }),
       messageId: record.messageId,
       receiveCount,
       owner: `${record.messageId}:${receiveCount}:${context.awsRequestId}`,

@@ -59,7 +59,7 @@ export class JobTable extends Construct {
 
   /** Submit: create a job (idempotent by id), read it back, remove one whose enqueue failed. */
   public grantSubmitJobs(grantee: iam.IGrantable): iam.Grant {
-    return this.grantItems(grantee, 'job', 'GetItem', 'PutItem', 'DeleteItem');
+    return this.grantItems(grantee, 'job', 'GetItem', 'PutItem', 'DeleteItem').combine(this.grantItems(grantee, 'input', 'PutItem'));
   }
 
   /** Dead-letter handler and sweep: read a job and move it through its states with conditional updates. */
@@ -70,6 +70,7 @@ export class JobTable extends Construct {
   /** Worker: job transitions, the response cache, and the circuit breakers and admission schedules it reads and updates. */
   public grantWorkerState(grantee: iam.IGrantable): iam.Grant {
     return this.grantItems(grantee, 'job', 'GetItem', 'UpdateItem')
+      .combine(this.grantItems(grantee, 'input', 'GetItem'))
       .combine(this.grantItems(grantee, 'cache', 'GetItem', 'PutItem'))
       .combine(this.grantItems(grantee, 'breaker', 'GetItem', 'UpdateItem'))
       .combine(this.grantItems(grantee, 'bucket', 'GetItem', 'UpdateItem'));

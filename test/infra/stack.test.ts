@@ -17,6 +17,7 @@ import {
 } from '../../lambda/core/settings';
 import { actionsOf, resourceNamed, statementsOf, synth, type Synthesized } from './synth';
 import { API_ERRORS } from '../../lambda/core/errors';
+import { METRIC_NAMESPACE, METRIC_SERVICE } from '../../lambda/core/metric-names';
 
 let template: Template;
 let build: Synthesized['build'];
@@ -157,19 +158,29 @@ describe('events topic', () => {
 describe('functions', () => {
   const roles = ['submit', 'status', 'worker', 'deadLetter'] as const;
 
-  it.each(roles)('%s runs Node.js 22 on arm64 with X-Ray, source maps and Powertools settings', (role) => {
+  it.each(roles)('%s runs Node.js 22 on arm64 with X-Ray and Powertools settings, without runtime source maps', (role) => {
     const fn = fnNamed(build.functions[role].logicalId);
     expect(fn.Runtime).toBe('nodejs22.x');
     expect(fn.Architectures).toEqual(['arm64']);
     expect(fn.TracingConfig).toEqual({ Mode: 'Active' });
     expect(fn.Handler).toBe('index.handler');
     expect(fn.Environment.Variables).toMatchObject({
-      NODE_OPTIONS: '--enable-source-maps',
-      POWERTOOLS_SERVICE_NAME: 'quarry',
-      POWERTOOLS_METRICS_NAMESPACE: 'Quarry',
+      POWERTOOLS_SERVICE_NAME: METRIC_SERVICE,
+      POWERTOOLS_METRICS_NAMESPACE: METRIC_NAMESPACE,
       POWERTOOLS_LOG_LEVEL: 'INFO',
     });
+    expect(fn.Environment.Variables.NODE_OPTIONS).toBeUndefined();
     expect(fn.ReservedConcurrentExecutions).toBeUndefined();
+  });
+
+  it('starts every function with --enable-source-maps when functions.sourceMaps asks for source maps', () => {
+    const withMaps = synth({ functions: { sourceMaps: true } });
+    const { stack } = withMaps.build;
+    const functions = [stack.submit, stack.status, stack.models, stack.worker.fn, stack.deadLetter.fn, stack.sweep.fn];
+    for (const { function: fn } of functions) {
+      const id = stack.resolve((fn.node.defaultChild as CfnResource).logicalId) as string;
+      expect(resourceNamed(withMaps.template, 'AWS::Lambda::Function', id).resource.Properties.Environment.Variables.NODE_OPTIONS).toBe('--enable-source-maps');
+    }
   });
 
   it.each(roles)('%s logs to its own log group with the configured retention', (role) => {
@@ -211,7 +222,7 @@ describe('functions', () => {
   it('gives submit, status, the DLQ handler and the sweep exactly their settings', () => {
     const base = ['NODE_OPTIONS', 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE', 'POWERTOOLS_LOG_LEVEL'];
     const keys = (prefix: string) => Object.keys(envOf(prefix)).filter((k) => !base.includes(k)).sort();
-    expect(keys(build.functions.submit.logicalId)).toEqual([ENV.jobsTable, ENV.jobsQueueUrl, ENV.routes, ENV.jobTtlDays, ENV.maxRequestBytes, ENV.tenants].sort());
+    expect(keys(build.functions.submit.logicalId)).toEqual([ENV.jobsTable, ENV.jobsQueueUrl, ENV.routes, ENV.jobTtlDays, ENV.maxRequestBytes, ENV.tenants, ENV.resilience].sort());
     expect(envOf(build.functions.submit.logicalId)[ENV.jobsQueueUrl]).toEqual(ref(build.resources.jobsQueue));
     expect(envOf(build.functions.submit.logicalId)[ENV.maxRequestBytes]).toBe(String(defaults.api.maxRequestBytes));
     expect(keys(build.functions.status.logicalId)).toEqual([ENV.jobsTable, ENV.resultUrlSeconds, ENV.tenants, ENV.resilience].sort());
@@ -302,7 +313,7 @@ describe('IAM', () => {
   ];
 
   it('lets submit create, read and discard jobs and enqueue them, nothing else (no UpdateItem)', () => {
-    expect(grants('submit')).toEqual([items('job', 'DeleteItem', 'GetItem', 'PutItem'), { actions: ['sqs:SendMessage'], resource: arnOf(build.resources.jobsQueue) }]);
+    expect(grants('submit')).toEqual([items('job', 'DeleteItem', 'GetItem', 'PutItem'), items('input', 'PutItem'), { actions: ['sqs:SendMessage'], resource: arnOf(build.resources.jobsQueue) }]);
   });
 
   it('lets status read jobs and result objects, nothing else', () => {
@@ -316,6 +327,7 @@ describe('IAM', () => {
         resource: arnOf(build.resources.jobsQueue),
       },
       items('job', 'GetItem', 'UpdateItem'),
+      items('input', 'GetItem'),
       items('cache', 'GetItem', 'PutItem'),
       items('breaker', 'GetItem', 'UpdateItem'),
       items('bucket', 'GetItem', 'UpdateItem'),

@@ -74,23 +74,23 @@ describe('an error after the answer', () => {
     expect(again.published.map((j) => j.status)).toEqual(['SUCCEEDED']);
     // A concurrent receive of the same message with the same count is a duplicate, not a takeover.
     const job2 = await queuedJob();
-    await store.claim(job2.jobId, { owner: 'a', messageId: 'same', receiveCount: 2 }, { expiresAt: Date.now() + 60_000, sweepAt: Date.now() + 120_000 }, new Date());
+    await store.claim(job2.jobId, { owner: 'a', messageId: 'same', receiveCount: 2 }, { expiresAt: Date.now() + 60_000 }, new Date());
     expect(await processDelivery(delivery(job2.jobId, 'same:req-b', 2), harness(undefined, { policy }).deps)).toEqual({ kind: 'skipped', reason: 'held-by-another-worker' });
   });
 
-  it('a duplicate delivery inside the announce window does not publish again; the job\'s own redelivery and the sweep after the grace do', async () => {
+  it('a duplicate delivery never publishes a job another message finished; the finisher\'s own redelivery does, once', async () => {
     const job = await queuedJob();
     const failingEvents = harness(undefined, { events: { publishTerminal: async () => Promise.reject(awsDown()) }, policy });
     await expect(processDelivery(delivery(job.jobId, 'msg-9:r1', 1, shrinking(30_000)), failingEvents.deps)).rejects.toThrow();
     const duplicate = harness(undefined, { policy });
-    expect(await processDelivery(delivery(job.jobId, 'msg-10:r1'), duplicate.deps)).toEqual({ kind: 'skipped', reason: 'finisher-announcing' });
+    expect(await processDelivery(delivery(job.jobId, 'msg-10:r1'), duplicate.deps)).toEqual({ kind: 'skipped', reason: 'already-finished' });
     expect(duplicate.published).toHaveLength(0);
-    // The sweep, once the grace period is over, announces it (one event in all).
-    const later = new Date(Date.now() + 61_000);
-    const sweeper = harness(undefined, { policy, clock: () => later });
-    const report = await sweepDueJobs(() => 30_000, { ...sweeper.deps, index: store });
-    expect(report).toMatchObject({ announced: 1, errors: 0 });
-    expect(sweeper.published.map((j) => j.jobId)).toEqual([job.jobId]);
+    // The finisher's message was not acknowledged (its delivery failed): it comes back and publishes.
+    const own = harness(undefined, { policy });
+    expect(await processDelivery(delivery(job.jobId, 'msg-9:r2', 2), own.deps)).toEqual({ kind: 'finished', status: 'SUCCEEDED' });
+    expect(own.published.map((j) => j.jobId)).toEqual([job.jobId]);
+    expect(own.modelCalls()).toBe(0);
+    // A worker's terminal write takes the job out of the sweep index: nothing more is owed through it.
     expect((await store.get(job.jobId, new Date()))?.sweepAt).toBeUndefined();
   });
 });
@@ -179,11 +179,11 @@ describe('the sweep', () => {
   });
 
   it('re-enqueues a RUNNING job whose holder died (lease expired) and leaves a live lease alone', async () => {
-    const dead = await queuedJob();
+    const dead = await queuedJob({ sweepAt: Date.now() - 1 });
     const past = Date.now() - 120_000;
-    await store.claim(dead.jobId, { owner: 'dead', messageId: 'dead', receiveCount: 1 }, { expiresAt: past, sweepAt: past + 1 }, new Date(past - 1000));
-    const live = await queuedJob();
-    await store.claim(live.jobId, { owner: 'live', messageId: 'live', receiveCount: 1 }, { expiresAt: Date.now() + 600_000, sweepAt: Date.now() - 1 }, new Date());
+    await store.claim(dead.jobId, { owner: 'dead', messageId: 'dead', receiveCount: 1 }, { expiresAt: past }, new Date(past - 1000));
+    const live = await queuedJob({ sweepAt: Date.now() - 1 });
+    await store.claim(live.jobId, { owner: 'live', messageId: 'live', receiveCount: 1 }, { expiresAt: Date.now() + 600_000 }, new Date());
     const { h, run } = sweep(new Date());
     await run();
     expect(h.requeued.map((r) => r.jobId)).toContain(dead.jobId);

@@ -21,7 +21,7 @@ describe('processing a delivered job', () => {
     expect(stored).toMatchObject({ status: 'SUCCEEDED', result: { text: 'the answer', stopReason: 'end_turn', usage: { inputTokens: 2, outputTokens: 3 }, modelId: 'model-a' } });
     expect(stored?.attempts).toEqual([expect.objectContaining({ modelId: 'model-a', region: 'us-east-1', outcome: 'succeeded' })]);
     expect(stored?.lease).toBeUndefined();
-    expect(stored?.eventPublishedAt).toBeDefined();
+    expect(stored?.sweepAt).toBeUndefined();
     expect(h.published.map((j) => j.jobId)).toEqual([job.jobId]);
     expect(h.breaker.records).toEqual(['model-a@us-east-1:success']);
   });
@@ -30,7 +30,7 @@ describe('processing a delivered job', () => {
     const job = await queuedJob();
     const h = harness();
     await processDelivery(delivery(job.jobId), h.deps);
-    expect(await processDelivery(delivery(job.jobId, 'msg-1:req-2', 2), h.deps)).toEqual({ kind: 'skipped', reason: 'already-finished' });
+    expect(await processDelivery(delivery(job.jobId, 'msg-2:req-2', 2), h.deps)).toEqual({ kind: 'skipped', reason: 'already-finished' });
     expect(h.modelCalls()).toBe(1);
     expect(h.published).toHaveLength(1);
   });
@@ -47,17 +47,17 @@ describe('processing a delivered job', () => {
   it('takes over a RUNNING job whose lease expired, and the stale worker cannot finish it', async () => {
     const job = await queuedJob();
     const past = new Date(Date.now() - 60_000);
-    expect(await store.claim(job.jobId, { owner: 'crashed-worker', messageId: 'crashed', receiveCount: 1 }, { expiresAt: past.getTime() + 1000, sweepAt: past.getTime() + 2000 }, past)).toBeDefined();
+    expect(await store.claim(job.jobId, { owner: 'crashed-worker', messageId: 'crashed', receiveCount: 1 }, { expiresAt: past.getTime() + 1000 }, past)).toBeDefined();
     const h = harness();
     expect(await processDelivery(delivery(job.jobId, 'rescuer'), h.deps)).toEqual({ kind: 'finished', status: 'SUCCEEDED' });
-    const late = await store.markSucceeded(job.jobId, 'crashed-worker', { result: { stopReason: 'end_turn', usage: { inputTokens: 0, outputTokens: 0 }, modelId: 'm', text: 'stale' }, attempts: [], sweepAt: 0 }, new Date());
+    const late = await store.markSucceeded(job.jobId, 'crashed-worker', { result: { stopReason: 'end_turn', usage: { inputTokens: 0, outputTokens: 0 }, modelId: 'm', text: 'stale' }, attempts: [] }, new Date());
     expect(late).toBeUndefined();
     expect((await store.get(job.jobId, new Date()))?.result?.text).toBe('the answer');
   });
 
   it('leaves a job with a live lease to its holder, and comes back on a new message when that lease ends', async () => {
     const job = await queuedJob();
-    await store.claim(job.jobId, { owner: 'holder', messageId: 'holder', receiveCount: 1 }, { expiresAt: Date.now() + 60_000, sweepAt: Date.now() + 360_000 }, new Date());
+    await store.claim(job.jobId, { owner: 'holder', messageId: 'holder', receiveCount: 1 }, { expiresAt: Date.now() + 60_000 }, new Date());
     const h = harness();
     expect(await processDelivery(delivery(job.jobId, 'other'), h.deps)).toEqual({ kind: 'skipped', reason: 'held-by-another-worker' });
     expect(h.modelCalls()).toBe(0);
@@ -233,13 +233,13 @@ describe('a dead-lettered job', () => {
     expect(h.published.map((j) => j.status)).toEqual(['FAILED']);
   });
 
-  it('leaves a job that already succeeded untouched', async () => {
+  it('leaves a job that already succeeded as it is, and announces it (its message is dead-lettered only when its publish kept failing)', async () => {
     const job = await queuedJob();
     await processDelivery(delivery(job.jobId), harness().deps);
     const h = harness();
     expect(await handleDeadLetter(job.jobId, () => 30_000, h.deps)).toEqual({ kind: 'skipped', reason: 'already-finished' });
     expect((await store.get(job.jobId, new Date()))?.status).toBe('SUCCEEDED');
-    expect(h.published).toHaveLength(0);
+    expect(h.published.map((j) => j.status)).toEqual(['SUCCEEDED']);
   });
 });
 
@@ -248,6 +248,12 @@ describe('the job repository', () => {
     const job = await queuedJob({ expiresAt: Math.floor(Date.now() / 1000) - 10 });
     expect(await store.get(job.jobId, new Date())).toBeUndefined();
     expect(await store.create({ ...job, expiresAt: Math.floor(Date.now() / 1000) + 100 }, new Date())).toEqual({ created: true });
+  });
+
+  it('keeps the request apart from the state: state reads carry none, and transitions never rewrite it', async () => {
+    const job = await queuedJob({ request: { messages: [{ role: 'user', content: [{ text: 'a long prompt '.repeat(200) }] }] } });
+    expect((await store.get(job.jobId, new Date()))?.request).toBeUndefined();
+    expect(await store.getRequest(job.jobId)).toEqual(job.request);
   });
 
   it('refuses to create over a live job and returns it', async () => {
@@ -260,7 +266,7 @@ describe('the job repository', () => {
     await store.discardUnqueued(fresh.jobId);
     expect(await store.get(fresh.jobId, new Date())).toBeUndefined();
     const started = await queuedJob();
-    await store.claim(started.jobId, { owner: 'w', messageId: 'w', receiveCount: 1 }, { expiresAt: Date.now() + 1000, sweepAt: Date.now() + 2000 }, new Date());
+    await store.claim(started.jobId, { owner: 'w', messageId: 'w', receiveCount: 1 }, { expiresAt: Date.now() + 1000 }, new Date());
     await store.discardUnqueued(started.jobId);
     expect(await store.get(started.jobId, new Date())).toBeDefined();
   });

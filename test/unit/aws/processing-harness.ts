@@ -1,7 +1,7 @@
 import { JobRepository } from '../../../lambda/aws/job-repository';
 import type { ProcessingDeps } from '../../../lambda/core/job-processing';
 import { DEFAULT_RESILIENCE, routingTableSchema } from '../../../lambda/core/settings';
-import type { Job, JobResult } from '../../../lambda/core/job';
+import type { Job, JobResult, RunnableJob } from '../../../lambda/core/job';
 import { startJobsTable } from './dynalite';
 
 /*
@@ -22,9 +22,9 @@ export function useJobsTable(): void {
 }
 
 let counter = 0;
-export async function queuedJob(overrides: Partial<Job> = {}): Promise<Job> {
+export async function queuedJob(overrides: Partial<RunnableJob> = {}): Promise<RunnableJob> {
   const now = new Date();
-  const job: Job = {
+  const job: RunnableJob = {
     jobId: `job-${++counter}`,
     status: 'QUEUED',
     tenant: 'default',

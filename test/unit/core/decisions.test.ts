@@ -30,12 +30,11 @@ describe('what a worker does when its claim is refused', () => {
     [undefined, 'gone'],
     [{ ...base, expiresAt: now.getTime() / 1000 - 1 }, 'gone'],
     [{ ...base, status: 'SUCCEEDED' as const, eventPublishedAt: now.toISOString() }, 'already-finished'],
-    [{ ...base, status: 'FAILED' as const, updatedAt: new Date(now.getTime() - 301_000).toISOString() }, 'publish-owed-event'],
     [{ ...base, status: 'FAILED' as const, lastMessageId: 'mine' }, 'publish-owed-event'],
-    [{ ...base, status: 'FAILED' as const, lastMessageId: 'theirs' }, 'finisher-announcing'],
+    [{ ...base, status: 'FAILED' as const, lastMessageId: 'theirs' }, 'already-finished'],
     [{ ...base, status: 'RUNNING' as const, lease: { owner: 'other', expiresAt: now.getTime() + 1000 } }, 'held-by-another-worker'],
   ])('%#: decides %s', (job, expected) => {
-    expect(afterRefusedClaim(job as Job | undefined, 'mine', now, { sweepGraceSeconds: 300 }).kind).toBe(expected);
+    expect(afterRefusedClaim(job as Job | undefined, 'mine', now).kind).toBe(expected);
   });
 });
 

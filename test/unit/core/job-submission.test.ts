@@ -16,7 +16,8 @@ const routing: RoutingTable = routingTableSchema.parse({
 function recordingStore() {
   const jobs = new Map<string, Job>();
   const discarded: string[] = [];
-  const store: Pick<JobStore, 'create' | 'discardUnqueued'> = {
+  const store: Pick<JobStore, 'create' | 'discardUnqueued' | 'putRequest'> = {
+    async putRequest() {},
     async create(job) {
       const existing = jobs.get(job.jobId);
       if (existing) return { created: false, existing };
@@ -58,15 +59,15 @@ async function rejection(promise: Promise<unknown>): Promise<QuarryError> {
 }
 
 describe('submitJob', () => {
-  it('records a QUEUED job on the default route and queues only its id', async () => {
+  it('records a QUEUED job on the default route and queues its id with its request', async () => {
     const { d, jobs, sent } = deps();
     const { httpStatus, job } = await submitJob({ body: { prompt: 'Explain RAG' }, tenant: { name: 'default' } }, d);
     expect(httpStatus).toBe(202);
     expect(job).toMatchObject({ status: 'QUEUED', route: 'generate', modelId: 'us.anthropic.claude-sonnet-4-20250514-v1:0', attempts: [] });
-    expect(job.request.messages).toEqual([{ role: 'user', content: [{ text: 'Explain RAG' }] }]);
+    expect(job.request?.messages).toEqual([{ role: 'user', content: [{ text: 'Explain RAG' }] }]);
     expect(job.expiresAt).toBe(Date.parse('2026-11-25T10:00:00Z') / 1000 + 7 * 86400);
     expect(jobs.get(job.jobId)).toBe(job);
-    expect(sent).toEqual([{ jobId: job.jobId, tenant: 'default' }]);
+    expect(sent).toEqual([{ jobId: job.jobId, tenant: 'default', request: job.request }]);
   });
 
   it('takes the route from a static path', async () => {

@@ -53,8 +53,10 @@ describe('POST /jobs', () => {
     expect(put.Item).toMatchObject({ pk: `JOB#${res.json.jobId}`, status: 'QUEUED', route: 'generate', modelId: 'sonnet', metadata: { ticket: 7 } });
     const sent = sqs.commandCalls(SendMessageCommand)[0].args[0].input;
     expect(sent.QueueUrl).toBe(process.env.JOBS_QUEUE_URL);
-    expect(JSON.parse(sent.MessageBody!)).toEqual({ jobId: res.json.jobId, tenant: 'default' });
-    expect(sent.MessageBody).not.toContain('hi');
+    // A small request travels with the message (the worker then reads no item for it); its durable copy is its own item.
+    expect(JSON.parse(sent.MessageBody!)).toEqual({ jobId: res.json.jobId, tenant: 'default', request: { messages: [{ role: 'user', content: [{ text: 'hi' }] }] } });
+    expect(dynamo.commandCalls(PutCommand).map((c) => c.args[0].input.Item?.pk)).toEqual([`JOB#${res.json.jobId}`, `INPUT#${res.json.jobId}`]);
+    expect(put.Item).not.toHaveProperty('request');
   });
 
   it('submits to the route of a static path', async () => {

@@ -55,7 +55,13 @@ describe('the worker handler', () => {
       const status = input.UpdateExpression.includes(':succeeded') ? 'SUCCEEDED' : input.UpdateExpression.includes(':queued, updatedAt') ? 'QUEUED' : 'RUNNING';
       return { Attributes: { ...running(input.Key.pk.slice(4)), status } };
     });
-    dynamo.on(GetCommand).resolves({});
+    // A job's request item (INPUT#): what the worker reads when the message does not carry the request.
+    dynamo.on(GetCommand).callsFake((input) => {
+      if (!String(input.Key.pk).startsWith('INPUT#')) return {};
+      const text = input.Key.pk === 'INPUT#b' ? 'throttle me' : 'q';
+      return { Item: { pk: input.Key.pk, request: { messages: [{ role: 'user', content: [{ text }] }] } } };
+    });
+    sns.on(PublishCommand).resolves({});
     sns.on(PublishCommand).resolves({});
     sqs.on(SendMessageCommand).resolves({});
   });
@@ -66,14 +72,14 @@ describe('the worker handler', () => {
       return converseOk;
     });
     dynamo.on(UpdateCommand, { Key: { pk: 'JOB#b' } }).callsFake((input) => ({
-      Attributes: { ...running('b'), request: { messages: [{ role: 'user', content: [{ text: 'throttle me' }] }] }, status: input.UpdateExpression.includes(':queued, updatedAt') ? 'QUEUED' : 'RUNNING' },
+      Attributes: { ...running('b'), status: input.UpdateExpression.includes(':queued, updatedAt') ? 'QUEUED' : 'RUNNING' },
     }));
     const event: SQSEvent = { Records: [record('m1', '{"jobId":"a"}'), record('m2', '{"jobId":"b","tenant":"t1"}', '2')] };
     const response = await worker.handler(event, lambdaContext as never);
     expect(response).toEqual({ batchItemFailures: [] });
     expect(bedrock.commandCalls(ConverseCommand).map((c) => c.args[0].input.modelId).sort()).toEqual(['haiku', 'sonnet', 'sonnet']);
     expect(sqs.commandCalls(SendMessageCommand).map((c) => c.args[0].input)).toEqual([
-      expect.objectContaining({ QueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/jobs', MessageBody: JSON.stringify({ jobId: 'b', tenant: 't1' }), DelaySeconds: 7 }),
+      expect.objectContaining({ QueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/jobs', MessageBody: JSON.stringify({ jobId: 'b', tenant: 'default', request: { messages: [{ role: 'user', content: [{ text: 'throttle me' }] }] } }), DelaySeconds: 7 }),
     ]);
     const published = sns.commandCalls(PublishCommand).map((c) => c.args[0].input);
     expect(published).toHaveLength(1);
