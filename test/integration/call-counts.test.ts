@@ -14,9 +14,10 @@ type Expected = Record<string, number | { atMost: number }>;
 
 const EXPECTED_PER_JOB: Expected = {
   'dynamodb GetItem BREAKER#': { atMost: 1 },
+  'dynamodb PutItem INPUT#': 1,
   'dynamodb PutItem JOB#': 1,
   'dynamodb UpdateItem BREAKER#': 1,
-  'dynamodb UpdateItem JOB#': 3,
+  'dynamodb UpdateItem JOB#': 2,
   'sns Publish': 1,
   'sqs SendMessage': 1,
 };

@@ -1,5 +1,5 @@
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { jobKey } from '../../lambda/core/item-keys';
+import { inputKey, jobKey } from '../../lambda/core/item-keys';
 import type { LocalRuntime } from '../../local/runtime';
 import { MODELS, dlqDepth, finished, http, modelRequests, simulator, startPipeline, subscribeQueue } from './harness';
 
@@ -96,7 +96,6 @@ it('settles, through the sweep, jobs whose queue message is gone: a QUEUED one r
     modelId: SONNET,
     createdAt: new Date(now - 10_000).toISOString(),
     updatedAt: new Date(now - 10_000).toISOString(),
-    request: { messages: [{ role: 'user', content: [{ text: 'orphaned' }] }] },
     requestHash: 'h',
     attempts: [],
     expiresAt: Math.floor(now / 1000) + 3600,
@@ -108,6 +107,9 @@ it('settles, through the sweep, jobs whose queue message is gone: a QUEUED one r
   const running = `orphan-running-${now}`;
   await documents.send(new PutCommand({ TableName: runtime.resources.jobsTable, Item: record(queued, {}) }));
   await documents.send(new PutCommand({ TableName: runtime.resources.jobsTable, Item: record(running, { status: 'RUNNING', leaseOwner: 'dead', leaseExpiresAt: now - 5_000, lastMessageId: 'gone', leaseReceiveCount: 1 }) }));
+  for (const jobId of [queued, running]) {
+    await documents.send(new PutCommand({ TableName: runtime.resources.jobsTable, Item: { ...inputKey(jobId), request: { messages: [{ role: 'user', content: [{ text: 'orphaned' }] }] }, expiresAt: Math.floor(now / 1000) + 3600 } }));
+  }
   for (const jobId of [queued, running]) {
     expect((await finished(runtime, jobId, 30_000)).json.status).toBe('SUCCEEDED');
     expect(await events.arrivedFor(jobId, 60_000)).toHaveLength(1);

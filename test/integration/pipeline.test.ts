@@ -1,5 +1,6 @@
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { inputKey, jobKey } from '../../lambda/core/item-keys';
 import type { LocalRuntime } from '../../local/runtime';
 import { MODELS, finished, http, modelRequests, queueDrained, startPipeline, subscribeQueue, until } from './harness';
 
@@ -91,15 +92,17 @@ describe('a job submitted over HTTP', () => {
   });
 
   it('ends FAILED via the dead-letter queue when its message is poison, announced once', async () => {
-    // A job record the worker cannot process (its request was corrupted in the table): every delivery crashes.
+    // A job the worker cannot process (its stored request was corrupted): every delivery crashes.
     const jobId = `poison-${Date.now()}`;
     const now = new Date();
-    await DynamoDBDocumentClient.from(runtime.clients.dynamodb).send(
+    const documents = DynamoDBDocumentClient.from(runtime.clients.dynamodb);
+    await documents.send(
       new PutCommand({
         TableName: runtime.resources.jobsTable,
-        Item: { pk: `JOB#${jobId}`, jobId, status: 'QUEUED', tenant: 'default', route: 'generate', modelId: SONNET, createdAt: now.toISOString(), updatedAt: now.toISOString(), request: null, requestHash: 'x', attempts: [], expiresAt: Math.floor(now.getTime() / 1000) + 3600 },
+        Item: { ...jobKey(jobId), jobId, status: 'QUEUED', tenant: 'default', route: 'generate', modelId: SONNET, createdAt: now.toISOString(), updatedAt: now.toISOString(), requestHash: 'x', attempts: [], expiresAt: Math.floor(now.getTime() / 1000) + 3600 },
       }),
     );
+    await documents.send(new PutCommand({ TableName: runtime.resources.jobsTable, Item: { ...inputKey(jobId), request: { messages: null }, expiresAt: Math.floor(now.getTime() / 1000) + 3600 } }));
     await runtime.clients.sqs.send(new SendMessageCommand({ QueueUrl: runtime.resources.jobsQueueUrl, MessageBody: JSON.stringify({ jobId }) }));
 
     const done = await finished(runtime, jobId, 60_000);
