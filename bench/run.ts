@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { chaosBenchmark } from './chaos';
+import { coldStartBenchmark } from './coldstart';
 import { faultsBenchmark } from './faults';
 import { goodputBenchmark } from './goodput';
 import { pipelineBenchmark } from './pipeline';
@@ -23,6 +24,12 @@ const BENCHMARKS: Record<string, () => Promise<Record<string, unknown>>> = {
       submitSeconds: Number(process.env.BENCH_CHAOS_SUBMIT_SECONDS ?? 30),
       only: process.env.BENCH_CHAOS_SCENARIOS?.split(',').map((s) => s.trim()).filter(Boolean),
       seed: process.env.BENCH_CHAOS_SEED ? Number(process.env.BENCH_CHAOS_SEED) : undefined,
+    }),
+  coldstart: () =>
+    coldStartBenchmark({
+      runs: Number(process.env.BENCH_COLDSTART_RUNS ?? 15),
+      sourceMaps: process.env.BENCH_COLDSTART_SOURCE_MAPS === '1',
+      sourceMapRows: process.env.BENCH_COLDSTART_SOURCE_MAP_ROWS !== '0',
     }),
   pipeline: () => pipelineBenchmark({ jobs: Number(process.env.BENCH_PIPELINE_JOBS ?? 100), modelLatencyMs: Number(process.env.BENCH_MODEL_LATENCY_MS ?? 200) }),
 };

@@ -1,10 +1,12 @@
 import * as path from 'node:path';
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { type BundlingOptions, NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { METRIC_NAMESPACE, METRIC_SERVICE } from '../../lambda/core/metric-names';
+import type { QuarryConfig } from '../config';
 
 /** Repository root: the handlers live in lambda/handlers, the lock file next to package.json. */
 export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
@@ -14,6 +16,35 @@ export type QuarryHandler = 'submit' | 'status' | 'worker' | 'dead-letter' | 'mo
 
 export function handlerEntry(handler: QuarryHandler): string {
   return path.join(PROJECT_ROOT, 'lambda', 'handlers', `${handler}.ts`);
+}
+
+/**
+ * How every Quarry bundle is built (the cold-start benchmark builds its baselines with the same settings):
+ * minified; ESM entry points first (`module` before `main`) so esbuild tree-shakes the AWS SDK's and Smithy's ES
+ * modules instead of taking their CommonJS builds whole; a source map only when asked for.
+ */
+export function quarryBundling(sourceMaps: boolean): BundlingOptions {
+  return {
+    forceDockerBundling: false,
+    minify: true,
+    sourceMap: sourceMaps,
+    ...(sourceMaps && { sourceMapMode: SourceMapMode.DEFAULT, sourcesContent: false }),
+    target: 'node22',
+    format: OutputFormat.CJS,
+    mainFields: ['module', 'main'],
+    externalModules: [],
+  };
+}
+
+/** Runtime flags of every Quarry function: Node.js resolves stack traces through the source map only if it ships. */
+export function quarryRuntimeEnvironment(sourceMaps: boolean): Record<string, string> {
+  return sourceMaps ? { NODE_OPTIONS: '--enable-source-maps' } : {};
+}
+
+/** `functions.sourceMaps` of the Quarry config of the stack a function is in (false outside a Quarry stack). */
+function sourceMapsOf(scope: Construct): boolean {
+  const config = (Stack.of(scope) as Stack & { readonly config?: Partial<Pick<QuarryConfig, 'functions'>> }).config;
+  return config?.functions?.sourceMaps ?? false;
 }
 
 export interface QuarryFunctionProps {
@@ -33,11 +64,17 @@ export interface QuarryFunctionProps {
   readonly logRemovalPolicy?: RemovalPolicy;
   /** Powertools log level. @default 'INFO' */
   readonly logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  /**
+   * Ship a source map and start Node.js with --enable-source-maps (readable stack traces, slower cold start).
+   * @default - `functions.sourceMaps` of the stack's Quarry config, else false
+   */
+  readonly sourceMaps?: boolean;
 }
 
 /**
  * A Quarry Lambda function with the project's defaults: Node.js 22 on arm64, bundled by the local esbuild
- * (minified, with source maps), X-Ray active tracing, its own log group with a retention, Powertools settings.
+ * (minified, tree-shaken, source maps only on request), X-Ray active tracing, its own log group with a retention,
+ * Powertools settings.
  *
  * The AWS SDK v3 is bundled rather than taken from the runtime: the functions then run the exact client
  * versions the lock file pins and the tests ran (the runtime's copy changes under us and lacks
@@ -61,6 +98,7 @@ export class QuarryFunction extends Construct {
     });
     // Instead of AWSLambdaBasicExecutionRole (logs:CreateLogGroup/PutLogEvents on every log group).
     this.logGroup.grantWrite(this.role);
+    const sourceMaps = props.sourceMaps ?? sourceMapsOf(this);
     this.function = new NodejsFunction(this, 'Function', {
       role: this.role,
       entry: handlerEntry(props.handler),
@@ -75,22 +113,13 @@ export class QuarryFunction extends Construct {
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
       environment: {
-        NODE_OPTIONS: '--enable-source-maps',
-        POWERTOOLS_SERVICE_NAME: 'quarry',
-        POWERTOOLS_METRICS_NAMESPACE: 'Quarry',
+        ...quarryRuntimeEnvironment(sourceMaps),
+        POWERTOOLS_SERVICE_NAME: METRIC_SERVICE,
+        POWERTOOLS_METRICS_NAMESPACE: METRIC_NAMESPACE,
         POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
         ...props.environment,
       },
-      bundling: {
-        forceDockerBundling: false,
-        minify: true,
-        sourceMap: true,
-        sourceMapMode: SourceMapMode.DEFAULT,
-        sourcesContent: false,
-        target: 'node22',
-        format: OutputFormat.CJS,
-        externalModules: [],
-      },
+      bundling: quarryBundling(sourceMaps),
     });
     Validations.of(this).acknowledge(
       {

@@ -15,13 +15,13 @@ afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 describe('buildApp (in-process synth with bundling, as the local runtime uses it)', () => {
   const roles = ['submit', 'status', 'worker', 'deadLetter'] as const;
 
-  it.each(roles)('bundles %s with the local esbuild into a minified index.js with its source map', (role) => {
+  it.each(roles)('bundles %s with the local esbuild into a minified index.js, without a source map by default', (role) => {
     const { assetDir, handler, logicalId } = build.functions[role];
     expect(handler).toBe('index.handler');
     expect(assetDir && path.isAbsolute(assetDir)).toBe(true);
     const code = readFileSync(path.join(assetDir!, 'index.js'), 'utf8');
-    expect(existsSync(path.join(assetDir!, 'index.js.map'))).toBe(true);
-    expect(code).toMatch(/\/\/# sourceMappingURL=index\.js\.map\s*$/);
+    expect(existsSync(path.join(assetDir!, 'index.js.map'))).toBe(false);
+    expect(code).not.toMatch(/sourceMappingURL/);
     expect(code.length / code.split('\n').length).toBeGreaterThan(1000); // minified: long lines
     // The AWS SDK clients are bundled, not left to the runtime's copy (signature-v4-crt is an optional, guarded require).
     expect(code).not.toMatch(/require\("@aws-sdk\/(client|lib)-/);
