@@ -6,7 +6,7 @@ import { faultsBenchmark } from './faults';
 import { goodputBenchmark } from './goodput';
 import { pipelineBenchmark } from './pipeline';
 
-/** `npm run bench [-- name]`: runs benchmarks on the local runtime and writes their results to bench/results/. */
+/** `npm run bench -- <name>`: runs benchmarks on the local runtime and writes their results to bench/results/; no name lists them. */
 const BENCHMARKS: Record<string, () => Promise<Record<string, unknown>>> = {
   goodput: () =>
     goodputBenchmark({
@@ -31,11 +31,41 @@ const BENCHMARKS: Record<string, () => Promise<Record<string, unknown>>> = {
       sourceMaps: process.env.BENCH_COLDSTART_SOURCE_MAPS === '1',
       sourceMapRows: process.env.BENCH_COLDSTART_SOURCE_MAP_ROWS !== '0',
     }),
-  pipeline: () => pipelineBenchmark({ jobs: Number(process.env.BENCH_PIPELINE_JOBS ?? 100), modelLatencyMs: Number(process.env.BENCH_MODEL_LATENCY_MS ?? 200) }),
+  pipeline: () =>
+    pipelineBenchmark({
+      jobs: Number(process.env.BENCH_PIPELINE_JOBS ?? 300),
+      modelLatencyMs: Number(process.env.BENCH_MODEL_LATENCY_MS ?? 0),
+      rate: Number(process.env.BENCH_PIPELINE_RATE ?? 40),
+      warmupJobs: Number(process.env.BENCH_PIPELINE_WARMUP_JOBS ?? 100),
+      pollIntervalMs: Number(process.env.BENCH_PIPELINE_POLL_MS ?? 250),
+    }),
 };
 
+/** What `npm run bench` with no name lists: a line on each benchmark and how long it usually takes on this machine. */
+const BENCHMARK_INFO: Record<string, { description: string; typically: string }> = {
+  goodput: { description: 'a burst of 10x the quota: admission control vs SDK retries + SQS redelivery (makespan, throttled calls)', typically: '~20 min' },
+  faults: { description: 'jobs under each simulator fault: successes, failures, retries, fallbacks, DLQ', typically: '~4 min' },
+  chaos: { description: 'Bedrock and AWS faults, blackouts, crashes, duplicates: stuck, lost, completed twice, unannounced jobs', typically: '10-25 min' },
+  coldstart: { description: "each bundle's size and module init against a bundle that only creates the same SDK clients", typically: '~4 min' },
+  pipeline: { description: 'jobs/s, p50/p99 submit-to-terminal and where the time and CPU go, vs the same Converse calls made directly', typically: '~2 min' },
+};
+
+function listBenchmarks(): void {
+  const names = Object.keys(BENCHMARKS);
+  const width = Math.max(...names.map((n) => n.length));
+  console.log('npm run bench -- <name> [<name> ...] runs benchmarks on the local runtime (results in bench/results/):\n');
+  for (const name of names) {
+    const info = BENCHMARK_INFO[name];
+    console.log(`  ${name.padEnd(width)}  ${(info?.typically ?? '?').padEnd(9)}  ${info?.description ?? '(no description yet)'}`);
+  }
+}
+
 async function main() {
-  const wanted = process.argv.slice(2);
+  const wanted = process.argv.slice(2).filter((arg) => arg !== '--');
+  if (wanted.length === 0 || wanted.includes('--list')) {
+    listBenchmarks();
+    process.exit(0);
+  }
   const unknown = wanted.filter((name) => !(name in BENCHMARKS));
   if (unknown.length) {
     console.error(`unknown benchmark(s): ${unknown.join(', ')}; available: ${Object.keys(BENCHMARKS).join(', ')}`);
@@ -43,7 +73,7 @@ async function main() {
   }
   const dir = path.join(__dirname, 'results');
   mkdirSync(dir, { recursive: true });
-  for (const name of wanted.length ? wanted : Object.keys(BENCHMARKS)) {
+  for (const name of wanted) {
     const result = await BENCHMARKS[name]();
     const file = path.join(dir, `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
     writeFileSync(file, JSON.stringify(result, null, 2));

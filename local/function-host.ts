@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { Worker } from 'node:worker_threads';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
 import type { FunctionCode } from './cloud-assembly';
+import { processCpuPressure, type CpuPressure } from './cpu-pressure';
 import type { Log } from './topology';
 
 export interface FunctionDefinition {
@@ -25,20 +27,78 @@ export interface LambdaError {
   trace?: string[];
 }
 
-export type InvocationResult = { ok: true; value: unknown; requestId: string; durationMs: number } | { ok: false; error: LambdaError; requestId: string; durationMs: number };
+/**
+ * `durationMs`: the invocation's own time in its container (Lambda's Duration); `queuedMs`: how long it waited for a
+ * free container first (0 when one was idle).
+ */
+export type InvocationResult =
+  | { ok: true; value: unknown; requestId: string; durationMs: number; queuedMs?: number }
+  | { ok: false; error: LambdaError; requestId: string; durationMs: number; queuedMs?: number };
+
+/** What a function's containers did since start (or the last resetStats()): the figures benchmarks break time down by. */
+export interface FunctionStats {
+  /** Containers started (cold starts), and the wall and CPU time their bundles took to load. */
+  coldStarts: number;
+  initMs: number;
+  initCpuMs: number;
+  invocations: number;
+  /** Sum of the invocations' own durations, of the time they waited for a container, and of their threads' CPU time. */
+  durationMs: number;
+  queuedMs: number;
+  cpuMs: number;
+  /** Most invocations in flight at once. */
+  peakConcurrency: number;
+}
 
 interface Container {
   worker: Worker;
+  /** Resolves once the bundle has loaded (or failed to: the container then answers every invocation with the error). */
   ready: Promise<void>;
+  isReady: boolean;
   busy: boolean;
   dead: boolean;
+  spawnedAt: number;
+  /** The thread's CPU time (ms) at its last report, when the platform tells it (Linux). */
+  cpuMs?: number;
   pending?: { id: string; settle: (r: { ok: true; value: unknown } | { ok: false; error: LambdaError }) => void };
 }
+
+/** Containers of one function loading their bundle at once, at most: a burst grows the pool without a cold-start storm. */
+export const MAX_CONCURRENT_COLD_STARTS = 2;
+/** An invocation waits at least this long for a warm container to free up before the pool starts another one. */
+export const MIN_SCALE_UP_WAIT_MS = 50;
+/**
+ * Beyond one container per core and one more, the pool grows only while the process's threads are not queueing
+ * for the CPU (fewer than CPU_BUSY_THREADS_WAITING of them waiting for a core on average).
+ */
+export const CONTAINERS_REGARDLESS_OF_CPU = availableParallelism() + 1;
+export const CPU_BUSY_THREADS_WAITING = 1;
+const CPU_RECHECK_MS = 250;
 
 /** A logical id without CDK's 8-hex-digit hash suffix, for log lines: JobWorkerFunction7BB1B3D2 -> JobWorkerFunction. */
 export function displayName(logicalIdOrName: string): string {
   return logicalIdOrName.replace(/(?<=[A-Za-z])[0-9A-F]{8}$/, '');
 }
+
+/**
+ * The Node.js flags a container starts with: the host's, without module loaders and preloads (tsx's, ts-node's). The
+ * bundles are plain JavaScript; a TypeScript loader would transform each of them again in every new container.
+ */
+export function containerExecArgv(hostExecArgv: readonly string[] = process.execArgv): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < hostExecArgv.length; i++) {
+    const flag = hostExecArgv[i];
+    const name = flag.split('=')[0];
+    if (LOADER_FLAGS.has(name)) {
+      if (!flag.includes('=')) i++;
+      continue;
+    }
+    kept.push(flag);
+  }
+  return kept;
+}
+
+const LOADER_FLAGS = new Set(['--require', '-r', '--import', '--loader', '--experimental-loader']);
 
 /** Keys every Powertools log line carries; the compact line leaves them out. */
 const POWERTOOLS_STANDARD_KEYS = new Set(['level', 'message', 'timestamp', 'service', 'cold_start', 'function_name', 'function_memory_size', 'function_arn', 'function_request_id', 'xray_trace_id', 'sampling_rate']);
@@ -64,18 +124,31 @@ export function formatFunctionLogLine(functionName: string, line: string): strin
 
 /**
  * Runs one Lambda function locally: a pool of warm worker threads, each with its own process.env, that load the
- * function's bundle from the cloud assembly. Enforces the function's timeout by terminating the container, as
- * Lambda does; the next invocation starts a fresh one.
+ * function's bundle from the cloud assembly and run one invocation at a time. An invocation goes to an idle warm
+ * container, else waits for the first container that frees up or finishes loading; the pool grows (up to
+ * `maxConcurrency`, at most MAX_CONCURRENT_COLD_STARTS loading at once) while invocations wait. Enforces the
+ * function's timeout by terminating the container, as Lambda does; the next invocation starts a fresh one.
  */
 export class FunctionHost {
   private readonly containers: Container[] = [];
-  private readonly waiting: Array<() => void> = [];
+  private readonly waiting: Array<{ since: number; take: (container: Container) => void; refuse: (error: Error) => void }> = [];
+  private growTimer: NodeJS.Timeout | undefined;
+  private starting = 0;
+  private inFlight = 0;
   private stopped = false;
+  private counters: FunctionStats = emptyStats();
+  /** What loading a container costs, as seen so far (a moving average of its CPU time, else of its wall time). */
+  private coldStartEstimateMs = 0;
 
+  /**
+   * @param printFunctionLog receives each line the function writes to stdout or stderr; without it the containers
+   * discard their output where it is written, so quiet runs do not pay for shipping logs between threads.
+   */
   constructor(
     readonly definition: FunctionDefinition,
     private readonly log: Log,
-    private readonly printFunctionLog: (line: string) => void,
+    private readonly printFunctionLog?: (line: string) => void,
+    private readonly cpuPressure: Pick<CpuPressure, 'threadsWaiting'> = processCpuPressure,
   ) {}
 
   get name(): string {
@@ -84,20 +157,51 @@ export class FunctionHost {
 
   /** Starts one container ahead of the first invocation, so the first request does not pay the cold start. */
   async warm(): Promise<void> {
-    if (this.containers.length === 0) await this.spawn().ready.catch(() => undefined);
+    if (this.containers.length === 0) await this.spawn().ready;
   }
 
   async invoke(event: unknown): Promise<InvocationResult> {
-    const started = Date.now();
     const requestId = randomUUID();
+    const queued = Date.now();
     const container = await this.acquire();
+    const started = Date.now();
+    this.inFlight++;
+    this.counters.peakConcurrency = Math.max(this.counters.peakConcurrency, this.inFlight);
     try {
-      await container.ready.catch(() => undefined);
       const outcome = await this.run(container, event, requestId);
-      return { ...outcome, requestId, durationMs: Date.now() - started };
+      const durationMs = Date.now() - started;
+      this.counters.invocations++;
+      this.counters.durationMs += durationMs;
+      this.counters.queuedMs += started - queued;
+      return { ...outcome, requestId, durationMs, queuedMs: started - queued };
     } finally {
+      this.inFlight--;
       this.release(container);
     }
+  }
+
+  /**
+   * Whether an invocation made now would start soon: a loaded container is idle, or none is and nothing waits yet
+   * while the pool may still grow. Pollers ask before receiving, so records wait in the queue (gathering into
+   * bigger batches) rather than in the host behind busy containers.
+   */
+  hasRoom(): boolean {
+    if (this.stopped || this.waiting.length > 0) return false;
+    if (this.containers.some((c) => c.isReady && !c.busy && !c.dead)) return true;
+    const live = this.containers.filter((c) => !c.dead).length;
+    if (live >= this.definition.maxConcurrency) return false;
+    if (live < CONTAINERS_REGARDLESS_OF_CPU) return true;
+    const threadsWaiting = this.cpuPressure.threadsWaiting();
+    return threadsWaiting !== undefined && threadsWaiting < CPU_BUSY_THREADS_WAITING;
+  }
+
+  /** What the containers did since start or the last resetStats(). */
+  stats(): FunctionStats {
+    return { ...this.counters };
+  }
+
+  resetStats(): void {
+    this.counters = emptyStats();
   }
 
   /**
@@ -112,31 +216,69 @@ export class FunctionHost {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const wake of this.waiting.splice(0)) wake();
+    clearTimeout(this.growTimer);
+    for (const waiter of this.waiting.splice(0)) waiter.refuse(new Error(`${this.name} is stopped`));
     await Promise.allSettled(this.containers.splice(0).map((c) => ((c.dead = true), c.worker.terminate())));
   }
 
-  private async acquire(): Promise<Container> {
-    for (;;) {
-      if (this.stopped) throw new Error(`${this.name} is stopped`);
-      const idle = this.containers.find((c) => !c.busy && !c.dead);
-      if (idle) {
-        idle.busy = true;
-        return idle;
-      }
-      if (this.containers.length < this.definition.maxConcurrency) {
-        const fresh = this.spawn();
-        fresh.busy = true;
-        return fresh;
-      }
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
+  private acquire(): Promise<Container> {
+    if (this.stopped) return Promise.reject(new Error(`${this.name} is stopped`));
+    const idle = this.containers.find((c) => c.isReady && !c.busy && !c.dead);
+    if (idle) {
+      idle.busy = true;
+      return Promise.resolve(idle);
     }
+    return new Promise<Container>((take, refuse) => {
+      this.waiting.push({ since: Date.now(), take, refuse });
+      this.grow();
+    });
+  }
+
+  /**
+   * Starts containers while invocations wait that the containers already loading will not serve: at once when no
+   * loaded container is left; else once the longest wait exceeds what a cold start costs (a warm container usually
+   * frees up sooner); and past CONTAINERS_REGARDLESS_OF_CPU, only while this process's threads are not already
+   * queueing for the CPU (a new container could not run any sooner, and its loading and JIT compilation, and its
+   * share of the CPU, would slow everything else down).
+   */
+  private grow(): void {
+    clearTimeout(this.growTimer);
+    this.growTimer = undefined;
+    if (this.stopped) return;
+    const live = () => this.containers.filter((c) => !c.dead).length;
+    const loaded = this.containers.some((c) => c.isReady && !c.dead);
+    while (this.waiting.length > this.starting && this.starting < MAX_CONCURRENT_COLD_STARTS && live() < this.definition.maxConcurrency) {
+      if (loaded) {
+        const waitedMs = Date.now() - this.waiting[this.starting].since;
+        const patienceMs = Math.max(MIN_SCALE_UP_WAIT_MS, this.coldStartEstimateMs);
+        if (waitedMs < patienceMs) return this.growLater(patienceMs - waitedMs);
+        if (live() >= CONTAINERS_REGARDLESS_OF_CPU) {
+          const threadsWaiting = this.cpuPressure.threadsWaiting();
+          if (threadsWaiting === undefined || threadsWaiting >= CPU_BUSY_THREADS_WAITING) return this.growLater(CPU_RECHECK_MS);
+        }
+      }
+      this.spawn();
+    }
+  }
+
+  private growLater(ms: number): void {
+    this.growTimer = setTimeout(() => this.grow(), ms);
+  }
+
+  /** Hands a free, loaded container to the invocation that has waited longest. */
+  private dispatch(container: Container): void {
+    if (container.busy || container.dead || !container.isReady) return;
+    const next = this.waiting.shift();
+    if (!next) return;
+    container.busy = true;
+    next.take(container);
   }
 
   private release(container: Container): void {
     container.busy = false;
     if (container.dead) this.remove(container);
-    this.waiting.shift()?.();
+    else this.dispatch(container);
+    this.grow();
   }
 
   private remove(container: Container): void {
@@ -146,40 +288,78 @@ export class FunctionHost {
 
   private spawn(): Container {
     const { code, name, arn, memoryMb, env } = this.definition;
-    const worker = new Worker(join(__dirname, 'function-thread.js'), {
+    const print = this.printFunctionLog;
+    const options = (execArgv: string[]): WorkerOptions => ({
       env,
-      workerData: { file: code.file, exportName: code.exportName, functionName: name, functionArn: arn, memoryMb },
+      execArgv,
+      workerData: { file: code.file, exportName: code.exportName, functionName: name, functionArn: arn, memoryMb, discardOutput: !print },
       stdout: true,
       stderr: true,
       resourceLimits: { maxOldGenerationSizeMb: Math.max(memoryMb, 128) },
     });
-    for (const stream of [worker.stdout, worker.stderr] as Readable[]) {
-      createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => this.printFunctionLog(line));
+    let worker: Worker;
+    try {
+      worker = new Worker(join(__dirname, 'function-thread.js'), options(containerExecArgv()));
+    } catch (error) {
+      // Process-wide flags (V8's) are refused in a worker's execArgv: start it with none then.
+      if ((error as { code?: string }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw error;
+      worker = new Worker(join(__dirname, 'function-thread.js'), options([]));
     }
-    const container: Container = { worker, busy: false, dead: false, ready: Promise.resolve() };
-    container.ready = new Promise<void>((resolve, reject) => {
-      worker.once('message', (m: { type: string; error?: LambdaError }) => {
-        if (m.type === 'ready') resolve();
-        else {
-          this.log(`${name}: init failed: ${m.error?.errorType}: ${m.error?.errorMessage}`);
-          reject(new Error(m.error?.errorMessage));
+    if (print) {
+      for (const stream of [worker.stdout, worker.stderr] as Readable[]) {
+        createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => print(line));
+      }
+    }
+    const container: Container = { worker, busy: false, dead: false, isReady: false, spawnedAt: Date.now(), ready: Promise.resolve() };
+    this.starting++;
+    this.counters.coldStarts++;
+    let loaded!: () => void;
+    container.ready = new Promise<void>((resolve) => (loaded = resolve));
+    const becomeReady = (cpuMs: number | undefined) => {
+      if (container.isReady || container.dead) return;
+      container.isReady = true;
+      this.starting--;
+      const initMs = Date.now() - container.spawnedAt;
+      this.counters.initMs += initMs;
+      // What loading costs the machine (its CPU time where the platform tells it), not how long it took on a busy one.
+      const costMs = cpuMs ?? initMs;
+      this.coldStartEstimateMs = this.coldStartEstimateMs === 0 ? costMs : 0.7 * this.coldStartEstimateMs + 0.3 * costMs;
+      if (cpuMs !== undefined) {
+        this.counters.initCpuMs += cpuMs;
+        container.cpuMs = cpuMs;
+      }
+      loaded();
+      this.dispatch(container);
+    };
+    worker.on('message', (m: { type: string; id?: string; ok?: boolean; value?: unknown; error?: LambdaError; cpuMs?: number }) => {
+      if (m.type === 'ready') becomeReady(m.cpuMs);
+      else if (m.type === 'init-error') {
+        // The container stays: it answers every invocation with the import error, as a Lambda sandbox whose init failed.
+        this.log(`${name}: init failed: ${m.error?.errorType}: ${m.error?.errorMessage}`);
+        becomeReady(m.cpuMs);
+      } else if (m.type === 'result') {
+        if (m.cpuMs !== undefined && container.cpuMs !== undefined) this.counters.cpuMs += m.cpuMs - container.cpuMs;
+        container.cpuMs = m.cpuMs;
+        const pending = container.pending;
+        if (pending && pending.id === m.id) {
+          container.pending = undefined;
+          pending.settle(m.ok ? { ok: true, value: m.value } : { ok: false, error: m.error! });
         }
-      });
-    });
-    worker.on('message', (m: { type: string; id?: string; ok?: boolean; value?: unknown; error?: LambdaError }) => {
-      const pending = container.pending;
-      if (m.type === 'result' && pending && pending.id === m.id) {
-        const settle = pending.settle;
-        container.pending = undefined;
-        settle(m.ok ? { ok: true, value: m.value } : { ok: false, error: m.error! });
       }
     });
     const die = (error: LambdaError) => {
+      if (container.dead && !container.pending) return;
+      const wasLoading = !container.isReady && !container.dead;
       container.dead = true;
+      if (wasLoading) {
+        this.starting--;
+        loaded();
+      }
       const pending = container.pending;
       container.pending = undefined;
       pending?.settle({ ok: false, error });
       if (!container.busy) this.remove(container);
+      this.grow();
     };
     worker.on('error', (error) => die({ errorType: 'Runtime.ExitError', errorMessage: `RequestId: container crashed: ${error.message}` }));
     worker.on('exit', (code) => die({ errorType: 'Runtime.ExitError', errorMessage: `Runtime exited with error: exit status ${code}` }));
@@ -210,4 +390,8 @@ export class FunctionHost {
       container.worker.postMessage({ type: 'invoke', id, event, requestId, deadline });
     });
   }
+}
+
+function emptyStats(): FunctionStats {
+  return { coldStarts: 0, initMs: 0, initCpuMs: 0, invocations: 0, durationMs: 0, queuedMs: 0, cpuMs: 0, peakConcurrency: 0 };
 }

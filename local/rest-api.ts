@@ -577,6 +577,8 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       }
     });
   });
+  // Clients keep connections open between requests (as to API Gateway); Node's 5 s default closes them under their feet.
+  server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host ?? '127.0.0.1', () => resolve());

@@ -71,6 +71,8 @@ export interface LocalRuntime {
   apiKeyIds: Record<string, string>;
   /** The functions as run locally, by logical id. */
   functions: Map<string, FunctionHost>;
+  /** The SQS event source mappings' pollers, by the mapping's logical id (their `stats()` say what they delivered). */
+  pollers: Map<string, EventSourcePoller>;
   /** SDK clients on the local endpoints (the runtime's own; tests may use them). They bypass the fault layer. */
   clients: AwsClients;
   /** The endpoints the functions use: the fault layer's proxies in front of `endpoints`. */
@@ -113,7 +115,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   const region = options.region ?? env.AWS_REGION ?? 'us-east-1';
   const port = options.port ?? Number(env.PORT ?? 3000);
   const print: Log = options.log ?? (options.quiet ? () => undefined : (line) => console.log(line));
-  const printFunctionLog = options.functionLog ?? (options.quiet ? () => undefined : (fn: string, line: string) => {
+  // Quiet without a functionLog: nobody reads the functions' output, so their containers drop it where it is written.
+  const printFunctionLog = options.functionLog ?? (options.quiet ? undefined : (fn: string, line: string) => {
     const formatted = formatFunctionLogLine(fn, line);
     if (formatted) console.log(formatted);
   });
@@ -172,16 +175,17 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     await createTopology(topology, clients, print);
 
     const functions = new Map<string, FunctionHost>();
-    const pollers: EventSourcePoller[] = [];
+    const pollers = new Map<string, EventSourcePoller>();
     stops.push(async () => {
       // Pollers stop receiving first; stopping the functions then ends in-flight invocations (their records stay queued).
-      const polling = pollers.map((p) => p.stop());
+      const polling = [...pollers.values()].map((p) => p.stop());
       await Promise.all([...functions.values()].map((f) => f.stop()));
       await Promise.all(polling);
     });
     const mappings = readEventSourceMappings(topology, print);
     for (const definition of readFunctions(stack, topology, faultLayer.endpoints, bedrock.url, mappings, env, assemblyDir, print)) {
-      functions.set(definition.logicalId, new FunctionHost(definition, print, (line) => printFunctionLog(displayName(definition.name), line)));
+      const shortName = displayName(definition.name);
+      functions.set(definition.logicalId, new FunctionHost(definition, print, printFunctionLog && ((line) => printFunctionLog(shortName, line))));
     }
     await Promise.all([...functions.values()].map((f) => f.warm()));
 
@@ -190,7 +194,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       if (!fn) continue;
       const poller = new EventSourcePoller({ mapping, function: fn, sqs: clients.sqs, region, log: print });
       poller.start();
-      pollers.push(poller);
+      pollers.set(mapping.logicalId, poller);
     }
 
     const scheduler = new RuleScheduler({ rules: readScheduledRules(topology, print), functions, region, intervalMs: options.scheduleIntervalMs, log: print });
@@ -218,6 +222,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       apiKeys: Object.fromEntries(apiKeys.map((k) => [k.tenant, k.value])),
       apiKeyIds: Object.fromEntries(apiKeys.map((k) => [k.tenant, k.id])),
       functions,
+      pollers,
       clients,
       faultEndpoints: faultLayer.endpoints,
       faultsUrl: faultLayer.adminUrl,
