@@ -1,7 +1,7 @@
 import { ChangeMessageVisibilityCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { JSONStringified } from '@aws-lambda-powertools/parser/helpers';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { NormalizedJobRequest } from '../core/job-request';
+import { jsonText } from '../core/json-text';
 import type { JobMessage } from '../core/ports';
 
 /** A request small enough to travel in the message stays within SQS's first 64 KB billing chunk. */
@@ -12,9 +12,9 @@ export const MESSAGE_REQUEST_MAX_BYTES = 48 * 1024;
  * no DynamoDB item for it. Its durable copy is the job's request item, written before any message is sent.
  */
 export const jobMessageSchema = z.object({
-  jobId: z.string().min(1).max(64),
-  tenant: z.string().optional(),
-  request: z.custom<NormalizedJobRequest>((value) => typeof value === 'object' && value !== null && Array.isArray((value as { messages?: unknown }).messages)).optional(),
+  jobId: z.string().check(z.minLength(1), z.maxLength(64)),
+  tenant: z.optional(z.string()),
+  request: z.optional(z.custom<NormalizedJobRequest>((value) => typeof value === 'object' && value !== null && Array.isArray((value as { messages?: unknown }).messages))),
 });
 
 /** The message body for a job, with its request only if that is small enough. */
@@ -27,7 +27,7 @@ function bodyOf(message: JobMessage): string {
 }
 
 /** An SQS record body carrying a job message (JSON text). */
-export const jobMessageBodySchema = JSONStringified(jobMessageSchema);
+export const jobMessageBodySchema = jsonText(jobMessageSchema);
 
 export class JobQueue {
   constructor(private readonly client: SQSClient) {}

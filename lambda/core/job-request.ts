@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { ValidationError } from './errors';
+import './schema-config';
 import { isWellFormedText, jsonObjectIssues, requestIssues, storableNumberProblem, type JsonObjectLimits, type RequestIssue } from './request-issues';
 
 export type { RequestIssue } from './request-issues';
@@ -14,59 +15,66 @@ export const MAX_CONTENT_BLOCKS = 100;
 /** What `metadata` may hold: small, JSON-safe, and storable in the job's DynamoDB item as given. */
 export const METADATA_LIMITS: JsonObjectLimits = { maxBytes: 2048, maxDepth: 5, maxKeys: 32, maxKeyLength: 128 };
 
-const text = z.string().min(1).max(MAX_TEXT_CHARS).refine(isWellFormedText, 'contains an unpaired UTF-16 surrogate');
+/**
+ * The schema of POST /jobs, built on its first use: building zod schemas is a cold start's cost, and only the
+ * submit function parses requests.
+ */
+function buildJobRequestSchema() {
+  const text = z.string().check(z.minLength(1), z.maxLength(MAX_TEXT_CHARS), z.refine(isWellFormedText, 'contains an unpaired UTF-16 surrogate'));
 
-/** A number the job's DynamoDB item can hold as given. */
-const storable = (schema: z.ZodNumber) =>
-  schema.superRefine((value, ctx) => {
-    const problem = storableNumberProblem(value);
-    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  /** A number the job's DynamoDB item can hold as given. */
+  const storable = (schema: z.ZodMiniNumber) =>
+    schema.check(
+      z.superRefine((value: number, ctx) => {
+        const problem = storableNumberProblem(value);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      }),
+    );
+  const fraction = () => storable(z.number().check(z.gte(0), z.lte(1)));
+
+  const contentBlock = z.strictObject({ text }).check(z.describe('A text content block, as in the Converse API'));
+
+  const message = z.strictObject({
+    role: z.enum(['user', 'assistant']),
+    content: z.union([text, z.array(contentBlock).check(z.minLength(1), z.maxLength(MAX_CONTENT_BLOCKS))]),
   });
 
-export const contentBlockSchema = z.object({ text }).strict().describe('A text content block, as in the Converse API');
+  const inferenceConfig = z.strictObject({
+    maxTokens: z.optional(z.number().check(z.int(), z.gte(1), z.lte(200_000))),
+    temperature: z.optional(fraction()),
+    topP: z.optional(fraction()),
+    stopSequences: z.optional(z.array(z.string().check(z.minLength(1), z.maxLength(100))).check(z.maxLength(4))),
+  });
 
-export const messageSchema = z
-  .object({
-    role: z.enum(['user', 'assistant']),
-    content: z.union([text, z.array(contentBlockSchema).min(1).max(MAX_CONTENT_BLOCKS)]),
-  })
-  .strict();
+  /** Free-form JSON the job keeps and echoes in its view and events: an object within METADATA_LIMITS. */
+  const metadata = z
+    // A custom type, not z.record: the record would copy the object and silently drop a "__proto__" key.
+    .custom<Record<string, unknown>>((value) => value !== null && typeof value === 'object' && !Array.isArray(value), 'Invalid input: expected object')
+    .check(
+      z.superRefine((value: Record<string, unknown>, ctx) => {
+        for (const issue of jsonObjectIssues(value, METADATA_LIMITS)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+      }),
+      z.describe(
+        `Free-form JSON object kept with the job: at most ${METADATA_LIMITS.maxBytes} bytes as JSON, ${METADATA_LIMITS.maxDepth} levels, ` +
+          `${METADATA_LIMITS.maxKeys} keys per object, keys of 1-${METADATA_LIMITS.maxKeyLength} characters, numbers DynamoDB stores exactly`,
+      ),
+    );
 
-export const inferenceConfigSchema = z
-  .object({
-    maxTokens: z.number().int().min(1).max(200_000).optional(),
-    temperature: storable(z.number().min(0).max(1)).optional(),
-    topP: storable(z.number().min(0).max(1)).optional(),
-    stopSequences: z.array(z.string().min(1).max(100)).max(4).optional(),
-  })
-  .strict();
+  const name = z.string().check(z.regex(/^[a-z][a-z0-9-]{0,39}$/, 'lower-case letters, digits and dashes'));
 
-/** Free-form JSON the job keeps and echoes in its view and events: an object within METADATA_LIMITS. */
-export const metadataSchema = z
-  // A custom type, not z.record: the record would copy the object and silently drop a "__proto__" key.
-  .custom<Record<string, unknown>>((value) => value !== null && typeof value === 'object' && !Array.isArray(value), 'Invalid input: expected object')
-  .superRefine((value, ctx) => {
-    for (const issue of jsonObjectIssues(value, METADATA_LIMITS)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
-  })
-  .describe(
-    `Free-form JSON object kept with the job: at most ${METADATA_LIMITS.maxBytes} bytes as JSON, ${METADATA_LIMITS.maxDepth} levels, ` +
-      `${METADATA_LIMITS.maxKeys} keys per object, keys of 1-${METADATA_LIMITS.maxKeyLength} characters, numbers DynamoDB stores exactly`,
-  );
-
-const name = z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, 'lower-case letters, digits and dashes');
+  return z.strictObject({
+    prompt: z.optional(text),
+    messages: z.optional(z.array(message).check(z.minLength(1), z.maxLength(MAX_MESSAGES))),
+    system: z.optional(text),
+    route: z.optional(name),
+    modelId: z.optional(z.string().check(z.minLength(1), z.maxLength(2048))),
+    inferenceConfig: z.optional(inferenceConfig),
+    metadata: z.optional(metadata),
+  });
+}
 
 /** The body of POST /jobs: the HTTP contract (ARCHITECTURE.md) and its one validator; the API Gateway model only documents it. */
-export const jobRequestSchema = z
-  .object({
-    prompt: text.optional(),
-    messages: z.array(messageSchema).min(1).max(MAX_MESSAGES).optional(),
-    system: text.optional(),
-    route: name.optional(),
-    modelId: z.string().min(1).max(2048).optional(),
-    inferenceConfig: inferenceConfigSchema.optional(),
-    metadata: metadataSchema.optional(),
-  })
-  .strict();
+export const jobRequestSchema = z.lazy(buildJobRequestSchema);
 
 export type JobRequest = z.infer<typeof jobRequestSchema>;
 
@@ -79,7 +87,7 @@ export interface ConversationMessage {
 export interface NormalizedJobRequest {
   messages: ConversationMessage[];
   system?: string;
-  inferenceConfig?: z.infer<typeof inferenceConfigSchema>;
+  inferenceConfig?: JobRequest['inferenceConfig'];
 }
 
 /** Rules the schema cannot express; each names the field it is about. */

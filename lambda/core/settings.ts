@@ -1,4 +1,5 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import { jsonText as json } from './json-text';
 import { tenantDirectorySchema } from './tenants';
 
 /** Environment variable names: the contract between the stack (lib/) and the functions (lambda/). */
@@ -28,48 +29,53 @@ export const routingTableSchema = z.object({
     z.string(),
     z.object({
       modelId: z.string(),
-      path: z.string().optional(),
-      fallback: z.array(z.string()).default([]),
-      cacheResponses: z.boolean().default(false),
-      fallbackWhenBusy: z.boolean().default(false),
+      path: z.optional(z.string()),
+      fallback: z._default(z.array(z.string()), []),
+      cacheResponses: z._default(z.boolean(), false),
+      fallbackWhenBusy: z._default(z.boolean(), false),
     }),
   ),
-  models: z
-    .record(
+  models: z._default(
+    z.record(
       z.string(),
       z.object({
-        contextWindow: z.number().int().positive().optional(),
-        regions: z.array(z.string()).default([]),
-        quota: z.object({ requestsPerMinute: z.number().positive().optional(), tokensPerMinute: z.number().positive().optional() }).optional(),
-        maxOutputTokens: z.number().int().positive().default(4096),
+        contextWindow: z.optional(z.number().check(z.int(), z.positive())),
+        regions: z._default(z.array(z.string()), []),
+        quota: z.optional(z.object({ requestsPerMinute: z.optional(z.number().check(z.positive())), tokensPerMinute: z.optional(z.number().check(z.positive())) })),
+        maxOutputTokens: z._default(z.number().check(z.int(), z.positive()), 4096),
       }),
-    )
-    .default({}),
+    ),
+    {},
+  ),
 });
 export type RoutingTable = z.infer<typeof routingTableSchema>;
 
+const atLeast = (min: number) => z.number().check(z.gte(min));
+const wholeAtLeast = (min: number) => z.number().check(z.int(), z.gte(min));
+const positive = () => z.number().check(z.positive());
+
 /** The worker's retry, requeue, breaker and cache policy (config.resilience), serialized into QUARRY_RESILIENCE. */
 export const resiliencePolicySchema = z.object({
-  retry: z.object({ attemptsPerModel: z.number().int().min(1), baseDelayMs: z.number().min(0), maxDelayMs: z.number().min(0) }),
-  requeue: z.object({ baseDelaySeconds: z.number().min(0), maxDelaySeconds: z.number().min(0).max(900), mode: z.enum(['requeue', 'redeliver']).default('requeue') }),
-  sdkMaxAttempts: z.number().int().min(1).default(2),
-  maxModelCalls: z.number().int().min(1),
-  jobDeadlineSeconds: z.number().min(1),
+  retry: z.object({ attemptsPerModel: wholeAtLeast(1), baseDelayMs: atLeast(0), maxDelayMs: atLeast(0) }),
+  requeue: z.object({ baseDelaySeconds: atLeast(0), maxDelaySeconds: atLeast(0).check(z.lte(900)), mode: z._default(z.enum(['requeue', 'redeliver']), 'requeue') }),
+  sdkMaxAttempts: z._default(wholeAtLeast(1), 2),
+  maxModelCalls: wholeAtLeast(1),
+  jobDeadlineSeconds: atLeast(1),
   breaker: z.object({
-    windowSeconds: z.number().positive(),
-    minimumCalls: z.number().int().min(1),
-    failureRateThreshold: z.number().gt(0).max(1),
-    cooldownSeconds: z.number().positive(),
-    maxCooldownSeconds: z.number().positive(),
-    halfOpenProbes: z.number().int().min(1),
+    windowSeconds: positive(),
+    minimumCalls: wholeAtLeast(1),
+    failureRateThreshold: z.number().check(z.gt(0), z.lte(1)),
+    cooldownSeconds: positive(),
+    maxCooldownSeconds: positive(),
+    halfOpenProbes: wholeAtLeast(1),
   }),
-  cacheTtlSeconds: z.number().positive(),
+  cacheTtlSeconds: positive(),
   /** Delays before a crashed delivery comes back (each spends one receive): minutes, so an AWS blip does not dead-letter a job. */
-  redelivery: z.object({ baseDelaySeconds: z.number().min(0), maxDelaySeconds: z.number().min(0).max(43_200) }).default({ baseDelaySeconds: 60, maxDelaySeconds: 900 }),
+  redelivery: z._default(z.object({ baseDelaySeconds: atLeast(0), maxDelaySeconds: atLeast(0).check(z.lte(43_200)) }), { baseDelaySeconds: 60, maxDelaySeconds: 900 }),
   /** How long past the time a job was due to move (lease end, requeue time, terminal write) the sweep waits before it steps in. */
-  sweepGraceSeconds: z.number().min(1).default(300),
+  sweepGraceSeconds: z._default(atLeast(1), 300),
   /** Times a dead-lettered job still within its deadline goes back to the queue before it is failed as poison. */
-  deadLetterRequeues: z.number().int().min(0).default(2),
+  deadLetterRequeues: z._default(wholeAtLeast(0), 2),
 });
 export type ResiliencePolicy = z.infer<typeof resiliencePolicySchema>;
 
@@ -87,76 +93,71 @@ export const DEFAULT_RESILIENCE: ResiliencePolicy = {
   deadLetterRequeues: 2,
 };
 
-const json = <T extends z.ZodType>(schema: T) =>
-  z.string().transform((text, ctx) => {
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'not JSON' });
-      return z.NEVER;
-    }
-  }).pipe(schema);
+const positiveInt = z.coerce.number().check(z.int(), z.nonnegative());
+const name = z.string().check(z.minLength(1));
+const resilience = z._default(json(resiliencePolicySchema), DEFAULT_RESILIENCE);
 
-const positiveInt = z.coerce.number().int().nonnegative();
-
-const tenants = json(tenantDirectorySchema).default({});
+const tenants = z._default(json(tenantDirectorySchema), {});
 
 export const submitSettingsSchema = z.object({
   [ENV.tenants]: tenants,
-  [ENV.resilience]: json(resiliencePolicySchema).default(DEFAULT_RESILIENCE),
-  [ENV.jobsTable]: z.string().min(1),
-  [ENV.jobsQueueUrl]: z.string().min(1),
+  [ENV.resilience]: resilience,
+  [ENV.jobsTable]: name,
+  [ENV.jobsQueueUrl]: name,
   [ENV.routes]: json(routingTableSchema),
-  [ENV.jobTtlDays]: positiveInt.default(30),
-  [ENV.maxRequestBytes]: positiveInt.default(256_000),
+  [ENV.jobTtlDays]: z._default(positiveInt, 30),
+  [ENV.maxRequestBytes]: z._default(positiveInt, 256_000),
 });
 
 export const workerSettingsSchema = z.object({
   [ENV.tenants]: tenants,
-  [ENV.jobsTable]: z.string().min(1),
-  [ENV.jobsQueueUrl]: z.string().min(1),
-  [ENV.eventsTopicArn]: z.string().min(1),
-  [ENV.resultsBucket]: z.string().min(1),
+  [ENV.jobsTable]: name,
+  [ENV.jobsQueueUrl]: name,
+  [ENV.eventsTopicArn]: name,
+  [ENV.resultsBucket]: name,
   [ENV.routes]: json(routingTableSchema),
-  [ENV.resultInlineMaxBytes]: positiveInt.default(32_768),
-  [ENV.logPromptText]: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
-  [ENV.resilience]: json(resiliencePolicySchema).default(DEFAULT_RESILIENCE),
+  [ENV.resultInlineMaxBytes]: z._default(positiveInt, 32_768),
+  [ENV.logPromptText]: z.pipe(
+    z._default(z.enum(['true', 'false']), 'false'),
+    z.transform((v: 'true' | 'false') => v === 'true'),
+  ),
+  [ENV.resilience]: resilience,
 });
 
 export const statusSettingsSchema = z.object({
   [ENV.tenants]: tenants,
-  [ENV.jobsTable]: z.string().min(1),
-  [ENV.resultUrlSeconds]: positiveInt.default(900),
-  [ENV.resilience]: json(resiliencePolicySchema).default(DEFAULT_RESILIENCE),
+  [ENV.jobsTable]: name,
+  [ENV.resultUrlSeconds]: z._default(positiveInt, 900),
+  [ENV.resilience]: resilience,
 });
 
 /** Dead-letter handler: fails poison messages and jobs past their deadline, requeues the rest. */
 export const deadLetterSettingsSchema = z.object({
-  [ENV.jobsTable]: z.string().min(1),
-  [ENV.jobsQueueUrl]: z.string().min(1),
-  [ENV.eventsTopicArn]: z.string().min(1),
-  [ENV.resilience]: json(resiliencePolicySchema).default(DEFAULT_RESILIENCE),
+  [ENV.jobsTable]: name,
+  [ENV.jobsQueueUrl]: name,
+  [ENV.eventsTopicArn]: name,
+  [ENV.resilience]: resilience,
 });
 
 /** Sweep (scheduled): re-enqueues jobs nothing would move on, fails those past their deadline, announces owed events. */
 export const sweepSettingsSchema = z.object({
-  [ENV.jobsTable]: z.string().min(1),
-  [ENV.jobsQueueUrl]: z.string().min(1),
-  [ENV.eventsTopicArn]: z.string().min(1),
-  [ENV.resilience]: json(resiliencePolicySchema).default(DEFAULT_RESILIENCE),
+  [ENV.jobsTable]: name,
+  [ENV.jobsQueueUrl]: name,
+  [ENV.eventsTopicArn]: name,
+  [ENV.resilience]: resilience,
   [ENV.tenants]: tenants,
 });
 
 /** GET /models: the configured models (QUARRY_ROUTES), their breakers' table and settings, and the home region. */
 export const modelsSettingsSchema = z.object({
-  [ENV.jobsTable]: z.string().min(1),
+  [ENV.jobsTable]: name,
   [ENV.routes]: json(routingTableSchema),
-  [ENV.resilience]: json(resiliencePolicySchema).default(DEFAULT_RESILIENCE),
-  AWS_REGION: z.string().min(1),
+  [ENV.resilience]: resilience,
+  AWS_REGION: name,
 });
 
 /** Parses a function's environment once at cold start; a missing variable is a deployment error, named here. */
-export function readSettings<T extends z.ZodType>(schema: T, env: Record<string, string | undefined>): z.output<T> {
+export function readSettings<T extends z.ZodMiniType>(schema: T, env: Record<string, string | undefined>): z.output<T> {
   const parsed = schema.safeParse(env);
   if (!parsed.success) {
     const names = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 /**
  * What the functions know of tenants, serialized into QUARRY_TENANTS by the stack: per API key id, the tenant's
@@ -9,9 +9,9 @@ export const tenantDirectorySchema = z.record(
   z.object({
     name: z.string(),
     /** Route names the tenant may submit to; absent: every route. */
-    routes: z.array(z.string()).optional(),
+    routes: z.optional(z.array(z.string())),
     /** Model ids (as in QUARRY_ROUTES) the tenant may ask for or be served by; absent: every configured model. */
-    models: z.array(z.string()).optional(),
+    models: z.optional(z.array(z.string())),
   }),
 );
 export type TenantDirectory = z.infer<typeof tenantDirectorySchema>;

@@ -1,6 +1,6 @@
 import type { CfnResource } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import type { z } from 'zod';
+import type { z } from 'zod/mini';
 import { parseConfig } from '../../lib/config';
 import { routingTableOf, VISIBILITY_TIMEOUT_FACTOR } from '../../lib/quarry-stack';
 import { resolveIntrinsics } from '../../local/intrinsics';
@@ -239,7 +239,7 @@ describe('functions', () => {
         ref: (id) => `ref-${id}`,
         getAtt: (id, attribute) => `${attribute}-of-${id}`,
       }) as Record<string, string>;
-    const schemas: [string, z.ZodType][] = [
+    const schemas: [string, z.ZodMiniType][] = [
       [build.functions.submit.logicalId, submitSettingsSchema],
       [build.functions.status.logicalId, statusSettingsSchema],
       [build.functions.worker.logicalId, workerSettingsSchema],
