@@ -7,7 +7,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { buildApp } from '../lib/app';
-import { handlerEntry, PROJECT_ROOT, quarryBundling, quarryRuntimeEnvironment, type QuarryHandler } from '../lib/constructs/quarry-function';
+import { handlerEntry, PROJECT_ROOT, quarryBundling, quarryRuntimeEnvironment, tracesWith, type QuarryHandler } from '../lib/constructs/quarry-function';
 import { resolveIntrinsics } from '../local/intrinsics';
 
 /** The client factories of lambda/aws/clients.ts a baseline bundle calls at module load. */
@@ -94,9 +94,11 @@ export interface ColdStartRow {
  * (the `require` of the bundle in a fresh Node.js process with a Lambda-like environment and the function's own
  * environment, NODE_OPTIONS included), repeated, the bundles interleaved so machine noise hits all alike.
  * `sourceMaps` builds everything as `functions.sourceMaps: true` does; `sourceMapRows` (without it) adds a
- * `<handler>+maps` row per handler, so the cost of the opt-in shows in the same run.
+ * `<handler>+maps` row per handler, so the cost of the opt-in shows in the same run. `tracing` (default: as deployed,
+ * or BENCH_COLDSTART_TRACING=on|off) sets every function's POWERTOOLS_TRACE_ENABLED, and with it what its bundle holds.
  */
-export async function coldStartBenchmark(options: { runs: number; sourceMaps: boolean; sourceMapRows: boolean }) {
+export async function coldStartBenchmark(options: { runs: number; sourceMaps: boolean; sourceMapRows: boolean; tracing?: boolean }) {
+  const tracing = options.tracing ?? (process.env.BENCH_COLDSTART_TRACING ? process.env.BENCH_COLDSTART_TRACING === 'on' : undefined);
   const work = mkdtempSync(path.join(tmpdir(), 'quarry-coldstart-'));
   // Entries must sit under the project root (NodejsFunction), and resolve the project's node_modules.
   const entries = path.join(PROJECT_ROOT, 'node_modules', '.cache', 'quarry-coldstart');
@@ -114,7 +116,8 @@ export async function coldStartBenchmark(options: { runs: number; sourceMaps: bo
     const environmentOf = (fn: lambda.Function): Record<string, string> => {
       const id = stack.resolve((fn.node.defaultChild as lambda.CfnFunction).logicalId) as string;
       const variables = (built.template.Resources[id].Properties?.Environment as { Variables: Record<string, unknown> }).Variables;
-      return resolveIntrinsics(variables, { region: 'us-east-1', accountId: '123456789012', ref: (ref) => `ref-${ref}`, getAtt: (ref, attribute) => `${attribute}-of-${ref}` }) as Record<string, string>;
+      const env = resolveIntrinsics(variables, { region: 'us-east-1', accountId: '123456789012', ref: (ref) => `ref-${ref}`, getAtt: (ref, attribute) => `${attribute}-of-${ref}` }) as Record<string, string>;
+      return tracing === undefined ? env : { ...env, POWERTOOLS_TRACE_ENABLED: String(tracing) };
     };
 
     mkdirSync(entries, { recursive: true });
@@ -126,7 +129,7 @@ export async function coldStartBenchmark(options: { runs: number; sourceMaps: bo
     const app = new App({ outdir: path.join(work, 'bundles') });
     const bundles = new Stack(app, 'ColdStart');
     const bundled = new Map<string, NodejsFunction>();
-    const bundle = (name: string, entry: string, sourceMaps = options.sourceMaps) =>
+    const bundle = (name: string, entry: string, sourceMaps = options.sourceMaps, traced = true) =>
       bundled.set(
         name,
         new NodejsFunction(bundles, name.replace(/[^A-Za-z0-9]/g, ''), {
@@ -136,14 +139,15 @@ export async function coldStartBenchmark(options: { runs: number; sourceMaps: bo
           architecture: lambda.Architecture.ARM_64,
           projectRoot: PROJECT_ROOT,
           depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
-          bundling: { ...quarryBundling(sourceMaps), metafile: true },
+          bundling: { ...quarryBundling(sourceMaps, traced), metafile: true },
         }),
       );
     const handlers = Object.keys(HANDLER_CLIENTS) as QuarryHandler[];
     const mapRows = options.sourceMapRows && !options.sourceMaps;
     for (const handler of handlers) {
-      bundle(handler, handlerEntry(handler));
-      if (mapRows) bundle(`${handler}+maps`, handlerEntry(handler), true);
+      const traced = tracesWith(environmentOf(deployed[handler]));
+      bundle(handler, handlerEntry(handler), options.sourceMaps, traced);
+      if (mapRows) bundle(`${handler}+maps`, handlerEntry(handler), true, traced);
     }
     for (const [name, clients] of baselines) {
       const entry = path.join(entries, `${name.replace(/[^A-Za-z0-9]/g, '-')}.ts`);
@@ -214,6 +218,8 @@ export async function coldStartBenchmark(options: { runs: number; sourceMaps: bo
     const worst = Math.max(...deployedRows.flatMap((r) => (r.ratio === undefined ? [] : [r.ratio])));
     const worstCpu = Math.max(...deployedRows.flatMap((r) => (r.cpuRatio === undefined ? [] : [r.cpuRatio])));
     const sourceMapCostMs = mapRows ? handlers.map((h) => round(byName.get(`${h}+maps`)!.initMsMedian - byName.get(h)!.initMsMedian)) : [];
+    const tracedHandlers = handlers.filter((h) => tracesWith(environmentOf(deployed[h])));
+    const tracingSummary = `${tracedHandlers.length === handlers.length ? 'on' : tracedHandlers.length === 0 ? 'off' : `on in ${tracedHandlers.join(', ')}`} (${tracing === undefined ? 'as deployed' : 'BENCH_COLDSTART_TRACING'})`;
     const width = Math.max(...rows.map((r) => r.bundle.length));
     const header = `${'bundle'.padEnd(width)} ${'bytes'.padStart(9)} ${'map bytes'.padStart(9)}  ${'init ms p50'.padStart(11)} ${'p90'.padStart(6)} ${'ratio'.padStart(6)}  ${'cpu ms p50'.padStart(10)} ${'ratio'.padStart(6)}  zod bytes`;
     const times = (n: number | undefined) => (n === undefined ? '' : `${n.toFixed(2)}x`);
@@ -222,13 +228,13 @@ export async function coldStartBenchmark(options: { runs: number; sourceMaps: bo
         `${r.bundle.padEnd(width)} ${String(r.bytes).padStart(9)} ${String(r.mapBytes).padStart(9)}  ${r.initMsMedian.toFixed(1).padStart(11)} ${r.initMsP90.toFixed(1).padStart(6)} ${times(r.ratio).padStart(6)}  ${r.cpuMsMedian.toFixed(1).padStart(10)} ${times(r.cpuRatio).padStart(6)}  ${r.zodBytes || ''}`,
     );
     const summary = [
-      `coldstart: ${options.runs} fresh processes per bundle, node ${process.version}, source maps ${options.sourceMaps ? 'on' : 'off'}; worst ratio to baseline: wall ${worst.toFixed(2)}x, cpu ${worstCpu.toFixed(2)}x (target <= 1.5x)`,
+      `coldstart: ${options.runs} fresh processes per bundle, node ${process.version}, source maps ${options.sourceMaps ? 'on' : 'off'}, tracing ${tracingSummary}; worst ratio to baseline: wall ${worst.toFixed(2)}x, cpu ${worstCpu.toFixed(2)}x (target <= 1.5x)`,
       header,
       ...lines,
       ...(mapRows ? [`functions.sourceMaps adds ${Math.min(...sourceMapCostMs)} to ${Math.max(...sourceMapCostMs)} ms of init (median, +maps rows against their handler's)`] : []),
       ...(mismatched.length ? [`SDK clients differ from the baseline's: ${mismatched.join('; ')}`] : []),
     ].join('\n');
-    return { name: 'coldstart', options, node: process.version, worstRatio: worst, worstCpuRatio: worstCpu, sourceMapCostMs, rows, mismatched, summary };
+    return { name: 'coldstart', options: { ...options, tracing: tracedHandlers.length > 0 }, node: process.version, worstRatio: worst, worstCpuRatio: worstCpu, sourceMapCostMs, rows, mismatched, summary };
   } finally {
     rmSync(work, { recursive: true, force: true });
     rmSync(entries, { recursive: true, force: true });

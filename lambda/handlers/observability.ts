@@ -13,19 +13,24 @@ export const logger = new Logger({ serviceName: METRIC_SERVICE });
 export const metrics = new Metrics({ namespace: METRIC_NAMESPACE, serviceName: METRIC_SERVICE });
 
 /**
- * The Powertools tracer, unless POWERTOOLS_TRACE_ENABLED is "false": then the X-Ray SDK is never loaded, which
- * keeps it out of the cold start (the bundle still holds it, unevaluated).
+ * The Powertools tracer and its middleware, unless tracing is off: POWERTOOLS_TRACE_ENABLED=false keeps the X-Ray SDK
+ * unloaded, and a bundle built without tracing (QUARRY_BUNDLE_TRACING, lib/constructs/quarry-function.ts) holds none.
  */
-const xray: Tracer | undefined = process.env.POWERTOOLS_TRACE_ENABLED?.toLowerCase() === 'false' ? undefined : loadTracer();
+const tracing =
+  process.env.QUARRY_BUNDLE_TRACING !== 'off' && process.env.POWERTOOLS_TRACE_ENABLED?.toLowerCase() !== 'false' ? loadTracing() : undefined;
 
-function loadTracer(): Tracer {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a static import would load the X-Ray SDK in every container
+function loadTracing() {
+  // Required here, not imported: an import would load the X-Ray SDK in every container.
+  /* eslint-disable @typescript-eslint/no-require-imports */
   const { Tracer: PowertoolsTracer } = require('@aws-lambda-powertools/tracer') as typeof import('@aws-lambda-powertools/tracer');
-  return new PowertoolsTracer({ serviceName: METRIC_SERVICE });
+  const { captureLambdaHandler } = require('@aws-lambda-powertools/tracer/middleware') as typeof import('@aws-lambda-powertools/tracer/middleware');
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  const xray = new PowertoolsTracer({ serviceName: METRIC_SERVICE });
+  return { tracer: xray, middleware: captureLambdaHandler(xray, { captureResponse: false }) };
 }
 
 /** What the handlers use of the tracer: their AWS SDK clients, instrumented when tracing is on. */
-export const tracer: Pick<Tracer, 'captureAWSv3Client'> = xray ?? { captureAWSv3Client: (client) => client };
+export const tracer: Pick<Tracer, 'captureAWSv3Client'> = tracing?.tracer ?? { captureAWSv3Client: (client) => client };
 
 export const jobLog: JobLog = {
   info: (message, fields) => logger.info(message, fields),
@@ -36,10 +41,6 @@ export const jobLog: JobLog = {
 /** Wraps a handler once with the Powertools middlewares every Quarry function uses (the tracer's only when tracing is on). */
 export function instrumented<E, R>(handler: (event: E, context: Context) => Promise<R>) {
   const wrapped = middy(handler);
-  if (xray) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- as for the tracer itself
-    const { captureLambdaHandler } = require('@aws-lambda-powertools/tracer/middleware') as typeof import('@aws-lambda-powertools/tracer/middleware');
-    wrapped.use(captureLambdaHandler(xray, { captureResponse: false }));
-  }
+  if (tracing) wrapped.use(tracing.middleware);
   return wrapped.use(injectLambdaContext(logger)).use(logMetrics(metrics));
 }

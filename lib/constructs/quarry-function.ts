@@ -21,9 +21,11 @@ export function handlerEntry(handler: QuarryHandler): string {
 /**
  * How every Quarry bundle is built (the cold-start benchmark builds its baselines with the same settings):
  * minified; ESM entry points first (`module` before `main`) so esbuild tree-shakes the AWS SDK's and Smithy's ES
- * modules instead of taking their CommonJS builds whole; a source map only when asked for.
+ * modules instead of taking their CommonJS builds whole; a source map only when asked for; without tracing, no
+ * tracer: QUARRY_BUNDLE_TRACING is then fixed to "off", which drops the Powertools tracer and the X-Ray SDK
+ * (lambda/handlers/observability.ts).
  */
-export function quarryBundling(sourceMaps: boolean): BundlingOptions {
+export function quarryBundling(sourceMaps: boolean, tracing = true): BundlingOptions {
   return {
     forceDockerBundling: false,
     minify: true,
@@ -33,7 +35,13 @@ export function quarryBundling(sourceMaps: boolean): BundlingOptions {
     format: OutputFormat.CJS,
     mainFields: ['module', 'main'],
     externalModules: [],
+    ...(!tracing && { define: { 'process.env.QUARRY_BUNDLE_TRACING': JSON.stringify('off') } }),
   };
+}
+
+/** Whether a function with this environment traces: Powertools' switch, on unless set to false. */
+export function tracesWith(environment: Record<string, string>): boolean {
+  return environment.POWERTOOLS_TRACE_ENABLED?.toLowerCase() !== 'false';
 }
 
 /** Runtime flags of every Quarry function: Node.js resolves stack traces through the source map only if it ships. */
@@ -99,6 +107,13 @@ export class QuarryFunction extends Construct {
     // Instead of AWSLambdaBasicExecutionRole (logs:CreateLogGroup/PutLogEvents on every log group).
     this.logGroup.grantWrite(this.role);
     const sourceMaps = props.sourceMaps ?? sourceMapsOf(this);
+    const environment: Record<string, string> = {
+      ...quarryRuntimeEnvironment(sourceMaps),
+      POWERTOOLS_SERVICE_NAME: METRIC_SERVICE,
+      POWERTOOLS_METRICS_NAMESPACE: METRIC_NAMESPACE,
+      POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
+      ...props.environment,
+    };
     this.function = new NodejsFunction(this, 'Function', {
       role: this.role,
       entry: handlerEntry(props.handler),
@@ -112,14 +127,8 @@ export class QuarryFunction extends Construct {
       logGroup: this.logGroup,
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
-      environment: {
-        ...quarryRuntimeEnvironment(sourceMaps),
-        POWERTOOLS_SERVICE_NAME: METRIC_SERVICE,
-        POWERTOOLS_METRICS_NAMESPACE: METRIC_NAMESPACE,
-        POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
-        ...props.environment,
-      },
-      bundling: quarryBundling(sourceMaps),
+      environment,
+      bundling: quarryBundling(sourceMaps, tracesWith(environment)),
     });
     Validations.of(this).acknowledge(
       {
