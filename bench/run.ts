@@ -35,7 +35,8 @@ const BENCHMARKS: Record<string, () => Promise<Record<string, unknown>>> = {
     pipelineBenchmark({
       jobs: Number(process.env.BENCH_PIPELINE_JOBS ?? 300),
       modelLatencyMs: Number(process.env.BENCH_MODEL_LATENCY_MS ?? 0),
-      rate: Number(process.env.BENCH_PIPELINE_RATE ?? 40),
+      // Offered above the 40 jobs/s the local runtime is meant to sustain: jobs/s can only come out under the offered rate.
+      rate: Number(process.env.BENCH_PIPELINE_RATE ?? 50),
       warmupJobs: Number(process.env.BENCH_PIPELINE_WARMUP_JOBS ?? 100),
       pollIntervalMs: Number(process.env.BENCH_PIPELINE_POLL_MS ?? 250),
     }),

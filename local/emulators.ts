@@ -1,5 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import type { Server } from 'node:http';
+import type { RequestListener, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 
@@ -14,6 +14,8 @@ export interface Emulators {
   endpoints: ServiceEndpoints;
   /** Which endpoints came from AWS_ENDPOINT_URL_* rather than an emulator this runtime started. */
   external: Partial<Record<keyof ServiceEndpoints, boolean>>;
+  /** The request handlers of the emulators running in this process (dynalite), which a proxy may call directly. */
+  handlers: Partial<Record<keyof ServiceEndpoints, RequestListener>>;
   stop(): Promise<void>;
 }
 
@@ -43,12 +45,13 @@ export async function startEmulators(options: EmulatorOptions): Promise<Emulator
   };
   const stops: Array<() => Promise<void>> = [];
   try {
-    const dynamodb = given.dynamodb ?? (await startDynalite(stops));
+    const dynalite = given.dynamodb ? undefined : await startDynalite(stops);
     const needsFauxqs = !given.sqs || !given.sns || !given.s3;
     const fauxqs = needsFauxqs ? await startFauxqs(options.region, stops) : undefined;
     return {
-      endpoints: { dynamodb, sqs: given.sqs ?? fauxqs!, sns: given.sns ?? fauxqs!, s3: given.s3 ?? fauxqs! },
+      endpoints: { dynamodb: given.dynamodb ?? dynalite!.url, sqs: given.sqs ?? fauxqs!, sns: given.sns ?? fauxqs!, s3: given.s3 ?? fauxqs! },
       external: { dynamodb: !!given.dynamodb, sqs: !!given.sqs, sns: !!given.sns, s3: !!given.s3 },
+      handlers: dynalite ? { dynamodb: dynalite.handler } : {},
       stop: () => stopAll(stops),
     };
   } catch (error) {
@@ -61,7 +64,7 @@ async function stopAll(stops: Array<() => Promise<void>>): Promise<void> {
   await Promise.allSettled(stops.splice(0).reverse().map((stop) => stop()));
 }
 
-async function startDynalite(stops: Array<() => Promise<void>>): Promise<string> {
+async function startDynalite(stops: Array<() => Promise<void>>): Promise<{ url: string; handler: RequestListener }> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const dynalite = require('dynalite') as (options: Record<string, unknown>) => Server;
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
@@ -76,7 +79,7 @@ async function startDynalite(stops: Array<() => Promise<void>>): Promise<string>
         server.closeAllConnections?.();
       }),
   );
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, handler: server.listeners('request')[0] as RequestListener };
 }
 
 async function startFauxqs(region: string, stops: Array<() => Promise<void>>): Promise<string> {

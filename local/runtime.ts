@@ -161,6 +161,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const [emulators, bedrock] = await Promise.all([emulatorsStarting, bedrockStarting]);
     const faultLayer = await startAwsFaultLayer({
       upstream: emulators.endpoints,
+      handlers: emulators.handlers,
       adminPort: options.faultsPort ?? (port === 0 ? 0 : port + 11),
       seed: options.faultsSeed,
       log: print,

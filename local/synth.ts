@@ -49,6 +49,8 @@ export async function synthesizeQuarry(options: SynthOptions): Promise<{ directo
   }
   process.env.CDK_VALIDATION ??= 'false';
   process.env.CDK_DISABLE_CLI_TELEMETRY ??= '1';
+  // Else aws-cdk-lib wraps every fs and child_process function of this process in a timer, for good.
+  process.env.CDK_NO_PERF_BUILTINS ??= '1';
   // Loaded only when needed: aws-cdk-lib takes a second or two to load, and a reused assembly does not need it.
   const { buildApp } = await import('../lib/app');
   const built = buildApp({ config: options.config as QuarryConfigInput | undefined, outdir, nag: false });

@@ -1,3 +1,4 @@
+import type { RequestListener } from 'node:http';
 import type { ServiceEndpoints } from '../emulators';
 import { startFaultAdmin } from './admin';
 import { AWS_SERVICES, type AwsService } from './operations';
@@ -22,6 +23,8 @@ export {
 export interface AwsFaultLayerOptions {
   /** The real endpoints (emulators, or AWS_ENDPOINT_URL_*). */
   upstream: ServiceEndpoints;
+  /** Request handlers of emulators in this process (Emulators.handlers): their proxies call them instead of their endpoint. */
+  handlers?: Partial<Record<AwsService, RequestListener>>;
   /** Admin API port; 0 picks a free one. @default 0 */
   adminPort?: number;
   /** Seeds the rules' `rate` draws. @default random */
@@ -57,7 +60,8 @@ export async function startAwsFaultLayer(options: AwsFaultLayerOptions): Promise
         log(`aws faults: ${service} at ${upstream} is not behind the fault layer (http:// endpoints only)`);
         continue;
       }
-      const proxy: ServiceProxy = await startServiceProxy(service as AwsService, upstream, faults);
+      const handler = options.handlers?.[service];
+      const proxy: ServiceProxy = await startServiceProxy(service, handler ? { url: upstream, handler } : upstream, faults);
       stops.push(proxy.stop);
       endpoints[service] = proxy.url;
     }

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { Readable } from 'node:stream';
 import { errorResponse } from './errors';
 import { OPERATION_IN_BODY, operationOf, type AwsService, type RequestHead } from './operations';
 import type { AwsFaults } from './rules';
@@ -24,6 +25,15 @@ function readBody(request: http.IncomingMessage): Promise<Buffer> {
   });
 }
 
+/** A request whose body was already read, readable again for an in-process upstream. */
+function replayed(request: http.IncomingMessage, body: Buffer): http.IncomingMessage {
+  const copy = Readable.from([body]) as unknown as http.IncomingMessage;
+  return Object.assign(copy, { headers: request.headers, rawHeaders: request.rawHeaders, method: request.method, url: request.url, httpVersion: request.httpVersion, socket: request.socket });
+}
+
+/** The service behind the proxy: an endpoint URL, or the request handler of an emulator in this process. */
+export type ServiceUpstream = string | { url: string; handler: http.RequestListener };
+
 export interface ServiceProxy {
   service: AwsService;
   url: string;
@@ -33,11 +43,14 @@ export interface ServiceProxy {
 /**
  * An HTTP/1.1 proxy in front of one service's endpoint. Requests go through unchanged (method, path, headers,
  * body streamed) on keep-alive connections, unless a fault rule decides otherwise; the body is read first only
- * when the operation is in it (query protocol) or a live rule filters on it.
+ * when the operation is in it (query protocol) or a live rule filters on it. An emulator running in this process
+ * (dynalite) is given its requests directly, with no second HTTP hop: half the sockets and parsing per call.
  */
-export async function startServiceProxy(service: AwsService, upstream: string, faults: AwsFaults, host = '127.0.0.1'): Promise<ServiceProxy> {
-  const target = new URL(upstream);
-  if (target.protocol !== 'http:') throw new Error(`the fault layer proxies http:// endpoints only, not ${upstream}`);
+export async function startServiceProxy(service: AwsService, upstream: ServiceUpstream, faults: AwsFaults, host = '127.0.0.1'): Promise<ServiceProxy> {
+  const inProcess = typeof upstream === 'string' ? undefined : upstream.handler;
+  const upstreamUrl = typeof upstream === 'string' ? upstream : upstream.url;
+  const target = new URL(upstreamUrl);
+  if (target.protocol !== 'http:') throw new Error(`the fault layer proxies http:// endpoints only, not ${upstreamUrl}`);
   const agent = new http.Agent({ keepAlive: true });
   const stopping = new AbortController();
   const held = new Set<Socket>();
@@ -54,6 +67,7 @@ export async function startServiceProxy(service: AwsService, upstream: string, f
   };
 
   const forward = (request: http.IncomingMessage, response: http.ServerResponse, body?: Buffer) => {
+    if (inProcess) return inProcess(body ? replayed(request, body) : request, response);
     const outgoing = http.request({
       host: target.hostname,
       port: target.port || 80,
@@ -70,7 +84,7 @@ export async function startServiceProxy(service: AwsService, upstream: string, f
     });
     outgoing.on('error', (error) => {
       if (response.headersSent) response.destroy();
-      else response.writeHead(502, { 'content-type': 'text/plain' }).end(`fault layer: ${service} endpoint ${upstream} failed: ${error.message}\n`);
+      else response.writeHead(502, { 'content-type': 'text/plain' }).end(`fault layer: ${service} endpoint ${upstreamUrl} failed: ${error.message}\n`);
     });
     response.on('close', () => {
       if (!response.writableFinished) outgoing.destroy();

@@ -64,7 +64,7 @@ const admin = (method: string, path: string, body?: unknown) =>
 
 beforeAll(async () => {
   emulators = await startEmulators({ region, env: {} });
-  layer = await startAwsFaultLayer({ upstream: emulators.endpoints, seed: 7, log: (line) => layerLog.push(line) });
+  layer = await startAwsFaultLayer({ upstream: emulators.endpoints, handlers: emulators.handlers, seed: 7, log: (line) => layerLog.push(line) });
   ({ dynamodb, sqs, sns, s3 } = clientsOn(layer.endpoints));
   direct = new DynamoDBClient({ region, credentials, maxAttempts: 1, endpoint: emulators.endpoints.dynamodb });
   await direct.send(
