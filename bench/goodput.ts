@@ -12,7 +12,7 @@ import { startLocalRuntime, type LocalRuntime } from '../local/runtime';
  * Jobs are counted from their SNS events (one per terminal job), so polling adds no load.
  */
 
-const MODEL = 'anthropic.claude-3-haiku-20240307-v1:0';
+export const MODEL = 'anthropic.claude-3-haiku-20240307-v1:0';
 
 export interface GoodputOptions {
   rpm: number;
@@ -41,7 +41,7 @@ export interface GoodputRow {
   rateOfIdeal: number;
 }
 
-function configFor(kind: GoodputRow['configuration'], o: GoodputOptions): Record<string, unknown> {
+export function configFor(kind: GoodputRow['configuration'], o: Pick<GoodputOptions, 'rpm' | 'tpm'>): Record<string, unknown> {
   const common = {
     routes: { classify: { model: 'claude-haiku', path: '/api/classify' } },
     defaultRoute: 'classify',
@@ -58,9 +58,9 @@ function configFor(kind: GoodputRow['configuration'], o: GoodputOptions): Record
   };
 }
 
-async function sim(runtime: LocalRuntime, method: string, path: string, body?: unknown) {
+export async function sim(runtime: LocalRuntime, method: string, path: string, body?: unknown) {
   const res = await fetch(`${runtime.bedrockUrl}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-  return res.json() as Promise<{ models?: Record<string, { requests: number; throttled: number }> }>;
+  return res.json() as Promise<{ models?: Record<string, { requests: number; ok: number; throttled: number }> }>;
 }
 
 async function runConfiguration(kind: GoodputRow['configuration'], o: GoodputOptions, log: (line: string) => void): Promise<GoodputRow> {

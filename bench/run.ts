@@ -4,6 +4,7 @@ import { chaosBenchmark } from './chaos';
 import { coldStartBenchmark } from './coldstart';
 import { faultsBenchmark } from './faults';
 import { goodputBenchmark } from './goodput';
+import { sharedQuotaBenchmark } from './goodput-shared';
 import { pipelineBenchmark } from './pipeline';
 
 /** `npm run bench -- <name>`: runs benchmarks on the local runtime and writes their results to bench/results/; no name lists them. */
@@ -16,6 +17,18 @@ const BENCHMARKS: Record<string, () => Promise<Record<string, unknown>>> = {
       maxTokens: Number(process.env.BENCH_MAX_TOKENS ?? 200),
       modelLatencyMs: Number(process.env.BENCH_MODEL_LATENCY_MS ?? 300),
       patience: Number(process.env.BENCH_PATIENCE ?? 3),
+    }),
+  'goodput-shared': () =>
+    sharedQuotaBenchmark({
+      rpm: Number(process.env.BENCH_RPM ?? 120),
+      tpm: Number(process.env.BENCH_TPM ?? 100_000),
+      share: Number(process.env.BENCH_SHARE ?? 0.5),
+      load: Number(process.env.BENCH_LOAD ?? 1.3),
+      maxTokens: Number(process.env.BENCH_MAX_TOKENS ?? 50),
+      modelLatencyMs: Number(process.env.BENCH_MODEL_LATENCY_MS ?? 300),
+      fullSeconds: Number(process.env.BENCH_FULL_SECONDS ?? 60),
+      sharedSeconds: Number(process.env.BENCH_SHARED_SECONDS ?? 150),
+      restoredSeconds: Number(process.env.BENCH_RESTORED_SECONDS ?? 120),
     }),
   faults: () => faultsBenchmark(Number(process.env.BENCH_FAULT_JOBS ?? 40)),
   chaos: () =>
@@ -45,6 +58,7 @@ const BENCHMARKS: Record<string, () => Promise<Record<string, unknown>>> = {
 /** What `npm run bench` with no name lists: a line on each benchmark and how long it usually takes on this machine. */
 const BENCHMARK_INFO: Record<string, { description: string; typically: string }> = {
   goodput: { description: 'a burst of 10x the quota: admission control vs SDK retries + SQS redelivery (makespan, throttled calls)', typically: '~20 min' },
+  'goodput-shared': { description: 'jobs above the quota while another application takes half of it, then gives it back: admitted rate per phase vs the quota, throttled calls, recovery time', typically: '~5 min' },
   faults: { description: 'jobs under each simulator fault: successes, failures, retries, fallbacks, DLQ', typically: '~4 min' },
   chaos: { description: 'Bedrock and AWS faults, blackouts, crashes, duplicates: stuck, lost, completed twice, unannounced jobs', typically: '10-25 min' },
   coldstart: { description: "each bundle's size and module init against a bundle that only creates the same SDK clients", typically: '~4 min' },

@@ -37,6 +37,22 @@ describe('QuotaWindows (sliding 60 s window)', () => {
     expect(quotas.tryReserve('a', { rpm: 1 }, 1)).toBeDefined();
   });
 
+  it('counts the minute already used against a lowered limit (a quota another application now shares), and admits more at once when it is raised', () => {
+    const quotas = new QuotaWindows(clock);
+    for (let i = 0; i < 60; i++) {
+      expect(quotas.tryReserve('m', { rpm: 60 }, 1)).toBeDefined();
+      now += 1_000;
+    }
+    // Down to 30: the last minute's 60 calls still count; room again once only 29 of them are left in the window.
+    expect(quotas.tryReserve('m', { rpm: 30 }, 1)).toBeUndefined();
+    now += 30_000;
+    expect(quotas.tryReserve('m', { rpm: 30 }, 1)).toBeDefined();
+    expect(quotas.tryReserve('m', { rpm: 30 }, 1)).toBeUndefined();
+    // Back to 60: the rest of the minute's quota is there at once.
+    for (let i = 0; i < 30; i++) expect(quotas.tryReserve('m', { rpm: 60 }, 1)).toBeDefined();
+    expect(quotas.tryReserve('m', { rpm: 60 }, 1)).toBeUndefined();
+  });
+
   it('does not limit what has no limit', () => {
     const quotas = new QuotaWindows(clock);
     for (let i = 0; i < 100; i++) expect(quotas.tryReserve('m', {}, 1_000_000)).toBeDefined();
