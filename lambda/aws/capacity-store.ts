@@ -2,7 +2,6 @@ import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk
 import {
   afterAdmitted,
   afterThrottle,
-  COMMIT_AHEAD_MS,
   hasQuota,
   liftedTat,
   placeInLine,
@@ -62,22 +61,25 @@ export class CapacityStore implements CapacityGate {
       const at = now.getTime();
       const view = await this.view(target, at);
       const schedule = scheduleFor(quota, cost, rateFactorAt(view.rate, at));
-      // A timeline seen well ahead a moment ago cannot be idle: no lift to try.
-      if ((view.tat === undefined || view.tat < at + this.cacheMs) && (await this.liftIdle(target, at, schedule, scheduleFor(quota, cost, 1).intervalMs))) return { kind: 'reserved', waitMs: 0 };
-      // A timeline seen full beyond the horizon a moment ago is still full: straight to the line.
-      if (view.tat !== undefined && slotAfterAdd(view.tat + schedule.intervalMs, schedule, at).waitMs > COMMIT_AHEAD_MS + this.cacheMs) return await this.joinLine(target, view.tat, schedule, at);
+      const unslowed = scheduleFor(quota, cost, 1).intervalMs;
+      // The timeline only moves forward (but for slots given back): one seen ahead of now a moment ago is not idle,
+      // and one seen full beyond the horizon is still full, so the job goes straight to the line.
+      if ((view.tat === undefined || view.tat < at) && (await this.liftIdle(target, at, schedule, unslowed))) return { kind: 'reserved', waitMs: 0 };
+      if (view.tat !== undefined && slotAfterAdd(view.tat + schedule.intervalMs, schedule, at).tooFar) return await this.joinLine(target, view.tat, schedule, at);
       const { Attributes } = await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: keyOf(target),
           UpdateExpression: 'ADD tat :interval, usedMs :unslowed SET modelId = :modelId, #region = :region',
           ExpressionAttributeNames: { '#region': 'region' },
-          ExpressionAttributeValues: { ':interval': schedule.intervalMs, ':unslowed': scheduleFor(quota, cost, 1).intervalMs, ':modelId': target.modelId, ':region': target.region },
+          ExpressionAttributeValues: { ':interval': schedule.intervalMs, ':unslowed': unslowed, ':modelId': target.modelId, ':region': target.region },
           ReturnValues: 'ALL_NEW',
         }),
       );
       const tat = Attributes!.tat as number;
       this.remember(target, Attributes!, at);
+      // The timeline went idle since this container last saw it: lift it, as the first caller would have.
+      if (tat < at && (await this.liftIdle(target, at, schedule, 0))) return { kind: 'reserved', waitMs: 0 };
       const slot = slotAfterAdd(tat, schedule, at);
       if (!slot.tooFar) return { kind: 'reserved', waitMs: slot.waitMs };
       await this.giveBack(target, schedule.intervalMs);

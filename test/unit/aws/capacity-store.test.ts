@@ -46,6 +46,22 @@ describe('the admission schedule store (DynamoDB)', () => {
     ]);
   });
 
+  it('costs a job in a backlog one write to join the line and one to take its slot when it comes back', async () => {
+    const writes: string[] = [];
+    const counting = { send: (command: { constructor: { name: string } }) => (writes.push(command.constructor.name), table.client.send(command as never)) } as never;
+    const store = new CapacityStore(counting, table.tableName, () => ({ requestsPerMinute: 60 }), quiet);
+    const now = new Date();
+    for (let i = 0; i < 5; i++) await store.reserve(target('backlog'), { requests: 1, tokens: 0 }, now);
+    writes.length = 0;
+    expect(await store.reserve(target('backlog'), { requests: 1, tokens: 0 }, now)).toMatchObject({ kind: 'refused' });
+    expect(writes).toEqual(['UpdateCommand']);
+    writes.length = 0;
+    // Back when the schedule has room again: one ADD, no lift tried on a timeline seen busy.
+    const back = new Date(now.getTime() + 500);
+    await store.reserve(target('backlog'), { requests: 1, tokens: 0 }, back);
+    expect(writes.filter((w) => w === 'UpdateCommand')).toHaveLength(1);
+  });
+
   it('admits freely a model without a quota, and fails open when the table is unreachable', async () => {
     const free = new CapacityStore(table.client, table.tableName, () => undefined, quiet);
     expect(await free.reserve(target('free'), { requests: 1, tokens: 1 }, new Date())).toEqual({ kind: 'unlimited' });
