@@ -180,8 +180,9 @@ export function afterThrottle(state: RateState | undefined, now: number, used?: 
 
 /** An admitted call: ends a spell (the only write a success makes), or undefined when there is none to end. */
 export function afterAdmitted(state: RateState | undefined, now: number, used?: number): RateState | undefined {
-  if (!state || state.streak === 0) return undefined;
-  const fitted = state.spellFactor * Math.max(0, 1 - (now - state.spellStart) / QUOTA_WINDOW_MS);
+  // Only a call that ended after the pause says Bedrock has room again; one under way before the spell says nothing.
+  if (!state || state.streak === 0 || now < state.pausedUntil) return undefined;
+  const fitted = state.spellFactor * Math.min(1, Math.max(0, 1 - (now - state.spellStart) / QUOTA_WINDOW_MS));
   const floor = Math.max(MIN_RATE_FACTOR, Math.min(state.spellFactor * RATE_DECREASE, fitted));
   return { ...state, floor, ceiling: Math.max(floor, fitted), since: now, streak: 0, ...(used !== undefined && { usedAtSince: used }) };
 }

@@ -103,6 +103,8 @@ describe('admission schedules', () => {
     expect(rateFactorAt(after, 3_000 + 66_416)).toBeCloseTo(0.958, 3);
     expect(rateFactorAt(after, 3_000 + 106_416)).toBe(1);
     expect(rateFactorAt(after, 3_000 + 600_000)).toBe(1);
+    // A call that was under way before the spell and ends during the pause does not end it.
+    expect(afterAdmitted(spell, 1_500)).toBeUndefined();
     // A success outside a spell writes nothing.
     expect(afterAdmitted(after, 10_000)).toBeUndefined();
     expect(afterAdmitted(undefined, 10_000)).toBeUndefined();
