@@ -218,6 +218,7 @@ export class QuarryStack extends Stack {
       accessLogRetention: logRetention,
       logRemovalPolicy: dataRemovalPolicy,
       cloudWatchRole: config.api.cloudWatchRole,
+      tracing: config.functions.tracing,
     });
 
     this.tenants = new ApiTenants(this, 'Tenants', { api: this.jobApi.api, plans: tenantPlansOf(config), tenants: config.tenants });

@@ -38,8 +38,8 @@ export const DEFAULT_WORKLOAD: Workload = {
   warmupJobs: 20,
   promptBytes: 1024,
   resultBytes: 2048,
-  batchSize: 5,
-  workerMemoryMb: 512,
+  batchSize: 10,
+  workerMemoryMb: 256,
   workerConcurrency: 2,
   clientConcurrency: 2,
   simulatedLatencyMs: 0,
@@ -108,7 +108,8 @@ export interface Measurement {
   s3BytesPut: number;
   results: { succeeded: number; failed: number; meanTextBytes: number; meanOutputTokens: number };
   outputTokensPerJob: number;
-  settings: { jobTtlDays: number; resultsExpirationDays: number; resultInlineMaxBytes: number };
+  /** `tracing`: whether the stack as configured traces with X-Ray (functions.tracing); absent in older results: it did. */
+  settings: { jobTtlDays: number; resultsExpirationDays: number; resultInlineMaxBytes: number; tracing?: boolean };
   template: { alarms: number; dashboards: number; kmsKeys: number; sqsEventSourceMappings: number };
   /** Distinct custom metrics (namespace, name, dimension values) the functions emitted as EMF. */
   customMetrics: number;
@@ -219,6 +220,8 @@ export async function measureWorkload(input: Partial<Workload> = {}, options: { 
     ...workload.config,
     worker: {
       batchSize: workload.batchSize,
+      // SQS gives a batch of more than 10 records only to a mapping with a batching window.
+      ...(workload.batchSize > 10 && { maxBatchingWindowSeconds: 1 }),
       memorySize: workload.workerMemoryMb,
       maxConcurrency: workload.workerConcurrency,
       // The simulator answers as fast as it is told to, so the worker-timeout check may assume a fast model.
@@ -360,7 +363,7 @@ export async function measureWorkload(input: Partial<Workload> = {}, options: { 
         meanOutputTokens: mean(succeeded.map((a) => Number(a.result?.usage?.outputTokens ?? 0))),
       },
       outputTokensPerJob: outputTokens,
-      settings: { jobTtlDays: settings.jobs.ttlDays, resultsExpirationDays: settings.results.expirationDays, resultInlineMaxBytes: settings.results.inlineMaxBytes },
+      settings: { jobTtlDays: settings.jobs.ttlDays, resultsExpirationDays: settings.results.expirationDays, resultInlineMaxBytes: settings.results.inlineMaxBytes, tracing: settings.functions.tracing },
       template: {
         alarms: rt.topology.ofType('AWS::CloudWatch::Alarm').length,
         dashboards: rt.topology.ofType('AWS::CloudWatch::Dashboard').length,

@@ -237,10 +237,11 @@ export function profileOf(phase: PhaseTotals, options: { workerLogicalId?: strin
 /** The profiles of a measurement: a job (submit, processing, its event), a poll, and each scheduled rule's run. */
 export function profilesOf(m: Measurement) {
   const storedBytes = Object.values(m.storageByKind).reduce((s, k) => s + k.bytes, 0);
+  const traced = m.settings?.tracing ?? true;
   return {
-    job: profileOf(m.jobs, { workerLogicalId: m.workerLogicalId, storedBytes, s3StoredBytes: m.s3BytesPut, traced: true }),
-    poll: profileOf(m.polls, { traced: true }),
-    schedules: m.schedules.map((s) => ({ rule: s.rule, expression: s.expression, runsPerMonth: s.runsPerMonth, profile: profileOf(s.phase, { traced: true }) })),
+    job: profileOf(m.jobs, { workerLogicalId: m.workerLogicalId, storedBytes, s3StoredBytes: m.s3BytesPut, traced }),
+    poll: profileOf(m.polls, { traced }),
+    schedules: m.schedules.map((s) => ({ rule: s.rule, expression: s.expression, runsPerMonth: s.runsPerMonth, profile: profileOf(s.phase, { traced }) })),
   };
 }
 

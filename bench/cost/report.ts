@@ -18,13 +18,13 @@ export interface Pricing {
 
 export const DEFAULT_PRICING: Pricing = {
   modelLatencyMs: 5000,
-  batchSize: 5,
-  workerMemoryMb: 512,
+  batchSize: 10,
+  workerMemoryMb: 256,
   pollsPerJob: 0,
   monthlyJobs: 1_000_000,
   targetUsdPerMillion: 8,
-  batchRows: [1, 5, 10],
-  memoryColumns: [256, 512, 1024],
+  batchRows: [1, 10, 25, 100],
+  memoryColumns: [128, 256, 512],
 };
 
 export interface CostReport {

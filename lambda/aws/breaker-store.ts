@@ -77,6 +77,8 @@ export class BreakerStore implements CircuitBreaker {
   private readonly cacheMs: number;
   /** The last copy of each breaker this container saw, and when (epoch ms). */
   private readonly known = new Map<string, { snapshot: BreakerSnapshot | undefined; at: number }>();
+  /** Successes of admitted calls (not probes) not yet counted, by breaker: flush() counts them in one write each. */
+  private readonly unflushed = new Map<string, { target: BreakerTarget; successes: number }>();
 
   constructor(
     private readonly client: DynamoDBDocumentClient,
@@ -123,14 +125,46 @@ export class BreakerStore implements CircuitBreaker {
     }
   }
 
+  /**
+   * The outcome of an admitted call. A success that is not a probe cannot change the breaker's state, only its
+   * window's call count: it is held in the container and counted with the next failure or at flush() (one write
+   * per breaker per invocation, not one per call). Failures and probes are written at once.
+   */
   async record(target: BreakerTarget, outcome: 'success' | 'failure', admission: Admission, now: Date): Promise<BreakerTransition | undefined> {
     if (!admission.admitted) return undefined;
+    const key = breakerKey(target).pk;
+    if (outcome === 'success' && !admission.probe) {
+      const held = this.unflushed.get(key) ?? { target, successes: 0 };
+      held.successes++;
+      this.unflushed.set(key, held);
+      return undefined;
+    }
+    const successes = outcome === 'failure' ? this.takeUnflushed(key) : 0;
+    return this.recordOutcome(target, outcome, admission.probe, successes, now);
+  }
+
+  /** Counts the successes held since the last flush; the worker calls it before each invocation ends. */
+  async flush(now: Date): Promise<void> {
+    for (const [key, { target }] of [...this.unflushed]) {
+      const successes = this.takeUnflushed(key);
+      if (successes > 0) await this.recordOutcome(target, 'success', false, successes - 1, now);
+    }
+  }
+
+  private takeUnflushed(key: string): number {
+    const successes = this.unflushed.get(key)?.successes ?? 0;
+    this.unflushed.delete(key);
+    return successes;
+  }
+
+  /** Writes one outcome, plus `alsoSucceeded` earlier successes counted in the same write. */
+  private async recordOutcome(target: BreakerTarget, outcome: 'success' | 'failure', probe: boolean, alsoSucceeded: number, now: Date): Promise<BreakerTransition | undefined> {
     try {
       for (let attempt = 0; attempt <= this.maxRetries; attempt++) {
-        const decision = decideRecord(await this.read(target, now, attempt > 0), outcome, admission.probe, now.getTime(), this.settings);
+        const decision = decideRecord(await this.read(target, now, attempt > 0), outcome, probe, now.getTime(), this.settings);
         if (decision.kind === 'ignore') return undefined;
         if (decision.kind === 'count' || decision.kind === 'roll') {
-          const counted = await this.count(target, decision);
+          const counted = await this.count(target, decision, 1 + alsoSucceeded);
           if (!counted) continue;
           return await this.openIfFailing(target, counted, now);
         }
@@ -170,21 +204,21 @@ export class BreakerStore implements CircuitBreaker {
   }
 
   /** Adds the call to its bucket (rolling it first if needed); the breaker after the write, or undefined when the bucket moved. */
-  private async count(target: BreakerTarget, decision: Extract<RecordDecision, { kind: 'count' | 'roll' }>): Promise<BreakerSnapshot | undefined> {
+  private async count(target: BreakerTarget, decision: Extract<RecordDecision, { kind: 'count' | 'roll' }>, calls: number): Promise<BreakerSnapshot | undefined> {
     const failures = decision.failure ? 1 : 0;
     const attributes = { ':modelId': target.modelId, ':region': target.region };
     if (decision.kind === 'count') {
       return this.write(target, {
         condition: 'attribute_not_exists(pk) OR (#state = :closed AND #bucketStart = :bucket)',
-        update: 'SET #state = if_not_exists(#state, :closed), #version = if_not_exists(#version, :zero), #bucketStart = :bucket, #modelId = :modelId, #region = :region ADD #calls :one, #failures :failures',
-        values: { ':closed': 'CLOSED', ':zero': 0, ':bucket': decision.bucketStart, ':one': 1, ':failures': failures, ...attributes },
+        update: 'SET #state = if_not_exists(#state, :closed), #version = if_not_exists(#version, :zero), #bucketStart = :bucket, #modelId = :modelId, #region = :region ADD #calls :calls, #failures :failures',
+        values: { ':closed': 'CLOSED', ':zero': 0, ':bucket': decision.bucketStart, ':calls': calls, ':failures': failures, ...attributes },
       });
     }
     const previous = decision.previous === 'shift' ? '#prevCalls = #calls, #prevFailures = #failures' : '#prevCalls = :zero, #prevFailures = :zero';
     return this.write(target, {
       condition: '#state = :closed AND #bucketStart = :seen',
-      update: `SET ${previous}, #calls = :one, #failures = :failures, #bucketStart = :bucket`,
-      values: { ':closed': 'CLOSED', ':seen': decision.seenBucketStart, ':bucket': decision.bucketStart, ':one': 1, ':failures': failures, ...(decision.previous === 'clear' && { ':zero': 0 }) },
+      update: `SET ${previous}, #calls = :calls, #failures = :failures, #bucketStart = :bucket`,
+      values: { ':closed': 'CLOSED', ':seen': decision.seenBucketStart, ':bucket': decision.bucketStart, ':calls': calls, ':failures': failures, ...(decision.previous === 'clear' && { ':zero': 0 }) },
     });
   }
 

@@ -3,23 +3,23 @@ import * as z from 'zod/mini';
 import type { NormalizedJobRequest } from '../core/job-request';
 import { jsonText } from '../core/json-text';
 import type { JobMessage } from '../core/ports';
-
-/** A request small enough to travel in the message stays within SQS's first 64 KB billing chunk. */
-export const MESSAGE_REQUEST_MAX_BYTES = 48 * 1024;
+import { requestTravelsInMessage } from '../core/delivery';
 
 /**
- * The queue message: the job id (and tenant, for logs) and, when it is small, the job's request, so the worker reads
- * no DynamoDB item for it. Its durable copy is the job's request item, written before any message is sent.
+ * The queue message (lambda/core/ports.ts JobMessage): the job id (and tenant, for logs), the request's fingerprint,
+ * when the job was submitted and, when it is small (lambda/core/delivery.ts), the job's request: its only copy.
  */
 export const jobMessageSchema = z.object({
   jobId: z.string().check(z.minLength(1), z.maxLength(64)),
   tenant: z.optional(z.string()),
+  requestHash: z.optional(z.string()),
+  createdAt: z.optional(z.string()),
   request: z.optional(z.custom<NormalizedJobRequest>((value) => typeof value === 'object' && value !== null && Array.isArray((value as { messages?: unknown }).messages))),
 });
 
 /** The message body for a job, with its request only if that is small enough. */
 function bodyOf(message: JobMessage): string {
-  if (message.request && Buffer.byteLength(JSON.stringify(message.request)) > MESSAGE_REQUEST_MAX_BYTES) {
+  if (message.request && !requestTravelsInMessage(message.request)) {
     const { request: _large, ...rest } = message;
     return JSON.stringify(rest);
   }

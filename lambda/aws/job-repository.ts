@@ -1,18 +1,45 @@
+import { brotliCompressSync, brotliDecompressSync, constants as zlib } from 'node:zlib';
 import { isConditionFailure } from './conditional-write';
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { isExpired, type Attempt, type Claimant, type Job, type JobError, type JobResult, type Reservation, type ResultLocation, type RunnableJob } from '../core/job';
 import type { NormalizedJobRequest } from '../core/job-request';
 import { inputKey, jobKey, SWEEP_INDEX, SWEEP_SHARDS, sweepShardOf } from '../core/item-keys';
 import type { JobStore, SweepIndex } from '../core/ports';
 
+/** A result as stored: its text brotli-compressed (`textBr`) when that makes it smaller. */
+type StoredResult = Omit<JobResult, 'text'> & { text?: string; textBr?: Uint8Array };
+
 /** Stored shape: the job plus its key, with the lease flattened so conditions can compare it. */
-type JobItem = Omit<Job, 'lease'> & { pk: string; sweepShard?: string; leaseOwner?: string; leaseExpiresAt?: number; leaseReceiveCount?: number };
+type JobItem = Omit<Job, 'lease' | 'result'> & { pk: string; result?: StoredResult; sweepShard?: string; leaseOwner?: string; leaseExpiresAt?: number; leaseReceiveCount?: number };
+
+/** Texts shorter than this are stored as they are: compressing them would save no write unit. */
+const COMPRESS_TEXT_FROM_BYTES = 256;
+
+/**
+ * A result's text is most of a finished job's item, and the terminal write pays a write unit per KB of it: model
+ * text compresses to about a third with brotli's text mode (and its built-in dictionary suits short texts).
+ */
+export function storedResult(result: JobResult): StoredResult {
+  const { text, ...rest } = result;
+  if (text === undefined || Buffer.byteLength(text, 'utf8') < COMPRESS_TEXT_FROM_BYTES) return result;
+  const raw = Buffer.from(text, 'utf8');
+  const compressed = brotliCompressSync(raw, {
+    params: { [zlib.BROTLI_PARAM_MODE]: zlib.BROTLI_MODE_TEXT, [zlib.BROTLI_PARAM_QUALITY]: 6, [zlib.BROTLI_PARAM_SIZE_HINT]: raw.length },
+  });
+  return compressed.length < raw.length ? { ...rest, textBr: new Uint8Array(compressed) } : result;
+}
+
+function fromStoredResult(stored: StoredResult): JobResult {
+  const { textBr, ...rest } = stored;
+  return textBr ? { ...rest, text: brotliDecompressSync(textBr).toString('utf8') } : rest;
+}
 
 function toJob(item: Record<string, unknown> | undefined): Job | undefined {
   if (!item) return undefined;
-  const { pk: _pk, sweepShard: _shard, leaseOwner, leaseExpiresAt, leaseReceiveCount, ...rest } = item as JobItem;
+  const { pk: _pk, sweepShard: _shard, leaseOwner, leaseExpiresAt, leaseReceiveCount, result, ...rest } = item as JobItem;
   return {
     ...rest,
+    ...(result && { result: fromStoredResult(result) }),
     ...(leaseOwner !== undefined &&
       leaseExpiresAt !== undefined && { lease: { owner: leaseOwner, expiresAt: leaseExpiresAt, ...(rest.lastMessageId && { messageId: rest.lastMessageId }), ...(leaseReceiveCount !== undefined && { receiveCount: leaseReceiveCount }) } }),
   };
@@ -34,10 +61,7 @@ export class JobRepository implements JobStore, SweepIndex {
     private readonly tableName: string,
   ) {}
 
-  /**
-   * Writes a new QUEUED job: its state (conditional: if a live job already holds the id, returns it instead), then
-   * its request as an item of its own, written once.
-   */
+  /** Writes a new QUEUED job's state, conditional: if a live job already holds the id, returns it instead. */
   async create(job: RunnableJob, now: Date): Promise<{ created: true } | { created: false; existing: Job }> {
     const { lease: _lease, request: _request, ...fields } = job;
     try {
@@ -56,7 +80,6 @@ export class JobRepository implements JobStore, SweepIndex {
       if (!existing) throw error;
       return { created: false, existing };
     }
-    await this.putRequest(job);
     return { created: true };
   }
 
@@ -76,32 +99,17 @@ export class JobRepository implements JobStore, SweepIndex {
     return job && !isExpired(job, now) ? job : undefined;
   }
 
-  /** Removes a job that never reached the queue, so the client's retry starts clean (its request item expires by TTL). */
-  async discardUnqueued(jobId: string): Promise<void> {
-    try {
-      await this.client.send(
-        new DeleteCommand({
-          TableName: this.tableName,
-          Key: jobKey(jobId),
-          ConditionExpression: '#status = :queued AND size(attempts) = :zero',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':queued': 'QUEUED', ':zero': 0 },
-        }),
-      );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
-  }
-
   /**
    * QUEUED -> RUNNING; or takes over a RUNNING job whose lease expired, or whose lease an earlier receive of the
-   * same message holds (that delivery failed and gave the message back). Undefined when refused.
+   * same message holds (that delivery failed and gave the message back). Only a message of the job's own request
+   * (`requestHash`) may claim it. Undefined when refused.
    */
-  async claim(jobId: string, claimant: Claimant, lease: { expiresAt: number }, now: Date): Promise<Job | undefined> {
+  async claim(jobId: string, claimant: Claimant & { requestHash?: string }, lease: { expiresAt: number }, now: Date): Promise<Job | undefined> {
     // The sweep time is left as it is: the sweep looks at a running job only if it is still running by then (and
     // then waits for its lease), so a claim moves nothing in the sweep index.
+    const claimable = `${LEASE_NOT_LIVE} OR (#status = :running AND lastMessageId = :messageId AND leaseReceiveCount < :receiveCount)`;
     return this.transition(jobId, {
-      condition: `${LEASE_NOT_LIVE} OR (#status = :running AND lastMessageId = :messageId AND leaseReceiveCount < :receiveCount)`,
+      condition: claimant.requestHash !== undefined ? `requestHash = :requestHash AND (${claimable})` : claimable,
       update: 'SET #status = :running, leaseOwner = :owner, leaseExpiresAt = :lease, lastMessageId = :messageId, leaseReceiveCount = :receiveCount, updatedAt = :now',
       values: {
         ':queued': 'QUEUED',
@@ -112,6 +120,7 @@ export class JobRepository implements JobStore, SweepIndex {
         ':receiveCount': claimant.receiveCount,
         ':lease': lease.expiresAt,
         ':now': now.toISOString(),
+        ...(claimant.requestHash !== undefined && { ':requestHash': claimant.requestHash }),
       },
     });
   }
@@ -141,7 +150,7 @@ export class JobRepository implements JobStore, SweepIndex {
         ':succeeded': 'SUCCEEDED',
         ':owner': owner,
         ':now': now.toISOString(),
-        ':result': outcome.result,
+        ':result': storedResult(outcome.result),
         ':attempts': outcome.attempts,
         ...(outcome.resultLocation && { ':location': outcome.resultLocation }),
       },

@@ -165,7 +165,10 @@ async function settle(job: Job, candidate: Candidate, cost: Cost, admitted: Extr
     startedAt: called.startedAt.toISOString(),
   };
   attempts.push(attempt);
-  deps.log.info('model call', { jobId: job.jobId, modelId: candidate.modelId, region: candidate.region, call, outcome: attempt.outcome, errorCode: failure?.code, latencyMs: attempt.latencyMs, probe: admitted.admission.probe });
+  // A call that answered is told by the job's own "job succeeded" line (latency, calls): its line is a debug one.
+  const callLine = { jobId: job.jobId, modelId: candidate.modelId, region: candidate.region, call, outcome: attempt.outcome, errorCode: failure?.code, latencyMs: attempt.latencyMs, probe: admitted.admission.probe };
+  if (failure) deps.log.info('model call', callLine);
+  else deps.log.debug?.('model call', callLine);
 
   if (admitted.grant.kind === 'reserved') {
     await deps.capacity.settle(candidate, cost, { ...(answer && { usage: answer.usage }), throttled: failure?.code === 'MODEL_THROTTLED', called: true }, called.endedAt);

@@ -2,11 +2,13 @@ import { isExpired, isTerminal, type Job } from './job';
 import type { ResiliencePolicy } from './settings';
 
 /*
- * The timing rules that keep every accepted job moving, pure. Each non-terminal job (and each terminal job whose
- * event is still owed) carries `sweepAt`: the time by which something should have moved it on (its lease ended,
- * its requeue came due, its event was published), plus a grace period. The normal path always gets there first;
- * the sweep (lambda/core/job-sweep.ts) acts only on jobs whose `sweepAt` has passed, so no job is ever left to a
- * lease or a queue message that no longer exists.
+ * The timing rules that keep every accepted job moving, pure. What moves a job is a queue message: the submit sends
+ * it before the job is recorded, a worker acknowledges it only after the job is terminal and announced (or after a
+ * new message carries the job on), and a message that exhausts its receives goes to the dead-letter handler. A job
+ * off that path (put back by the dead-letter handler, failed by it, or given back by a worker) also carries
+ * `sweepAt`: the time by which something should have moved it on, plus a grace period. The sweep
+ * (lambda/core/job-sweep.ts) acts only on those, when `sweepAt` has passed: it announces what is owed and fails
+ * what outlived its deadline, so no job is ever left to a lease or a message that no longer moves it.
  */
 
 type Timing = Pick<ResiliencePolicy, 'sweepGraceSeconds' | 'jobDeadlineSeconds'>;
@@ -32,9 +34,20 @@ export function redeliveryDelaySeconds(receiveCount: number, policy: Pick<Resili
   return Math.min(maxDelaySeconds, baseDelaySeconds * 2 ** Math.max(0, receiveCount - 1));
 }
 
+/**
+ * How long after a job's submission a message may arrive before its job is recorded: the submit sends the message
+ * first, then writes the job, within one invocation of the submit function (whose timeout is under API Gateway's
+ * 29 s integration limit). Past this, a message that finds no job belongs to a submit that failed: it is dropped.
+ */
+export const SUBMIT_RECORD_GRACE_MS = 120_000;
+
 /** What a worker does with a delivery whose claim (QUEUED -> RUNNING) was refused. */
 export type RefusedClaim =
   | { kind: 'gone' }
+  /** A conflicting replay's message (another request under the same Idempotency-Key): it never runs the job. */
+  | { kind: 'not-this-request' }
+  /** No job yet, and its submit may still be writing it: look again shortly (a new message, no receive spent). */
+  | { kind: 'not-yet-recorded'; retryInSeconds: number }
   | { kind: 'already-finished' }
   /**
    * Terminal, and this message is the one that finished it: that delivery failed after its terminal write (maybe
@@ -44,8 +57,15 @@ export type RefusedClaim =
   /** Another delivery holds a live lease: come back when it ends, on a new message (spends no receive). */
   | { kind: 'held-by-another-worker'; retryInSeconds: number };
 
-export function afterRefusedClaim(job: Job | undefined, messageId: string, now: Date): RefusedClaim {
-  if (!job || isExpired(job, now)) return { kind: 'gone' };
+export function afterRefusedClaim(job: Job | undefined, message: { messageId: string; requestHash?: string; createdAt?: string }, now: Date): RefusedClaim {
+  if (!job || isExpired(job, now)) {
+    const submittedAt = message.createdAt ? Date.parse(message.createdAt) : NaN;
+    const ageMs = now.getTime() - submittedAt;
+    // Usually the record lands within milliseconds: look again soon, then less often.
+    return ageMs < SUBMIT_RECORD_GRACE_MS ? { kind: 'not-yet-recorded', retryInSeconds: Math.min(30, Math.max(2, Math.ceil(ageMs / 2000))) } : { kind: 'gone' };
+  }
+  if (message.requestHash !== undefined && message.requestHash !== job.requestHash) return { kind: 'not-this-request' };
+  const { messageId } = message;
   if (isTerminal(job.status)) {
     // Another message (a duplicate) never publishes: the finisher's own message, or the sweep, does.
     return job.lastMessageId === messageId && !job.eventPublishedAt ? { kind: 'publish-owed-event' } : { kind: 'already-finished' };
@@ -60,9 +80,7 @@ export type SweepAction =
   /** Nothing is owed any more (a late index entry): drop it from the index. */
   | { kind: 'forget' }
   | { kind: 'fail-past-deadline' }
-  /** Send a new queue message; look again at `nextSweepAt` if that one is lost too. */
-  | { kind: 'requeue'; nextSweepAt: number }
-  /** Still legitimately held or waiting: look again later. */
+  /** Still held, or waiting for its message: look again later (at the deadline at the latest). */
   | { kind: 'look-later'; nextSweepAt: number };
 
 export function decideSweep(job: Job, now: Date, policy: Timing): SweepAction {
@@ -71,10 +89,10 @@ export function decideSweep(job: Job, now: Date, policy: Timing): SweepAction {
   const leaseLive = job.status === 'RUNNING' && (job.lease?.expiresAt ?? 0) > t;
   if (leaseLive) return { kind: 'look-later', nextSweepAt: Math.min(sweepAtFor(job.lease!.expiresAt, policy), Math.max(deadlineOf(job, policy), t + 1)) };
   if (t >= deadlineOf(job, policy)) return { kind: 'fail-past-deadline' };
-  // Each re-enqueue waits longer before the next, so a deep but healthy backlog costs few duplicate messages; never
-  // past the deadline, when the job must be failed on time.
-  const backoff = graceMs(policy) * 2 ** Math.min(6, job.sweeps ?? 0);
-  return { kind: 'requeue', nextSweepAt: Math.min(t + backoff, deadlineOf(job, policy)) };
+  // A queued job's message is on the queue (messages are sent before the job is recorded, and a worker lets go of
+  // one only once another carries the job on): a backlog, or a delay, holds it. Sending another cannot make it
+  // sooner (and a small request travels only in its message); the deadline is what the sweep enforces.
+  return { kind: 'look-later', nextSweepAt: deadlineOf(job, policy) };
 }
 
 /** What the dead-letter handler does with a job whose message exhausted its receives. */

@@ -4,7 +4,7 @@ import { candidatesFor, fitsLargerContext, type Candidate } from './fallback-cha
 import { deadlineOf, sweepAtFor } from './job-lifecycle';
 import { modelCalls, type Attempt, type Job, type JobError, type JobResult, type Reservation, type RunnableJob } from './job';
 import type { NormalizedJobRequest } from './job-request';
-import { finishFailed, finishSucceeded, persistently, settleRefusedClaim } from './job-settlement';
+import { finishFailed, finishSucceeded, messageOf, persistently, settleRefusedClaim } from './job-settlement';
 import type { CapacityGate, CircuitBreaker, Clock, JobLog, JobRequeuer, JobStore, LargeResultStore, ModelCallObserver, ModelInvoker, ResponseCache, TerminalEventPublisher } from './ports';
 import { responseCacheKey } from './response-cache-key';
 import { requeueDelaySeconds } from './retry-policy';
@@ -41,6 +41,10 @@ export interface Delivery {
   messageId: string;
   /** The job's request, when the message carried it (else it is read from the job's request item). */
   request?: NormalizedJobRequest;
+  /** The fingerprint of the request the message runs (a conflicting replay's message carries another). */
+  requestHash?: string;
+  /** When the job was submitted (ISO 8601), as the message says. */
+  createdAt?: string;
   /** How many times SQS has handed this message out, this time included. */
   receiveCount: number;
   /** Who is working on it: unique per delivery, so a stale worker cannot finish a job taken over from it. */
@@ -51,7 +55,7 @@ export interface Delivery {
 
 export type DeliveryOutcome =
   | { kind: 'finished'; status: Job['status'] }
-  | { kind: 'skipped'; reason: 'gone' | 'already-finished' | 'held-by-another-worker' | 'lease-lost' }
+  | { kind: 'skipped'; reason: 'gone' | 'already-finished' | 'held-by-another-worker' | 'lease-lost' | 'not-this-request' | 'not-yet-recorded' }
   | { kind: 'requeued'; delaySeconds: number };
 
 type ChainOutcome =
@@ -61,6 +65,14 @@ type ChainOutcome =
   | { kind: 'unavailable'; lastError?: JobError; retryAt?: number; outOfTime: boolean }
   /** The model's quota has no capacity now: wait `waitMs`, holding `reservation` if one was made. */
   | { kind: 'waiting'; waitMs: number; reservation?: Reservation };
+
+/** How long a worker waits, once, for the record of a job submitted a moment ago. */
+const RECORD_LANDING_WAIT_MS = 250;
+
+function recordMayBeLanding(delivery: Pick<Delivery, 'createdAt'>, now: Date): boolean {
+  const ageMs = now.getTime() - Date.parse(delivery.createdAt ?? '');
+  return ageMs < 2_000;
+}
 
 /** Thrown to leave a job to SQS redelivery after the queue's visibility timeout (requeue mode "redeliver"). */
 export class RedeliverLater extends Error {
@@ -81,13 +93,28 @@ export async function processDelivery(delivery: Delivery, deps: ProcessingDeps):
   const { store, log, clock, policy } = deps;
   const claimedAt = clock();
   const expiresAt = leaseExpiry(claimedAt, delivery.remainingMillis());
-  const claimant = { owner: delivery.owner, messageId: delivery.messageId, receiveCount: delivery.receiveCount };
-  const claimed = await store.claim(delivery.jobId, claimant, { expiresAt }, claimedAt);
-  if (!claimed) return settleRefusedClaim(delivery, deps);
-  log.info('job running', { jobId: claimed.jobId, route: claimed.route, modelId: claimed.modelId, receiveCount: delivery.receiveCount, requeues: claimed.requeues ?? 0 });
+  const claimant = { owner: delivery.owner, messageId: delivery.messageId, receiveCount: delivery.receiveCount, ...(delivery.requestHash !== undefined && { requestHash: delivery.requestHash }) };
+  const claim = () => store.claim(delivery.jobId, claimant, { expiresAt }, claimedAt);
+  let claimed = await claim();
+  if (!claimed) {
+    let existing = await store.get(delivery.jobId, clock());
+    // A message can outrun the write of its job by a few milliseconds (the submit sends it first): look once more
+    // before deferring it with a new message.
+    if (!existing && recordMayBeLanding(delivery, clock())) {
+      await deps.sleep(RECORD_LANDING_WAIT_MS);
+      claimed = await claim();
+      if (!claimed) existing = await store.get(delivery.jobId, clock());
+    }
+    if (!claimed) return settleRefusedClaim(delivery, existing, deps);
+  }
+  log.debug?.('job running', { jobId: claimed.jobId, route: claimed.route, modelId: claimed.modelId, receiveCount: delivery.receiveCount, requeues: claimed.requeues ?? 0 });
 
   const attempts: Attempt[] = [];
   try {
+    if (claimedAt.getTime() >= deadlineOf(claimed, policy)) {
+      // Held in a backlog (or by delays) past its deadline: say so now rather than answer late.
+      return await finishFailed(claimed, { code: 'JOB_DEADLINE_EXCEEDED', message: `The job was not picked up within ${policy.jobDeadlineSeconds}s of submission.` }, attempts, delivery, deps);
+    }
     const request = delivery.request ?? (await store.getRequest(claimed.jobId));
     if (!request) {
       return await finishFailed(claimed, { code: 'JOB_INPUT_LOST', message: 'The job\'s request is no longer stored (it expired or its submission did not complete); submit it again.' }, attempts, delivery, deps);
@@ -148,7 +175,7 @@ async function retryLater(job: RunnableJob, outcome: Extract<ChainOutcome, { kin
     log.info('job left to SQS redelivery', { jobId: job.jobId, lastError: outcome.lastError?.code, receiveCount: delivery.receiveCount });
     throw new RedeliverLater(outcome.lastError?.code ?? 'UNAVAILABLE');
   }
-  await deps.requeuer.requeue({ jobId: job.jobId, tenant: job.tenant, request: job.request }, delaySeconds);
+  await deps.requeuer.requeue(messageOf(job), delaySeconds);
   deps.observer.observe({ type: 'requeued', delaySeconds });
   log.info('job requeued', { jobId: job.jobId, delaySeconds, lastError: outcome.lastError?.code, outOfTime: outcome.outOfTime, requeues: (job.requeues ?? 0) + 1 });
   return { kind: 'requeued', delaySeconds };
@@ -164,7 +191,7 @@ async function waitForCapacity(job: RunnableJob, waiting: { waitMs: number; rese
   const sweepAt = sweepAtFor(now.getTime() + delaySeconds * 1000, deps.policy);
   const released = await persistently('release', () => deps.store.release(job.jobId, delivery.owner, { attempts, reservation: waiting.reservation, sweepAt }, now), delivery.remainingMillis, deps);
   if (!released) return { kind: 'skipped', reason: 'lease-lost' };
-  await deps.requeuer.requeue({ jobId: job.jobId, tenant: job.tenant, request: job.request }, delaySeconds);
+  await deps.requeuer.requeue(messageOf(job), delaySeconds);
   deps.observer.observe({ type: 'requeued', delaySeconds });
   deps.log.info('job waiting for capacity', { jobId: job.jobId, modelId: waiting.reservation?.modelId, delaySeconds, reserved: waiting.reservation !== undefined });
   return { kind: 'requeued', delaySeconds };

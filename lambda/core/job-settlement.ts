@@ -4,6 +4,7 @@ import type { Attempt, Job, JobError, JobResult, ResultLocation } from './job';
 import type { Delivery, DeliveryOutcome, ProcessingDeps } from './job-processing';
 import { responseCacheKey } from './response-cache-key';
 import { CALL_SAFETY_MARGIN_MS } from './retry-policy';
+import type { JobMessage } from './ports';
 
 /*
  * How a job's outcome is made durable and announced: the terminal write (after an S3 offload when the result is
@@ -59,6 +60,8 @@ export async function finishSucceeded(job: Job, full: JobResult, attempts: Attem
     usage: full.usage,
     stopReason: full.stopReason,
     offloaded: resultLocation !== undefined,
+    latencyMs: attempts.at(-1)?.latencyMs,
+    calls: attempts.filter((a) => a.outcome !== 'skipped').length,
     ...(deps.logText && { prompt: job.request, completion: text }),
   });
   if (full.servedFrom !== 'cache' && deps.routing.routes[job.route]?.cacheResponses && !resultLocation) {
@@ -96,22 +99,34 @@ export async function announce(job: Job, remainingMillis: () => number, deps: Pi
 }
 
 /** A delivery whose claim was refused: publish an event still owed, come back when another holder's lease ends, or let go. */
-export async function settleRefusedClaim(delivery: Delivery, deps: ProcessingDeps): Promise<DeliveryOutcome> {
-  const existing = await deps.store.get(delivery.jobId, deps.clock());
-  const decision = afterRefusedClaim(existing, delivery.messageId, deps.clock());
+export async function settleRefusedClaim(delivery: Delivery, existing: Job | undefined, deps: ProcessingDeps): Promise<DeliveryOutcome> {
+  const decision = afterRefusedClaim(existing, delivery, deps.clock());
   switch (decision.kind) {
     case 'publish-owed-event':
       await announce(existing!, delivery.remainingMillis, deps, existing!.sweepAt === undefined ? 'by-message' : 'by-index');
       return { kind: 'finished', status: existing!.status };
     case 'held-by-another-worker':
-      // Never let go of a job another delivery holds: if that one dies, this new message takes over after its lease.
-      await deps.requeuer.requeue({ jobId: delivery.jobId, ...(delivery.tenant && { tenant: delivery.tenant }), ...(delivery.request && { request: delivery.request }) }, decision.retryInSeconds);
-      deps.log.info('delivery deferred: job held by another worker', { jobId: delivery.jobId, retryInSeconds: decision.retryInSeconds });
-      return { kind: 'skipped', reason: 'held-by-another-worker' };
+    case 'not-yet-recorded':
+      // Never let go of a job another delivery holds (if that one dies, this new message takes over after its
+      // lease), nor of a message whose submit may still be recording its job.
+      await deps.requeuer.requeue(messageOf(delivery), decision.retryInSeconds);
+      deps.log.info('delivery deferred', { jobId: delivery.jobId, reason: decision.kind, retryInSeconds: decision.retryInSeconds });
+      return { kind: 'skipped', reason: decision.kind };
     default:
       deps.log.info('delivery skipped', { jobId: delivery.jobId, reason: decision.kind });
       return { kind: 'skipped', reason: decision.kind };
   }
+}
+
+/** The queue message that carries a delivery's job on (the same job, request and fingerprint). */
+export function messageOf(delivery: Pick<Delivery, 'jobId' | 'tenant' | 'request' | 'requestHash' | 'createdAt'>): JobMessage {
+  return {
+    jobId: delivery.jobId,
+    ...(delivery.tenant && { tenant: delivery.tenant }),
+    ...(delivery.requestHash !== undefined && { requestHash: delivery.requestHash }),
+    ...(delivery.createdAt !== undefined && { createdAt: delivery.createdAt }),
+    ...(delivery.request && { request: delivery.request }),
+  };
 }
 
 export type DeadLetterOutcome = { kind: 'failed'; reason: 'past-deadline' | 'poison' } | { kind: 'requeued'; delaySeconds: number } | { kind: 'skipped'; reason: string };
@@ -121,10 +136,12 @@ export type DeadLetterOutcome = { kind: 'failed'; reason: 'past-deadline' | 'poi
  * dead-lettered too often (an infrastructure episode outlasted the redelivery backoff); otherwise it ends FAILED
  * (DEAD_LETTERED, or JOB_DEADLINE_EXCEEDED) and is announced.
  */
-export async function handleDeadLetter(jobId: string, remainingMillis: () => number, deps: Pick<ProcessingDeps, 'store' | 'events' | 'requeuer' | 'log' | 'clock' | 'sleep' | 'policy'>): Promise<DeadLetterOutcome> {
+export async function handleDeadLetter(message: JobMessage, remainingMillis: () => number, deps: Pick<ProcessingDeps, 'store' | 'events' | 'requeuer' | 'log' | 'clock' | 'sleep' | 'policy'>): Promise<DeadLetterOutcome> {
+  const { jobId } = message;
   const now = deps.clock();
   const job = await deps.store.get(jobId, now);
   if (!job) return { kind: 'skipped', reason: 'gone' };
+  if (message.requestHash !== undefined && message.requestHash !== job.requestHash) return { kind: 'skipped', reason: 'not-this-request' };
   const action = afterDeadLetter(job, now, deps.policy);
   if (action.kind === 'settled') {
     // A worker's terminal job whose message was dead-lettered may not have been announced (its publish kept failing).
@@ -134,7 +151,8 @@ export async function handleDeadLetter(jobId: string, remainingMillis: () => num
   if (action.kind === 'requeue') {
     const requeued = await deps.store.markDeadLetterRequeued(jobId, sweepAtFor(now.getTime() + action.delaySeconds * 1000, deps.policy), now);
     if (!requeued) return { kind: 'skipped', reason: 'held-by-another-worker' };
-    await deps.requeuer.requeue({ jobId, tenant: job.tenant }, action.delaySeconds);
+    // The dead letter carries the request (a small one travels only in its messages) on to the new message.
+    await deps.requeuer.requeue(messageOf({ ...message, tenant: job.tenant, requestHash: job.requestHash, createdAt: job.createdAt }), action.delaySeconds);
     deps.log.warn('dead-lettered job put back on the queue', { jobId, deadLetters: requeued.deadLetters, delaySeconds: action.delaySeconds });
     return { kind: 'requeued', delaySeconds: action.delaySeconds };
   }

@@ -1,11 +1,11 @@
 import { EnqueueFailedError, IdempotencyConflictError, ModelNotInPlanError, RouteNotInPlanError, ValidationError } from './errors';
 import { expiryFor, type Job, type RunnableJob } from './job';
 import { normalizeJobRequest, parseJobRequest, requestFingerprint, type JobRequest } from './job-request';
-import { sweepAtFor } from './job-lifecycle';
+import { requestTravelsInMessage } from './delivery';
 import type { Tenant } from './tenants';
 import { idempotentReplay, newJobId } from './idempotency';
 import { routeFor, type RouteChoice } from './routing';
-import type { ResiliencePolicy, RoutingTable } from './settings';
+import type { RoutingTable } from './settings';
 import type { Clock, JobEnqueuer, JobLog, JobStore } from './ports';
 
 export interface Submission {
@@ -21,8 +21,6 @@ export interface SubmissionDeps {
   queue: JobEnqueuer;
   routing: RoutingTable;
   jobTtlDays: number;
-  /** Sets when the sweep first looks at a job that no worker picked up (lambda/core/job-lifecycle.ts). */
-  policy: Pick<ResiliencePolicy, 'sweepGraceSeconds'>;
   clock: Clock;
   log: JobLog;
 }
@@ -34,7 +32,14 @@ export interface Accepted {
 }
 
 
-/** Validates a job request, records it QUEUED and puts it on the queue, or changes nothing. */
+/**
+ * Validates a job request, then puts it on the queue and records it QUEUED, in that order, or changes nothing the
+ * client can see. The message goes first: a job that exists always has a message that will move it (so no job is
+ * ever left without one, whatever fails or crashes between the two writes), and a message whose job was never
+ * recorded is dropped by the worker once the submit that sent it can no longer be running
+ * (lambda/core/job-lifecycle.ts, afterRefusedClaim). The request travels in the message when it is small, and is
+ * then stored nowhere else; a larger one is written as an item of its own before the message is sent.
+ */
 export async function submitJob(submission: Submission, deps: SubmissionDeps): Promise<Accepted> {
   const request = parseJobRequest(submission.body);
   if (submission.pathRoute && request.route && request.route !== submission.pathRoute) {
@@ -59,39 +64,41 @@ export async function submitJob(submission: Submission, deps: SubmissionDeps): P
     ...(request.metadata !== undefined && { metadata: request.metadata }),
     attempts: [],
     expiresAt: expiryFor(now, deps.jobTtlDays),
-    sweepAt: sweepAtFor(now.getTime(), deps.policy),
   };
 
-  const written = await deps.store.create(job, now);
-  if (!written.created) {
-    if (idempotentReplay(written.existing.requestHash, requestHash) === 'conflict') throw new IdempotencyConflictError(written.existing.jobId);
-    deps.log.info('job replayed', { jobId: job.jobId, status: written.existing.status });
-    // The first submit may have stored the job and failed to enqueue it: a replay never answers for a job that will
-    // not run. A second message for a job that was queued is harmless (claims are conditional).
-    if (written.existing.status === 'QUEUED') await enqueueOrFail({ ...written.existing, request: job.request }, deps);
-    return { httpStatus: 200, job: written.existing };
+  // A retry with an Idempotency-Key usually finds its job: answer without sending a second message.
+  if (submission.idempotencyKey !== undefined) {
+    const existing = await deps.store.get(job.jobId, now, 'eventual');
+    if (existing) return replayed(existing, requestHash, deps);
   }
 
-  try {
-    await deps.queue.enqueue({ jobId: job.jobId, tenant: job.tenant, request: job.request });
-  } catch (error) {
-    deps.log.error('enqueue failed; discarding the job record', { jobId: job.jobId, error: (error as Error).name });
-    await deps.store.discardUnqueued(job.jobId).catch((cleanup: Error) => {
-      deps.log.error('could not discard the unqueued job', { jobId: job.jobId, error: cleanup.name });
-    });
+  await enqueue(job, deps);
+  const written = await deps.store.create(job, now).catch((error: Error) => {
+    // The message is out; its worker drops it when it finds no job (the client is told nothing was kept).
+    deps.log.error('job record write failed after its message was sent', { jobId: job.jobId, error: error.name });
     throw new EnqueueFailedError();
-  }
+  });
+  // Two submits with one key raced: this one's message is a duplicate of the job (same request: harmless, claims
+  // are conditional) or carries another request (its worker drops it: claims check the request's fingerprint).
+  if (!written.created) return replayed(written.existing, requestHash, deps);
   deps.log.info('job queued', { jobId: job.jobId, route, modelId, tenant: job.tenant });
   return { httpStatus: 202, job };
 }
 
-/** A replayed job still QUEUED: its request written again (its first submit may have stopped before), then queued. */
-async function enqueueOrFail(job: RunnableJob, deps: SubmissionDeps): Promise<void> {
+function replayed(existing: Job, requestHash: string, deps: Pick<SubmissionDeps, 'log'>): Accepted {
+  if (idempotentReplay(existing.requestHash, requestHash) === 'conflict') throw new IdempotencyConflictError(existing.jobId);
+  deps.log.info('job replayed', { jobId: existing.jobId, status: existing.status });
+  return { httpStatus: 200, job: existing };
+}
+
+/** Sends the job's message (after writing its request apart if it is too large to travel in it), or fails with 503. */
+async function enqueue(job: RunnableJob, deps: SubmissionDeps): Promise<void> {
+  const travels = requestTravelsInMessage(job.request);
   try {
-    await deps.store.putRequest(job);
-    await deps.queue.enqueue({ jobId: job.jobId, tenant: job.tenant, request: job.request });
+    if (!travels) await deps.store.putRequest(job);
+    await deps.queue.enqueue({ jobId: job.jobId, tenant: job.tenant, requestHash: job.requestHash, createdAt: job.createdAt, ...(travels && { request: job.request }) });
   } catch (error) {
-    deps.log.error('enqueue of a replayed job failed', { jobId: job.jobId, error: (error as Error).name });
+    deps.log.error('enqueue failed; nothing was recorded', { jobId: job.jobId, error: (error as Error).name });
     throw new EnqueueFailedError();
   }
 }

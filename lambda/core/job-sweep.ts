@@ -1,7 +1,7 @@
 import { decideSweep, sweepAtFor } from './job-lifecycle';
 import type { JobError } from './job';
 import { announce } from './job-settlement';
-import type { Clock, JobLog, JobRequeuer, JobStore, SweepIndex, TerminalEventPublisher } from './ports';
+import type { Clock, JobLog, JobStore, SweepIndex, TerminalEventPublisher } from './ports';
 import type { ResiliencePolicy } from './settings';
 
 /*
@@ -13,7 +13,6 @@ import type { ResiliencePolicy } from './settings';
 export interface SweepDeps {
   store: JobStore;
   index: SweepIndex;
-  requeuer: JobRequeuer;
   events: TerminalEventPublisher;
   log: JobLog;
   clock: Clock;
@@ -24,8 +23,6 @@ export interface SweepDeps {
 export interface SweepReport {
   /** Jobs past their sweep time. */
   due: number;
-  /** Non-terminal jobs no message would have moved on: sent to the queue again. */
-  requeued: number;
   /** Failed with JOB_DEADLINE_EXCEEDED. */
   pastDeadline: number;
   /** Terminal jobs whose event was still owed, announced. */
@@ -40,7 +37,7 @@ export interface SweepReport {
 export const SWEEP_BATCH_LIMIT = 500;
 
 export async function sweepDueJobs(remainingMillis: () => number, deps: SweepDeps, limit = SWEEP_BATCH_LIMIT): Promise<SweepReport> {
-  const report: SweepReport = { due: 0, requeued: 0, pastDeadline: 0, announced: 0, untouched: 0, errors: 0 };
+  const report: SweepReport = { due: 0, pastDeadline: 0, announced: 0, untouched: 0, errors: 0 };
   const ids = await deps.index.dueForSweep(deps.clock(), limit);
   report.due = ids.length;
   for (const jobId of ids) {
@@ -55,7 +52,7 @@ export async function sweepDueJobs(remainingMillis: () => number, deps: SweepDep
   return report;
 }
 
-type SweepResult = 'requeued' | 'pastDeadline' | 'announced' | 'untouched';
+type SweepResult = 'pastDeadline' | 'announced' | 'untouched';
 
 async function sweepJob(jobId: string, remainingMillis: () => number, deps: SweepDeps): Promise<SweepResult> {
   const now = deps.clock();
@@ -81,13 +78,6 @@ async function sweepJob(jobId: string, remainingMillis: () => number, deps: Swee
       deps.log.warn('sweep failed a job past its deadline', { jobId, status: job.status });
       await announce(failed, remainingMillis, deps, 'by-index');
       return 'pastDeadline';
-    }
-    case 'requeue': {
-      // Claim the re-enqueue first: of two sweeps (or a sweep and a worker) only one moves `sweepAt` on.
-      if (!(await deps.store.rescheduleSweep(jobId, job.sweepAt, action.nextSweepAt, true))) return 'untouched';
-      await deps.requeuer.requeue({ jobId, tenant: job.tenant }, 0);
-      deps.log.warn('sweep re-enqueued a job that no message would have moved on', { jobId, status: job.status, sweeps: (job.sweeps ?? 0) + 1 });
-      return 'requeued';
     }
   }
 }

@@ -48,8 +48,6 @@ export const METRICS = {
     /** Dead-lettered messages whose job was still in time and went back to the queue. */
     deadLettersRequeued: 'DeadLettersRequeued',
     modelStatusReads: 'ModelStatusReads',
-    /** Sweep findings: jobs that no message would have moved on (re-enqueued), by the sweep. */
-    sweepRequeued: 'SweepRequeued',
     /** Sweep findings: jobs failed by the sweep because their deadline passed (JOB_DEADLINE_EXCEEDED). */
     pastDeadline: 'JobsPastDeadline',
     /** Sweep findings: terminal jobs whose event was still owed after the grace period, announced by the sweep. */

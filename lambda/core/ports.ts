@@ -7,15 +7,19 @@ import type { NormalizedJobRequest } from './job-request';
  */
 
 export interface JobStore {
-  /** Writes the job's state (conditional on the id being free) and, if it was created, its request apart. */
+  /** Writes the job's state, conditional on the id being free (else returns the live job that holds it). */
   create(job: RunnableJob, now: Date): Promise<{ created: true } | { created: false; existing: Job }>;
-  get(jobId: string, now: Date): Promise<Job | undefined>;
-  /** Writes (again) the request of a job: a replay of a job whose first submit stopped half-way. */
+  /** The job; `eventual` reads cost half and may lag a write by a moment (never for decisions that write). */
+  get(jobId: string, now: Date, consistency?: 'strong' | 'eventual'): Promise<Job | undefined>;
+  /** Writes the request of a job too large for its queue message, as an item of its own, before the message is sent. */
   putRequest(job: RunnableJob): Promise<void>;
-  /** The request of a job, read strongly consistent; undefined if it is gone. */
+  /** The request of a job, read strongly consistent; undefined if it is gone (or was never stored apart). */
   getRequest(jobId: string): Promise<NormalizedJobRequest | undefined>;
-  discardUnqueued(jobId: string): Promise<void>;
-  claim(jobId: string, claimant: Claimant, lease: { expiresAt: number }, now: Date): Promise<Job | undefined>;
+  /**
+   * QUEUED -> RUNNING (or a takeover, see the adapter), only for a delivery of the job's own request: a message
+   * carrying another `requestHash` (a conflicting replay's) never runs the job.
+   */
+  claim(jobId: string, claimant: Claimant & { requestHash?: string }, lease: { expiresAt: number }, now: Date): Promise<Job | undefined>;
   release(jobId: string, owner: string, change: { attempts: Attempt[]; reservation?: Reservation; sweepAt: number }, now: Date): Promise<Job | undefined>;
   markSucceeded(jobId: string, owner: string, outcome: { result: JobResult; resultLocation?: ResultLocation; attempts: Attempt[] }, now: Date): Promise<Job | undefined>;
   markFailed(jobId: string, owner: string, outcome: { error: JobError; attempts: Attempt[] }, now: Date): Promise<Job | undefined>;
@@ -30,10 +34,16 @@ export interface SweepIndex {
   dueForSweep(now: Date, limit: number): Promise<string[]>;
 }
 
-/** A queue message: the job id, and its request when small enough to travel with it (the worker then reads none). */
+/**
+ * A queue message: the job id, the fingerprint of the request it runs and when the job was submitted, and the
+ * request itself when small enough to travel with it (it is then stored nowhere else).
+ */
 export interface JobMessage {
   jobId: string;
   tenant?: string;
+  requestHash?: string;
+  /** The job's createdAt (ISO 8601): how a worker that finds no job tells a submit still under way from one that failed. */
+  createdAt?: string;
   request?: NormalizedJobRequest;
 }
 
@@ -101,6 +111,8 @@ export interface LargeResultStore {
 
 /** Structured log lines; never given prompt or completion text unless the operator opted in. */
 export interface JobLog {
+  /** Lines an operator turns on to follow every step (POWERTOOLS_LOG_LEVEL=DEBUG); the default INFO drops them. */
+  debug?(message: string, fields: Record<string, unknown>): void;
   info(message: string, fields: Record<string, unknown>): void;
   warn(message: string, fields: Record<string, unknown>): void;
   error(message: string, fields: Record<string, unknown>): void;
@@ -155,5 +167,7 @@ export interface CircuitBreaker {
    * (retryable ones); a request the model rejected (4xx) is a `success` for the breaker.
    */
   record(target: BreakerTarget, outcome: 'success' | 'failure', admission: Admission, now: Date): Promise<BreakerTransition | undefined>;
+  /** Writes outcomes `record` held back (successes); called before an invocation ends. */
+  flush(now: Date): Promise<void>;
   describe(targets: BreakerTarget[], now: Date): Promise<BreakerView[]>;
 }

@@ -3,6 +3,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { jobMessageBodySchema } from '../aws/job-queue';
 import { handleDeadLetter } from '../core/job-settlement';
+import type { JobMessage } from '../core/ports';
 import { METRICS } from '../core/metric-names';
 import { deadLetterSettingsSchema, ENV, readSettings } from '../core/settings';
 import { instrumented, logger, metrics } from './observability';
@@ -13,16 +14,16 @@ const deps = settlingDeps({ table: settings[ENV.jobsTable], queueUrl: settings[E
 const processor = new BatchProcessor(EventType.SQS);
 
 async function processRecord(record: SQSRecord, context: Context): Promise<void> {
-  let jobId: string;
+  let message: JobMessage;
   try {
-    jobId = jobMessageBodySchema.parse(record.body).jobId;
+    message = jobMessageBodySchema.parse(record.body);
   } catch {
     // Not a Quarry job message: nothing to mark. Say so loudly; keeping it would only re-invoke this function.
     logger.error('dead-lettered message is not a job message', { messageId: record.messageId, bodyBytes: Buffer.byteLength(record.body) });
     metrics.addMetric(METRICS.jobs.foreignDeadLetters, MetricUnit.Count, 1);
     return;
   }
-  const outcome = await handleDeadLetter(jobId, () => context.getRemainingTimeInMillis(), deps);
+  const outcome = await handleDeadLetter(message, () => context.getRemainingTimeInMillis(), deps);
   const metric = outcome.kind === 'failed' ? METRICS.jobs.deadLettered : outcome.kind === 'requeued' ? METRICS.jobs.deadLettersRequeued : METRICS.jobs.deliveriesSkipped;
   metrics.addMetric(metric, MetricUnit.Count, 1);
 }

@@ -33,6 +33,7 @@ function loadTracing() {
 export const tracer: Pick<Tracer, 'captureAWSv3Client'> = tracing?.tracer ?? { captureAWSv3Client: (client) => client };
 
 export const jobLog: JobLog = {
+  debug: (message, fields) => logger.debug(message, fields),
   info: (message, fields) => logger.info(message, fields),
   warn: (message, fields) => logger.warn(message, fields),
   error: (message, fields) => logger.error(message, fields),

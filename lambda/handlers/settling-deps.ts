@@ -4,6 +4,7 @@ import { JobEvents } from '../aws/job-events';
 import { JobQueue } from '../aws/job-queue';
 import { JobRepository } from '../aws/job-repository';
 import type { ResiliencePolicy } from '../core/settings';
+import type { JobMessage } from '../core/ports';
 import { jobLog, tracer } from './observability';
 
 /**
@@ -16,7 +17,7 @@ export function settlingDeps(env: { table: string; queueUrl: string; topicArn: s
   return {
     store,
     events: new JobEvents(tracer.captureAWSv3Client(snsClient()), env.topicArn),
-    requeuer: { requeue: (message: { jobId: string; tenant?: string }, delaySeconds: number) => queue.requeue(env.queueUrl, message, delaySeconds) },
+    requeuer: { requeue: (message: JobMessage, delaySeconds: number) => queue.requeue(env.queueUrl, message, delaySeconds) },
     log: jobLog,
     clock: () => new Date(),
     sleep: (ms: number) => sleep(ms),

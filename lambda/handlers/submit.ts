@@ -32,7 +32,6 @@ export const handler = instrumented(async (event: APIGatewayProxyEvent): Promise
         queue: { enqueue: (message) => queue.enqueue(settings[ENV.jobsQueueUrl], message) },
         routing,
         jobTtlDays: settings[ENV.jobTtlDays],
-        policy: settings[ENV.resilience],
         clock: () => new Date(),
         log: jobLog,
       },

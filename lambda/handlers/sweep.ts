@@ -13,7 +13,6 @@ const deps = { ...settling, index: settling.store };
 /** Runs on a schedule: settles the jobs nothing else would move on (lambda/core/job-sweep.ts). */
 export const handler = instrumented(async (_event: ScheduledEvent, context: Context): Promise<SweepReport> => {
   const report = await sweepDueJobs(() => context.getRemainingTimeInMillis(), deps);
-  metrics.addMetric(METRICS.jobs.sweepRequeued, MetricUnit.Count, report.requeued);
   metrics.addMetric(METRICS.jobs.pastDeadline, MetricUnit.Count, report.pastDeadline);
   metrics.addMetric(METRICS.jobs.sweepAnnounced, MetricUnit.Count, report.announced);
   metrics.addMetric(METRICS.jobs.sweepErrors, MetricUnit.Count, report.errors);

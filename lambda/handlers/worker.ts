@@ -24,13 +24,14 @@ const table = settings[ENV.jobsTable];
 const policy = settings[ENV.resilience];
 const documents = tracer.captureAWSv3Client(documentClient());
 const queue = new JobQueue(tracer.captureAWSv3Client(sqsClient()));
+const breakers = new BreakerStore(documents, table, policy.breaker, jobLog);
 const deps: ProcessingDeps = {
   store: new JobRepository(documents, table),
   model: new ModelGateway((region) => tracer.captureAWSv3Client(bedrockClient(region, policy.sdkMaxAttempts))),
   results: new ResultStore(tracer.captureAWSv3Client(s3Client()), settings[ENV.resultsBucket]),
   events: new JobEvents(tracer.captureAWSv3Client(snsClient()), settings[ENV.eventsTopicArn]),
   requeuer: { requeue: (message, delaySeconds) => queue.requeue(settings[ENV.jobsQueueUrl], message, delaySeconds) },
-  breaker: new BreakerStore(documents, table, policy.breaker, jobLog),
+  breaker: breakers,
   capacity: new CapacityStore(documents, table, (modelId) => settings[ENV.routes].models[modelId]?.quota, jobLog),
   cache: new DynamoResponseCache(documents, table, policy.cacheTtlSeconds),
   observer: modelMetrics(metrics),
@@ -69,6 +70,8 @@ async function deliver(record: SQSRecord, receiveCount: number, context: Context
       jobId: message.jobId,
       ...(message.tenant && { tenant: message.tenant }),
       ...(message.request && { request: message.request }),
+      ...(message.requestHash !== undefined && { requestHash: message.requestHash }),
+      ...(message.createdAt !== undefined && { createdAt: message.createdAt }),
       messageId: record.messageId,
       receiveCount,
       owner: `${record.messageId}:${receiveCount}:${context.awsRequestId}`,
@@ -80,7 +83,11 @@ async function deliver(record: SQSRecord, receiveCount: number, context: Context
   if (outcome.kind === 'skipped') metrics.addMetric(METRICS.jobs.deliveriesSkipped, MetricUnit.Count, 1);
 }
 
-export const handler = instrumented(
-  async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> =>
-    processPartialResponse(event, (record: SQSRecord) => processRecord(record, context), processor, { context, throwOnFullBatchFailure: false }),
-);
+export const handler = instrumented(async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
+  try {
+    return await processPartialResponse(event, (record: SQSRecord) => processRecord(record, context), processor, { context, throwOnFullBatchFailure: false });
+  } finally {
+    // The batch's successful calls, counted in one breaker write per model (lambda/aws/breaker-store.ts).
+    await breakers.flush(new Date());
+  }
+});

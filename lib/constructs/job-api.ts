@@ -38,6 +38,8 @@ export interface JobApiProps {
    * logging where the account has no such role, so without it the stage logs nothing. @default false
    */
   readonly cloudWatchRole?: boolean;
+  /** X-Ray tracing of the stage. @default false */
+  readonly tracing?: boolean;
 }
 
 /** Seconds a throttled caller is told to wait: the token bucket refills within a second at any plan's rate above 1/s. */
@@ -109,7 +111,7 @@ export const MOCK_REQUEST_CONTENT_TYPES = [
  * `405 METHOD_NOT_ALLOWED` and `OPTIONS` with `204`, both with an `Allow` header listing its methods.
  *
  * Default settings: regional endpoint (a regional WAF web ACL can be attached: `webAclArn`), stage throttling,
- * with `cloudWatchRole` JSON access logs and execution logs at ERROR without request/response data, X-Ray tracing,
+ * with `cloudWatchRole` JSON access logs and execution logs at ERROR without request/response data, X-Ray tracing on request,
  * CloudWatch metrics, JSON error responses from the gateway itself (403 for a missing or invalid API key, 404 for an
  * unknown path, 405 for a wrong method, 429 with `Retry-After` when throttled or over quota). Bodies are validated by
  * the functions, not by a gateway request validator, so that every 400 names its fields. Every method requires an
@@ -145,7 +147,7 @@ export class JobApi extends Construct {
         throttlingBurstLimit: props.burstLimit ?? 100,
         accessLogDestination: this.accessLogGroup && new apigateway.LogGroupLogDestination(this.accessLogGroup),
         accessLogFormat: logging ? apigateway.AccessLogFormat.jsonWithStandardFields() : undefined,
-        tracingEnabled: true,
+        tracingEnabled: props.tracing ?? false,
         metricsEnabled: true,
         loggingLevel: logging ? apigateway.MethodLoggingLevel.ERROR : apigateway.MethodLoggingLevel.OFF,
         dataTraceEnabled: false,

@@ -154,14 +154,8 @@ export class Observability extends Construct {
       alarmDescription: 'The sweep failed jobs at their deadline (JOB_DEADLINE_EXCEEDED): they had stopped moving',
       ...atLeast(1),
     });
-    const sweepFindings = new cloudwatch.MathExpression({
-      expression: 'requeued + announced',
-      usingMetrics: { requeued: jobs(j.sweepRequeued, 'requeued by the sweep', fiveMinutes), announced: jobs(j.sweepAnnounced, 'announced by the sweep', fiveMinutes) },
-      period: fiveMinutes,
-      label: 'Sweep findings',
-    });
-    this.sweepFindingsAlarm = sweepFindings.createAlarm(this, 'SweepFindingsAlarm', {
-      alarmDescription: 'The sweep re-enqueued jobs no message would have delivered again, or announced events still owed: the normal path lost them (look for errors around that time)',
+    this.sweepFindingsAlarm = jobs(j.sweepAnnounced, 'announced by the sweep', fiveMinutes).createAlarm(this, 'SweepFindingsAlarm', {
+      alarmDescription: 'The sweep announced events still owed: the normal path did not publish them (look for errors around that time)',
       threshold: 0,
       evaluationPeriods: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -264,7 +258,7 @@ export class Observability extends Construct {
       new cloudwatch.GraphWidget({
         title: 'Sweep findings',
         width: 8,
-        left: [jobs(j.sweepRequeued, 'requeued'), jobs(j.sweepAnnounced, 'announced'), jobs(j.pastDeadline, 'failed past deadline'), jobs(j.sweepErrors, 'run errors')],
+        left: [jobs(j.sweepAnnounced, 'announced'), jobs(j.pastDeadline, 'failed past deadline'), jobs(j.sweepErrors, 'run errors')],
       }),
     );
     const m = METRICS.model;

@@ -49,10 +49,10 @@ export function quarryRuntimeEnvironment(sourceMaps: boolean): Record<string, st
   return sourceMaps ? { NODE_OPTIONS: '--enable-source-maps' } : {};
 }
 
-/** `functions.sourceMaps` of the Quarry config of the stack a function is in (false outside a Quarry stack). */
-function sourceMapsOf(scope: Construct): boolean {
+/** `functions.<option>` of the Quarry config of the stack a function is in (false outside a Quarry stack). */
+function functionOption(scope: Construct, option: 'sourceMaps' | 'tracing'): boolean {
   const config = (Stack.of(scope) as Stack & { readonly config?: Partial<Pick<QuarryConfig, 'functions'>> }).config;
-  return config?.functions?.sourceMaps ?? false;
+  return config?.functions?.[option] ?? false;
 }
 
 export interface QuarryFunctionProps {
@@ -77,11 +77,16 @@ export interface QuarryFunctionProps {
    * @default - `functions.sourceMaps` of the stack's Quarry config, else false
    */
   readonly sourceMaps?: boolean;
+  /**
+   * X-Ray active tracing (and the Powertools tracer in the bundle).
+   * @default - `functions.tracing` of the stack's Quarry config, else false
+   */
+  readonly tracing?: boolean;
 }
 
 /**
  * A Quarry Lambda function with the project's defaults: Node.js 22 on arm64, bundled by the local esbuild
- * (minified, tree-shaken, source maps only on request), X-Ray active tracing, its own log group with a retention,
+ * (minified, tree-shaken, source maps only on request), X-Ray active tracing on request, its own log group with a retention,
  * Powertools settings.
  *
  * The AWS SDK v3 is bundled rather than taken from the runtime: the functions then run the exact client
@@ -106,9 +111,11 @@ export class QuarryFunction extends Construct {
     });
     // Instead of AWSLambdaBasicExecutionRole (logs:CreateLogGroup/PutLogEvents on every log group).
     this.logGroup.grantWrite(this.role);
-    const sourceMaps = props.sourceMaps ?? sourceMapsOf(this);
+    const sourceMaps = props.sourceMaps ?? functionOption(this, 'sourceMaps');
+    const tracing = props.tracing ?? functionOption(this, 'tracing');
     const environment: Record<string, string> = {
       ...quarryRuntimeEnvironment(sourceMaps),
+      POWERTOOLS_TRACE_ENABLED: String(tracing),
       POWERTOOLS_SERVICE_NAME: METRIC_SERVICE,
       POWERTOOLS_METRICS_NAMESPACE: METRIC_NAMESPACE,
       POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
@@ -123,18 +130,20 @@ export class QuarryFunction extends Construct {
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? 256,
       timeout: props.timeout ?? Duration.seconds(10),
-      tracing: lambda.Tracing.ACTIVE,
+      tracing: tracing ? lambda.Tracing.ACTIVE : lambda.Tracing.DISABLED,
       logGroup: this.logGroup,
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
       environment,
       bundling: quarryBundling(sourceMaps, tracesWith(environment)),
     });
-    Validations.of(this).acknowledge(
-      {
+    if (tracing) {
+      Validations.of(this).acknowledge({
         id: 'AwsSolutions-IAM5[Resource::*]',
         reason: 'X-Ray active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions; the statement holds only these two actions.',
-      },
+      });
+    }
+    Validations.of(this).acknowledge(
       {
         id: 'AwsSolutions-L1',
         reason: 'Pinned to Node.js 22 on purpose: the esbuild target (node22) and the local runtime are tested against it; moving to a newer runtime is a deliberate, tested upgrade, not a silent one.',

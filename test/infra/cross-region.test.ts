@@ -168,7 +168,7 @@ describe('pipeline and per-model dashboard', () => {
     expect(status.properties.alarms).toContainEqual(expect.stringContaining('FailedJobsAlarm'));
   });
 
-  it.each([METRICS.jobs.sweepRequeued, METRICS.jobs.sweepAnnounced, METRICS.jobs.pastDeadline, METRICS.jobs.sweepErrors])('graphs the sweep metric %s with the service dimension only', (name) => {
+  it.each([METRICS.jobs.sweepAnnounced, METRICS.jobs.pastDeadline, METRICS.jobs.sweepErrors])('graphs the sweep metric %s with the service dimension only', (name) => {
     expect(quarryLine(name)).toHaveLength(1);
   });
 });

@@ -34,7 +34,7 @@ describe('GET /models', () => {
     expect(env.JOBS_TABLE_NAME).toEqual({ Ref: build.resources.jobsTable });
     expect(JSON.parse(env.QUARRY_ROUTES)).toEqual(routingTableOf(parseConfig(config)));
     expect(JSON.parse(env.QUARRY_RESILIENCE).breaker).toEqual(parseConfig(config).resilience.breaker);
-    expect([fn.Runtime, fn.Architectures, fn.TracingConfig]).toEqual(['nodejs22.x', ['arm64'], { Mode: 'Active' }]);
+    expect([fn.Runtime, fn.Architectures, fn.TracingConfig]).toEqual(['nodejs22.x', ['arm64'], undefined]);
   });
 
   it('may only batch-read circuit breaker items of the jobs table (the one call it makes)', () => {

@@ -158,11 +158,12 @@ describe('events topic', () => {
 describe('functions', () => {
   const roles = ['submit', 'status', 'worker', 'deadLetter'] as const;
 
-  it.each(roles)('%s runs Node.js 22 on arm64 with X-Ray and Powertools settings, without runtime source maps', (role) => {
+  it.each(roles)('%s runs Node.js 22 on arm64 with Powertools settings, without X-Ray tracing or runtime source maps', (role) => {
     const fn = fnNamed(build.functions[role].logicalId);
     expect(fn.Runtime).toBe('nodejs22.x');
     expect(fn.Architectures).toEqual(['arm64']);
-    expect(fn.TracingConfig).toEqual({ Mode: 'Active' });
+    expect(fn.TracingConfig).toBeUndefined();
+    expect(fn.Environment.Variables.POWERTOOLS_TRACE_ENABLED).toBe('false');
     expect(fn.Handler).toBe('index.handler');
     expect(fn.Environment.Variables).toMatchObject({
       POWERTOOLS_SERVICE_NAME: METRIC_SERVICE,
@@ -171,6 +172,19 @@ describe('functions', () => {
     });
     expect(fn.Environment.Variables.NODE_OPTIONS).toBeUndefined();
     expect(fn.ReservedConcurrentExecutions).toBeUndefined();
+  });
+
+  it('traces every function and the API stage with X-Ray when functions.tracing asks for it', () => {
+    const traced = synth({ functions: { tracing: true } });
+    const { stack } = traced.build;
+    const functions = [stack.submit, stack.status, stack.models, stack.worker.fn, stack.deadLetter.fn, stack.sweep.fn];
+    for (const { function: fn } of functions) {
+      const id = stack.resolve((fn.node.defaultChild as CfnResource).logicalId) as string;
+      const properties = resourceNamed(traced.template, 'AWS::Lambda::Function', id).resource.Properties;
+      expect(properties.TracingConfig).toEqual({ Mode: 'Active' });
+      expect(properties.Environment.Variables.POWERTOOLS_TRACE_ENABLED).toBe('true');
+    }
+    traced.template.hasResourceProperties('AWS::ApiGateway::Stage', { TracingEnabled: true });
   });
 
   it('starts every function with --enable-source-maps when functions.sourceMaps asks for source maps', () => {
@@ -220,7 +234,7 @@ describe('functions', () => {
   });
 
   it('gives submit, status, the DLQ handler and the sweep exactly their settings', () => {
-    const base = ['NODE_OPTIONS', 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE', 'POWERTOOLS_LOG_LEVEL'];
+    const base = ['NODE_OPTIONS', 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE', 'POWERTOOLS_LOG_LEVEL', 'POWERTOOLS_TRACE_ENABLED'];
     const keys = (prefix: string) => Object.keys(envOf(prefix)).filter((k) => !base.includes(k)).sort();
     expect(keys(build.functions.submit.logicalId)).toEqual([ENV.jobsTable, ENV.jobsQueueUrl, ENV.routes, ENV.jobTtlDays, ENV.maxRequestBytes, ENV.tenants, ENV.resilience].sort());
     expect(envOf(build.functions.submit.logicalId)[ENV.jobsQueueUrl]).toEqual(ref(build.resources.jobsQueue));
@@ -403,10 +417,10 @@ describe('REST API', () => {
     return `${'Fn::GetAtt' in parent ? '' : pathOf(parent)}/${resource.Properties.PathPart}`;
   };
 
-  it('serves stage v1 with throttling, tracing and metrics, and without stage logs unless the CloudWatch role is asked for', () => {
+  it('serves stage v1 with throttling and metrics, and without tracing or stage logs unless asked for', () => {
     template.hasResourceProperties('AWS::ApiGateway::Stage', {
       StageName: 'v1',
-      TracingEnabled: true,
+      TracingEnabled: false,
       AccessLogSetting: Match.absent(),
       MethodSettings: [
         Match.objectLike({
@@ -535,14 +549,9 @@ describe('observability', () => {
     });
   });
 
-  it('alarms on jobs past their deadline and on any sweep finding (requeued + announced > 0 over 5 minutes)', () => {
+  it('alarms on jobs past their deadline and on any sweep finding (announced > 0 over 5 minutes)', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { Metrics: [quarryMetric('JobsPastDeadline')], Threshold: 1 });
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      Threshold: 0,
-      ComparisonOperator: 'GreaterThanThreshold',
-      EvaluationPeriods: 1,
-      Metrics: Match.arrayWith([Match.objectLike({ Expression: 'requeued + announced' }), quarryMetric('SweepRequeued'), quarryMetric('SweepAnnounced')]),
-    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { Threshold: 0, ComparisonOperator: 'GreaterThanThreshold', EvaluationPeriods: 1, Metrics: [quarryMetric('SweepAnnounced')] });
   });
 
   it('alarms on sweep errors, sweep function errors and a sweep that stopped running', () => {

@@ -14,10 +14,12 @@ type Expected = Record<string, number | { atMost: number }>;
 
 const EXPECTED_PER_JOB: Expected = {
   'dynamodb GetItem BREAKER#': { atMost: 1 },
-  'dynamodb PutItem INPUT#': 1,
+  // A worker that outruns the record of its job (the submit sends the message first) reads it and claims again.
+  'dynamodb GetItem JOB#': { atMost: 0.1 },
   'dynamodb PutItem JOB#': 1,
-  'dynamodb UpdateItem BREAKER#': 1,
-  'dynamodb UpdateItem JOB#': 2,
+  // Successes are counted once per worker invocation (lambda/aws/breaker-store.ts).
+  'dynamodb UpdateItem BREAKER#': { atMost: 1 },
+  'dynamodb UpdateItem JOB#': { atMost: 2.1 },
   'sns Publish': 1,
   'sqs SendMessage': 1,
 };
@@ -41,10 +43,11 @@ function perUnit(phase: PhaseTotals): Record<string, number> {
   return Object.fromEntries(Object.entries(counts).map(([k, n]) => [k, Math.round((n / phase.units) * 100) / 100]));
 }
 
-/** The measured counts in the shape of `expected`: a count within its `atMost` bound shows as the bound. */
+/** The measured counts in the shape of `expected`: a count within its `atMost` bound (none at all included) shows as the bound. */
 function shaped(actual: Record<string, number>, expected: Expected): Expected {
+  const bounded = Object.keys(expected).filter((key) => typeof expected[key] === 'object');
   return Object.fromEntries(
-    Object.entries(actual).map(([key, n]) => {
+    Object.entries({ ...Object.fromEntries(bounded.map((key) => [key, 0])), ...actual }).map(([key, n]) => {
       const want = expected[key];
       return [key, typeof want === 'object' && n <= want.atMost ? want : n];
     }),

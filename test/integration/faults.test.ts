@@ -1,5 +1,6 @@
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { inputKey, jobKey } from '../../lambda/core/item-keys';
+import { jobKey } from '../../lambda/core/item-keys';
+import { derivedUuid } from '../../lambda/core/idempotency';
 import type { LocalRuntime } from '../../local/runtime';
 import { MODELS, dlqDepth, finished, http, modelRequests, simulator, startPipeline, subscribeQueue } from './harness';
 
@@ -71,22 +72,44 @@ it('finishes and announces every job when the terminal writes fail for longer th
   expect(await dlqDepth(runtime)).toBe(0);
 }, 120_000);
 
-it('runs a job whose enqueue failed (and whose clean-up failed) when the client replays its Idempotency-Key', async () => {
+it('records nothing when the enqueue fails (503), and runs the job once when the client retries with its Idempotency-Key', async () => {
   runtime.faults.add({ service: 'sqs', operations: ['SendMessage'], count: 3, error: 'internal' });
-  runtime.faults.add({ service: 'dynamodb', operations: ['DeleteItem'], count: 3, error: 'internal' });
-  const headers = { 'Idempotency-Key': `replay-${Date.now()}` };
-  const first = await http(runtime, 'POST', '/jobs', { prompt: 'enqueue fails' }, headers);
+  const key = `enqueue-${Date.now()}`;
+  const first = await http(runtime, 'POST', '/jobs', { prompt: 'enqueue fails' }, { 'Idempotency-Key': key });
   expect(first.status).toBe(503);
   expect(first.json.error.code).toBe('ENQUEUE_FAILED');
-  const replay = await http(runtime, 'POST', '/jobs', { prompt: 'enqueue fails' }, headers);
-  expect(replay.status).toBe(200);
-  const done = await finished(runtime, replay.json.jobId, 30_000);
-  expect(done.json.status).toBe('SUCCEEDED');
+  expect((await http(runtime, 'GET', `/jobs/${derivedUuid('default', key)}`)).status).toBe(404);
+  const retry = await http(runtime, 'POST', '/jobs', { prompt: 'enqueue fails' }, { 'Idempotency-Key': key });
+  expect(retry.status).toBe(202);
+  expect((await finished(runtime, retry.json.jobId, 30_000)).json.status).toBe('SUCCEEDED');
+  expect(await events.arrivedFor(retry.json.jobId, 30_000)).toHaveLength(1);
 }, 60_000);
 
-it('settles, through the sweep, jobs whose queue message is gone: a QUEUED one runs, a RUNNING one with a dead holder runs', async () => {
+it('answers 503 when the job record cannot be written after its message went out; the retry runs the job once', async () => {
+  runtime.faults.add({ service: 'dynamodb', operations: ['PutItem'], count: 3, error: 'internal' });
+  const key = `record-${Date.now()}`;
+  const prompt = 'the record write fails';
+  const before = await modelRequests(runtime, SONNET);
+  const first = await http(runtime, 'POST', '/jobs', { prompt }, { 'Idempotency-Key': key });
+  expect(first.status).toBe(503);
+  // Its message finds no job yet: the worker waits for the record (a submit may still be writing it), it does not run.
+  await new Promise((resolve) => setTimeout(resolve, 3_000));
+  expect((await http(runtime, 'GET', `/jobs/${derivedUuid('default', key)}`)).status).toBe(404);
+  expect((await modelRequests(runtime, SONNET)) - before).toBe(0);
+  const retry = await http(runtime, 'POST', '/jobs', { prompt }, { 'Idempotency-Key': key });
+  expect(retry.status).toBe(202);
+  expect((await finished(runtime, retry.json.jobId, 30_000)).json.status).toBe('SUCCEEDED');
+  expect(await events.arrivedFor(retry.json.jobId, 30_000)).toHaveLength(1);
+  // Two messages carried the job (the failed submit's and the retry's): it ran once.
+  await new Promise((resolve) => setTimeout(resolve, 5_000));
+  expect((await modelRequests(runtime, SONNET)) - before).toBe(1);
+  expect(await events.arrivedFor(retry.json.jobId, 1_000)).toHaveLength(1);
+}, 90_000);
+
+it('fails, through the sweep, jobs that outlived their deadline with no message left to move them, and announces them', async () => {
   const documents = DynamoDBDocumentClient.from(runtime.clients.dynamodb, { marshallOptions: { removeUndefinedValues: true } });
   const now = Date.now();
+  const createdAt = new Date(now - 310_000).toISOString();
   const record = (jobId: string, extra: Record<string, unknown>) => ({
     ...jobKey(jobId),
     jobId,
@@ -94,8 +117,8 @@ it('settles, through the sweep, jobs whose queue message is gone: a QUEUED one r
     tenant: 'default',
     route: 'generate',
     modelId: SONNET,
-    createdAt: new Date(now - 10_000).toISOString(),
-    updatedAt: new Date(now - 10_000).toISOString(),
+    createdAt,
+    updatedAt: createdAt,
     requestHash: 'h',
     attempts: [],
     expiresAt: Math.floor(now / 1000) + 3600,
@@ -108,10 +131,7 @@ it('settles, through the sweep, jobs whose queue message is gone: a QUEUED one r
   await documents.send(new PutCommand({ TableName: runtime.resources.jobsTable, Item: record(queued, {}) }));
   await documents.send(new PutCommand({ TableName: runtime.resources.jobsTable, Item: record(running, { status: 'RUNNING', leaseOwner: 'dead', leaseExpiresAt: now - 5_000, lastMessageId: 'gone', leaseReceiveCount: 1 }) }));
   for (const jobId of [queued, running]) {
-    await documents.send(new PutCommand({ TableName: runtime.resources.jobsTable, Item: { ...inputKey(jobId), request: { messages: [{ role: 'user', content: [{ text: 'orphaned' }] }] }, expiresAt: Math.floor(now / 1000) + 3600 } }));
-  }
-  for (const jobId of [queued, running]) {
-    expect((await finished(runtime, jobId, 30_000)).json.status).toBe('SUCCEEDED');
+    expect((await finished(runtime, jobId, 30_000)).json).toMatchObject({ status: 'FAILED', error: { code: 'JOB_DEADLINE_EXCEEDED' } });
     expect(await events.arrivedFor(jobId, 60_000)).toHaveLength(1);
   }
 }, 60_000);

@@ -13,6 +13,7 @@ describe('the README configuration table', () => {
     for (const option of ['worker.maxConcurrency', 'worker.maxReceiveCount', 'results.inlineMaxBytes', 'subscriptions', 'logPromptText']) {
       expect(table).toContain(`| \`${option}\` |`);
     }
-    expect(table).toContain('| `worker.batchSize` | integer (1..100) | `5` |');
+    expect(table).toContain('| `worker.batchSize` | integer (1..100) | `10` |');
+    expect(table).toContain('| `functions.tracing` | boolean | `false` |');
   });
 });

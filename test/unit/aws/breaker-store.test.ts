@@ -44,6 +44,7 @@ describe('counting while CLOSED', () => {
     expect(await store.admit(target, at(0))).toEqual({ admitted: true, probe: false });
     expect(await stored(target)).toBeUndefined();
     await store.record(target, 'success', CALL, at(1000));
+    expect(await stored(target)).toBeUndefined();
     await store.record(target, 'failure', CALL, at(2000));
     expect(await stored(target)).toEqual(
       expect.objectContaining({ pk: `BREAKER#us-east-1#${target.modelId}`, modelId: target.modelId, region: 'us-east-1', state: 'CLOSED', calls: 2, failures: 1, bucketStart: T0 }),
@@ -52,14 +53,30 @@ describe('counting while CLOSED', () => {
     expect(await stored({ ...target, region: 'us-west-2' })).toBeUndefined();
   });
 
+  it('holds the successes of admitted calls and counts them in one write at flush (failures and probes at once)', async () => {
+    const { store } = breakers();
+    const target = newTarget();
+    for (let i = 0; i < 7; i++) await store.record(target, 'success', CALL, at(1000));
+    expect(await stored(target)).toBeUndefined();
+    await store.flush(at(1500));
+    expect(await stored(target)).toMatchObject({ calls: 7, failures: 0 });
+    await store.flush(at(1600));
+    expect(await stored(target)).toMatchObject({ calls: 7, failures: 0 });
+    await store.record(target, 'success', CALL, at(2000));
+    await store.record(target, 'failure', CALL, at(2000));
+    expect(await stored(target)).toMatchObject({ calls: 9, failures: 1 });
+  });
+
   it('loses no count when 20 workers record at once, and rolls buckets keeping the last one', async () => {
     const { store } = breakers({ minimumCalls: 1000 });
     const target = newTarget();
     await Promise.all(Array.from({ length: 20 }, (_, i) => store.record(target, i % 4 === 0 ? 'failure' : 'success', CALL, at(1000))));
+    await store.flush(at(1000));
     expect(await stored(target)).toMatchObject({ calls: 20, failures: 5 });
     await Promise.all(Array.from({ length: 5 }, () => store.record(target, 'failure', CALL, at(61_000))));
     expect(await stored(target)).toMatchObject({ bucketStart: T0 + 60_000, calls: 5, failures: 5, prevCalls: 20, prevFailures: 5 });
     await store.record(target, 'success', CALL, at(200_000));
+    await store.flush(at(200_000));
     expect(await stored(target)).toMatchObject({ bucketStart: T0 + 180_000, calls: 1, failures: 0, prevCalls: 0, prevFailures: 0 });
   });
 
@@ -163,6 +180,7 @@ describe('describe', () => {
     await openBreaker(store, open);
     await store.record(busy, 'failure', CALL, at(1000));
     await store.record(busy, 'success', CALL, at(1000));
+    await store.flush(at(1000));
     const views = await store.describe([open, busy, fresh], at(2000));
     expect(views).toEqual([
       { ...open, state: 'OPEN', errorRate: 1, calls: 10, failures: 10, openedAt: at(0).toISOString(), nextProbeAt: at(30_000).toISOString() },

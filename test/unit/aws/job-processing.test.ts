@@ -133,11 +133,13 @@ describe('processing a delivered job', () => {
     expect(h.published.map((j) => j.error?.code)).toEqual(['ALL_MODELS_UNAVAILABLE']);
   });
 
-  it('ends FAILED once the job deadline has passed', async () => {
+  it('ends FAILED (JOB_DEADLINE_EXCEEDED) without a model call when delivered past the job deadline', async () => {
     const job = await queuedJob({ route: 'solo', createdAt: new Date(Date.now() - 7200_000).toISOString() });
     const h = harness(async () => Promise.reject(throttled()));
     expect(await processDelivery(delivery(job.jobId), h.deps)).toEqual({ kind: 'finished', status: 'FAILED' });
-    expect((await store.get(job.jobId, new Date()))?.error?.code).toBe('ALL_MODELS_UNAVAILABLE');
+    expect((await store.get(job.jobId, new Date()))?.error?.code).toBe('JOB_DEADLINE_EXCEEDED');
+    expect(h.modelCalls()).toBe(0);
+    expect(h.published).toHaveLength(1);
   });
 
   it('serves a cached answer, marked servedFrom cache, when every model fails', async () => {
@@ -210,16 +212,35 @@ describe('processing a delivered job', () => {
   });
 });
 
+describe('a message that outruns the record of its job (the submit sends it first)', () => {
+  it('looks once more after a moment and runs the job when its record has landed', async () => {
+    const job = { ...(await queuedJob()), jobId: `late-${Date.now()}` };
+    const h = harness(undefined, { sleep: async () => void (await store.create(job, new Date())) });
+    expect(await processDelivery({ ...delivery(job.jobId), request: job.request, requestHash: job.requestHash, createdAt: new Date().toISOString() }, h.deps)).toEqual({ kind: 'finished', status: 'SUCCEEDED' });
+  });
+
+  it('defers with a new message while its submit may still be writing the record, then drops it', async () => {
+    const h = harness();
+    const young = { ...delivery('never-recorded'), requestHash: 'h', createdAt: new Date(Date.now() - 9_000).toISOString() };
+    expect(await processDelivery(young, h.deps)).toEqual({ kind: 'skipped', reason: 'not-yet-recorded' });
+    expect(h.requeued).toEqual([{ jobId: 'never-recorded', delaySeconds: 5 }]);
+    const old = { ...young, createdAt: new Date(Date.now() - 600_000).toISOString() };
+    expect(await processDelivery(old, h.deps)).toEqual({ kind: 'skipped', reason: 'gone' });
+    expect(h.requeued).toHaveLength(1);
+    expect(h.modelCalls()).toBe(0);
+  });
+});
+
 describe('a dead-lettered job', () => {
   it('goes back to the queue while it is within its deadline, then fails as poison (DEAD_LETTERED) naming the last error', async () => {
     const job = await queuedJob({ route: 'solo' });
     await processDelivery(delivery(job.jobId), harness(async () => Promise.reject(throttled()), { policy: { ...DEFAULT_RESILIENCE, retry: { attemptsPerModel: 1, baseDelayMs: 0, maxDelayMs: 0 } } }).deps);
     const h = harness(undefined, { policy: { ...DEFAULT_RESILIENCE, deadLetterRequeues: 2 } });
-    expect(await handleDeadLetter(job.jobId, () => 30_000, h.deps)).toEqual({ kind: 'requeued', delaySeconds: 900 });
-    expect(await handleDeadLetter(job.jobId, () => 30_000, h.deps)).toEqual({ kind: 'requeued', delaySeconds: 900 });
+    expect(await handleDeadLetter({ jobId: job.jobId }, () => 30_000, h.deps)).toEqual({ kind: 'requeued', delaySeconds: 900 });
+    expect(await handleDeadLetter({ jobId: job.jobId }, () => 30_000, h.deps)).toEqual({ kind: 'requeued', delaySeconds: 900 });
     expect(h.requeued.map((r) => r.jobId)).toEqual([job.jobId, job.jobId]);
     expect(h.published).toHaveLength(0);
-    expect(await handleDeadLetter(job.jobId, () => 30_000, h.deps)).toEqual({ kind: 'failed', reason: 'poison' });
+    expect(await handleDeadLetter({ jobId: job.jobId }, () => 30_000, h.deps)).toEqual({ kind: 'failed', reason: 'poison' });
     const stored = await store.get(job.jobId, new Date());
     expect(stored?.error).toEqual({ code: 'DEAD_LETTERED', message: expect.stringContaining('MODEL_THROTTLED') });
     expect(h.published).toHaveLength(1);
@@ -228,7 +249,7 @@ describe('a dead-lettered job', () => {
   it('fails a job past its deadline at once (JOB_DEADLINE_EXCEEDED)', async () => {
     const job = await queuedJob({ createdAt: new Date(Date.now() - 7200_000).toISOString() });
     const h = harness();
-    expect(await handleDeadLetter(job.jobId, () => 30_000, h.deps)).toEqual({ kind: 'failed', reason: 'past-deadline' });
+    expect(await handleDeadLetter({ jobId: job.jobId }, () => 30_000, h.deps)).toEqual({ kind: 'failed', reason: 'past-deadline' });
     expect((await store.get(job.jobId, new Date()))?.error?.code).toBe('JOB_DEADLINE_EXCEEDED');
     expect(h.published.map((j) => j.status)).toEqual(['FAILED']);
   });
@@ -237,7 +258,7 @@ describe('a dead-lettered job', () => {
     const job = await queuedJob();
     await processDelivery(delivery(job.jobId), harness().deps);
     const h = harness();
-    expect(await handleDeadLetter(job.jobId, () => 30_000, h.deps)).toEqual({ kind: 'skipped', reason: 'already-finished' });
+    expect(await handleDeadLetter({ jobId: job.jobId }, () => 30_000, h.deps)).toEqual({ kind: 'skipped', reason: 'already-finished' });
     expect((await store.get(job.jobId, new Date()))?.status).toBe('SUCCEEDED');
     expect(h.published.map((j) => j.status)).toEqual(['SUCCEEDED']);
   });
@@ -261,14 +282,10 @@ describe('the job repository', () => {
     expect(await store.create({ ...job, requestHash: 'other' }, new Date())).toEqual({ created: false, existing: expect.objectContaining({ jobId: job.jobId, requestHash: 'hash' }) });
   });
 
-  it('discards an unqueued job but never one that has started', async () => {
-    const fresh = await queuedJob();
-    await store.discardUnqueued(fresh.jobId);
-    expect(await store.get(fresh.jobId, new Date())).toBeUndefined();
-    const started = await queuedJob();
-    await store.claim(started.jobId, { owner: 'w', messageId: 'w', receiveCount: 1 }, { expiresAt: Date.now() + 1000 }, new Date());
-    await store.discardUnqueued(started.jobId);
-    expect(await store.get(started.jobId, new Date())).toBeDefined();
+  it("lets only a message of the job's own request claim it", async () => {
+    const job = await queuedJob();
+    expect(await store.claim(job.jobId, { owner: 'w', messageId: 'w', receiveCount: 1, requestHash: 'another' }, { expiresAt: Date.now() + 1000 }, new Date())).toBeUndefined();
+    expect(await store.claim(job.jobId, { owner: 'w', messageId: 'w', receiveCount: 1, requestHash: 'hash' }, { expiresAt: Date.now() + 1000 }, new Date())).toMatchObject({ status: 'RUNNING' });
   });
 });
 

@@ -1,6 +1,6 @@
 import { shouldOffloadResult, leaseExpiry } from '../../../lambda/core/delivery';
 import { jobView, pollAfterSeconds, type Job } from '../../../lambda/core/job';
-import { afterRefusedClaim } from '../../../lambda/core/job-lifecycle';
+import { afterRefusedClaim, SUBMIT_RECORD_GRACE_MS } from '../../../lambda/core/job-lifecycle';
 import { jobEvent } from '../../../lambda/core/job-event';
 import { classifyModelError, suggestedProfileId } from '../../../lambda/core/model-errors';
 import { backoffDelayMs, requeueDelaySeconds } from '../../../lambda/core/retry-policy';
@@ -34,7 +34,17 @@ describe('what a worker does when its claim is refused', () => {
     [{ ...base, status: 'FAILED' as const, lastMessageId: 'theirs' }, 'already-finished'],
     [{ ...base, status: 'RUNNING' as const, lease: { owner: 'other', expiresAt: now.getTime() + 1000 } }, 'held-by-another-worker'],
   ])('%#: decides %s', (job, expected) => {
-    expect(afterRefusedClaim(job as Job | undefined, 'mine', now).kind).toBe(expected);
+    expect(afterRefusedClaim(job as Job | undefined, { messageId: 'mine' }, now).kind).toBe(expected);
+  });
+
+  it('waits for a job its submit may still be recording, and drops the message of a submit that failed', () => {
+    const sentAt = (msAgo: number) => ({ messageId: 'm', createdAt: new Date(now.getTime() - msAgo).toISOString() });
+    expect(afterRefusedClaim(undefined, sentAt(1_000), now)).toEqual({ kind: 'not-yet-recorded', retryInSeconds: 2 });
+    expect(afterRefusedClaim(undefined, sentAt(SUBMIT_RECORD_GRACE_MS), now)).toEqual({ kind: 'gone' });
+  });
+
+  it("never runs a job from a message of another request (a conflicting replay's)", () => {
+    expect(afterRefusedClaim({ ...base, requestHash: 'first' } as Job, { messageId: 'm', requestHash: 'second' }, now)).toEqual({ kind: 'not-this-request' });
   });
 });
 

@@ -1,5 +1,5 @@
 import type { Job } from '../../../lambda/core/job';
-import { afterDeadLetter, decideSweep, redeliveryDelaySeconds, sweepAtFor } from '../../../lambda/core/job-lifecycle';
+import { afterDeadLetter, deadlineOf, decideSweep, redeliveryDelaySeconds, sweepAtFor } from '../../../lambda/core/job-lifecycle';
 import { DEFAULT_RESILIENCE } from '../../../lambda/core/settings';
 
 const now = new Date('2026-11-25T10:00:00Z');
@@ -41,18 +41,15 @@ describe('what the sweep does with a job past its sweep time', () => {
     ['announces a terminal job whose event is owed', job({ status: 'SUCCEEDED' }), 'announce'],
     ['forgets a terminal job already announced', job({ status: 'FAILED', eventPublishedAt: now.toISOString() }), 'forget'],
     ['looks later at a job whose lease is live', job({ status: 'RUNNING', lease: { owner: 'w', expiresAt: t + 1 } }), 'look-later'],
-    ['re-enqueues a QUEUED job', job(), 'requeue'],
-    ['re-enqueues a RUNNING job whose lease expired', job({ status: 'RUNNING', lease: { owner: 'w', expiresAt: t - 1 } }), 'requeue'],
+    ['looks later at a QUEUED job (its message holds it)', job(), 'look-later'],
+    ['looks later at a RUNNING job whose lease expired (its message comes back)', job({ status: 'RUNNING', lease: { owner: 'w', expiresAt: t - 1 } }), 'look-later'],
     ['fails a job past its deadline', job({ createdAt: new Date(t - 3600_000).toISOString() }), 'fail-past-deadline'],
   ])('%s', (_what, subject, kind) => {
     expect(decideSweep(subject, now, policy).kind).toBe(kind);
   });
 
-  it('waits longer after each re-enqueue, so a deep healthy backlog costs few duplicates', () => {
-    const first = decideSweep(job(), now, policy);
-    const third = decideSweep(job({ sweeps: 2 }), now, policy);
-    expect(first).toEqual({ kind: 'requeue', nextSweepAt: t + 300_000 });
-    expect(third).toEqual({ kind: 'requeue', nextSweepAt: t + 1_200_000 });
+  it('looks again at a job nobody holds at its deadline, when it must be failed if still not done', () => {
+    expect(decideSweep(job(), now, policy)).toEqual({ kind: 'look-later', nextSweepAt: deadlineOf(job(), policy) });
   });
 
   it('looks again at a held job one grace period after its lease ends', () => {

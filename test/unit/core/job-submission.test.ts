@@ -1,6 +1,6 @@
 import { submitJob, type SubmissionDeps } from '../../../lambda/core/job-submission';
 import type { Job } from '../../../lambda/core/job';
-import type { JobStore } from '../../../lambda/core/ports';
+import type { JobMessage, JobStore } from '../../../lambda/core/ports';
 import { routingTableSchema, type RoutingTable } from '../../../lambda/core/settings';
 import { QuarryError } from '../../../lambda/core/errors';
 
@@ -15,37 +15,39 @@ const routing: RoutingTable = routingTableSchema.parse({
 /** A store that keeps jobs in a map with the repository's create semantics (tests of the use case, not of DynamoDB). */
 function recordingStore() {
   const jobs = new Map<string, Job>();
-  const discarded: string[] = [];
-  const store: Pick<JobStore, 'create' | 'discardUnqueued' | 'putRequest'> = {
-    async putRequest() {},
+  const requests: string[] = [];
+  const store: Pick<JobStore, 'create' | 'get' | 'putRequest'> = {
+    async putRequest(job) {
+      requests.push(job.jobId);
+    },
+    async get(jobId) {
+      return jobs.get(jobId);
+    },
     async create(job) {
       const existing = jobs.get(job.jobId);
       if (existing) return { created: false, existing };
       jobs.set(job.jobId, job);
       return { created: true };
     },
-    async discardUnqueued(jobId) {
-      discarded.push(jobId);
-      jobs.delete(jobId);
-    },
   };
-  return { jobs, discarded, store: store as JobStore };
+  return { jobs, requests, store: store as JobStore };
 }
 
 function deps(overrides: Partial<SubmissionDeps> = {}) {
-  const { jobs, discarded, store } = recordingStore();
-  const sent: { jobId: string }[] = [];
+  const { jobs, requests, store } = recordingStore();
+  const sent: JobMessage[] = [];
+  /** What the store held when each message was sent. */
+  const recordedWhenSent: number[] = [];
   const d: SubmissionDeps = {
     store,
-    queue: { enqueue: async (m) => void sent.push(m) },
+    queue: { enqueue: async (m) => void (sent.push(m), recordedWhenSent.push(jobs.size)) },
     routing,
     jobTtlDays: 7,
-    policy: { sweepGraceSeconds: 300 },
     clock: () => new Date('2026-11-25T10:00:00Z'),
     log: { info: () => {}, warn: () => {}, error: () => {} },
     ...overrides,
   };
-  return { d, jobs, sent, discarded };
+  return { d, jobs, sent, requests, recordedWhenSent };
 }
 
 async function rejection(promise: Promise<unknown>): Promise<QuarryError> {
@@ -59,15 +61,25 @@ async function rejection(promise: Promise<unknown>): Promise<QuarryError> {
 }
 
 describe('submitJob', () => {
-  it('records a QUEUED job on the default route and queues its id with its request', async () => {
-    const { d, jobs, sent } = deps();
+  it('queues the job with its request, then records it QUEUED (a small request is stored nowhere else)', async () => {
+    const { d, jobs, sent, requests, recordedWhenSent } = deps();
     const { httpStatus, job } = await submitJob({ body: { prompt: 'Explain RAG' }, tenant: { name: 'default' } }, d);
     expect(httpStatus).toBe(202);
     expect(job).toMatchObject({ status: 'QUEUED', route: 'generate', modelId: 'us.anthropic.claude-sonnet-4-20250514-v1:0', attempts: [] });
     expect(job.request?.messages).toEqual([{ role: 'user', content: [{ text: 'Explain RAG' }] }]);
     expect(job.expiresAt).toBe(Date.parse('2026-11-25T10:00:00Z') / 1000 + 7 * 86400);
     expect(jobs.get(job.jobId)).toBe(job);
-    expect(sent).toEqual([{ jobId: job.jobId, tenant: 'default', request: job.request }]);
+    expect(sent).toEqual([{ jobId: job.jobId, tenant: 'default', requestHash: job.requestHash, createdAt: job.createdAt, request: job.request }]);
+    expect(recordedWhenSent).toEqual([0]);
+    expect(requests).toEqual([]);
+    expect(job.sweepAt).toBeUndefined();
+  });
+
+  it('writes a request too large for the message as an item of its own before sending the message without it', async () => {
+    const { d, sent, requests } = deps();
+    const { job } = await submitJob({ body: { prompt: 'x'.repeat(60_000) }, tenant: { name: 't' } }, d);
+    expect(requests).toEqual([job.jobId]);
+    expect(sent).toEqual([{ jobId: job.jobId, tenant: 't', requestHash: job.requestHash, createdAt: job.createdAt }]);
   });
 
   it('takes the route from a static path', async () => {
@@ -107,29 +119,47 @@ describe('submitJob', () => {
     expect(await rejection(submitJob({ body: { prompt: 'a', modelId: 'meta.llama3-70b' }, tenant: { name: 't' } }, d))).toMatchObject({ code: 'MODEL_NOT_ALLOWED', httpStatus: 422 });
   });
 
-  it('replays the same job for the same Idempotency-Key and body, and queues it again only while it is QUEUED', async () => {
-    const { d, sent, jobs } = deps();
+  it('replays the same job for the same Idempotency-Key and body without sending another message', async () => {
+    const { d, sent } = deps();
     const first = await submitJob({ body: { prompt: 'same' }, tenant: { name: 't' }, idempotencyKey: 'k-1' }, d);
     const again = await submitJob({ body: { prompt: 'same' }, tenant: { name: 't' }, idempotencyKey: 'k-1' }, d);
     expect(first.httpStatus).toBe(202);
     expect(again).toMatchObject({ httpStatus: 200, job: { jobId: first.job.jobId } });
-    expect(sent).toHaveLength(2);
-    jobs.set(first.job.jobId, { ...first.job, status: 'RUNNING' });
-    await submitJob({ body: { prompt: 'same' }, tenant: { name: 't' }, idempotencyKey: 'k-1' }, d);
-    expect(sent).toHaveLength(2);
+    expect(sent).toHaveLength(1);
   });
 
-  it('runs a job whose first enqueue failed (and whose clean-up failed too) when the client retries with its Idempotency-Key', async () => {
-    let queueUp = false;
-    const sent: string[] = [];
-    const { d, jobs } = deps({ queue: { enqueue: async (m) => (queueUp ? void sent.push(m.jobId) : Promise.reject(new Error('sqs down'))) } });
-    d.store = { ...d.store, create: d.store.create, discardUnqueued: async () => Promise.reject(new Error('dynamodb down')) };
-    expect(await rejection(submitJob({ body: { prompt: 'p' }, tenant: { name: 't' }, idempotencyKey: 'k-9' }, d))).toMatchObject({ code: 'ENQUEUE_FAILED', httpStatus: 503 });
+  it('answers a replay that raced the first submit past its read: its message carries the same fingerprint', async () => {
+    const { d, sent, jobs } = deps();
+    d.store = { ...d.store, get: async () => undefined };
+    const first = await submitJob({ body: { prompt: 'same' }, tenant: { name: 't' }, idempotencyKey: 'k-3' }, d);
+    const again = await submitJob({ body: { prompt: 'same' }, tenant: { name: 't' }, idempotencyKey: 'k-3' }, d);
+    expect(again).toMatchObject({ httpStatus: 200, job: { jobId: first.job.jobId } });
+    expect(sent.map((m) => m.requestHash)).toEqual([first.job.requestHash, first.job.requestHash]);
     expect(jobs.size).toBe(1);
+    const conflict = await rejection(submitJob({ body: { prompt: 'other' }, tenant: { name: 't' }, idempotencyKey: 'k-3' }, d));
+    expect(conflict).toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED', httpStatus: 409 });
+    // Its message went out with another fingerprint: no worker runs the job from it (lambda/core/job-lifecycle.ts).
+    expect(sent[2].requestHash).not.toBe(first.job.requestHash);
+  });
+
+  it('answers 503 and records nothing when the job cannot be queued; a retry with the key runs it', async () => {
+    let queueUp = false;
+    const { d, jobs, sent } = deps();
+    const enqueue = d.queue.enqueue;
+    d.queue = { enqueue: async (m) => (queueUp ? enqueue(m) : Promise.reject(new Error('sqs down'))) };
+    expect(await rejection(submitJob({ body: { prompt: 'p' }, tenant: { name: 't' }, idempotencyKey: 'k-9' }, d))).toMatchObject({ code: 'ENQUEUE_FAILED', httpStatus: 503 });
+    expect(jobs.size).toBe(0);
     queueUp = true;
-    const replay = await submitJob({ body: { prompt: 'p' }, tenant: { name: 't' }, idempotencyKey: 'k-9' }, d);
-    expect(replay.httpStatus).toBe(200);
-    expect(sent).toEqual([replay.job.jobId]);
+    const retry = await submitJob({ body: { prompt: 'p' }, tenant: { name: 't' }, idempotencyKey: 'k-9' }, d);
+    expect(retry.httpStatus).toBe(202);
+    expect(sent.map((m) => m.jobId)).toEqual([retry.job.jobId]);
+  });
+
+  it('answers 503 when the record cannot be written after the message went out (its worker drops that message)', async () => {
+    const { d, sent } = deps();
+    d.store = { ...d.store, create: async () => Promise.reject(new Error('dynamodb down')) };
+    expect(await rejection(submitJob({ body: { prompt: 'p' }, tenant: { name: 't' } }, d))).toMatchObject({ code: 'ENQUEUE_FAILED', httpStatus: 503 });
+    expect(sent).toHaveLength(1);
   });
 
   it('refuses maxTokens above the chosen model\'s output limit, naming the field', async () => {
@@ -160,13 +190,5 @@ describe('submitJob', () => {
     const a = await submitJob({ body: { prompt: 'one' }, tenant: { name: 'a' }, idempotencyKey: 'k' }, d);
     const b = await submitJob({ body: { prompt: 'two' }, tenant: { name: 'b' }, idempotencyKey: 'k' }, d);
     expect(a.job.jobId).not.toBe(b.job.jobId);
-  });
-
-  it('discards the record and answers 503 when the job cannot be queued', async () => {
-    const { d, jobs, discarded } = deps({ queue: { enqueue: async () => Promise.reject(new Error('sqs down')) } });
-    const error = await rejection(submitJob({ body: { prompt: 'x' }, tenant: { name: 't' }, idempotencyKey: 'retry-me' }, d));
-    expect(error).toMatchObject({ code: 'ENQUEUE_FAILED', httpStatus: 503 });
-    expect(discarded).toHaveLength(1);
-    expect(jobs.size).toBe(0);
   });
 });

@@ -1,5 +1,4 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
@@ -42,7 +41,7 @@ const call = async (h: (e: APIGatewayProxyEvent, c: never) => Promise<APIGateway
 };
 
 describe('POST /jobs', () => {
-  it('answers 202 with the job id, status and Location, after writing the record then the message', async () => {
+  it('answers 202 with the job id, status and Location, after sending the message then writing the record', async () => {
     dynamo.on(PutCommand).resolves({});
     sqs.on(SendMessageCommand).resolves({ MessageId: 'm' });
     const res = await call(submit.handler, apiEvent({ body: JSON.stringify({ prompt: 'hi', metadata: { ticket: 7 } }) }));
@@ -53,10 +52,11 @@ describe('POST /jobs', () => {
     expect(put.Item).toMatchObject({ pk: `JOB#${res.json.jobId}`, status: 'QUEUED', route: 'generate', modelId: 'sonnet', metadata: { ticket: 7 } });
     const sent = sqs.commandCalls(SendMessageCommand)[0].args[0].input;
     expect(sent.QueueUrl).toBe(process.env.JOBS_QUEUE_URL);
-    // A small request travels with the message (the worker then reads no item for it); its durable copy is its own item.
-    expect(JSON.parse(sent.MessageBody!)).toEqual({ jobId: res.json.jobId, tenant: 'default', request: { messages: [{ role: 'user', content: [{ text: 'hi' }] }] } });
-    expect(dynamo.commandCalls(PutCommand).map((c) => c.args[0].input.Item?.pk)).toEqual([`JOB#${res.json.jobId}`, `INPUT#${res.json.jobId}`]);
+    // A small request travels in the message only: the worker reads no item for it, and none is written.
+    expect(JSON.parse(sent.MessageBody!)).toEqual({ jobId: res.json.jobId, tenant: 'default', requestHash: put.Item!.requestHash, createdAt: put.Item!.createdAt, request: { messages: [{ role: 'user', content: [{ text: 'hi' }] }] } });
+    expect(dynamo.commandCalls(PutCommand).map((c) => c.args[0].input.Item?.pk)).toEqual([`JOB#${res.json.jobId}`]);
     expect(put.Item).not.toHaveProperty('request');
+    expect(put.Item).not.toHaveProperty('sweepAt');
   });
 
   it('submits to the route of a static path', async () => {
@@ -83,10 +83,13 @@ describe('POST /jobs', () => {
 
   it('answers 200 with the original job when an Idempotency-Key is replayed, and 409 for another body', async () => {
     const existing = { pk: 'JOB#x', jobId: 'x', status: 'RUNNING', createdAt: '2026-01-01T00:00:00.000Z', requestHash: '', attempts: [], expiresAt: 9_999_999_999 };
-    dynamo.on(PutCommand).rejects(new ConditionalCheckFailedException({ message: 'exists', $metadata: {} }));
+    dynamo.on(PutCommand).resolves({});
+    dynamo.on(GetCommand).resolves({});
+    sqs.on(SendMessageCommand).resolves({ MessageId: 'm' });
     const first = await call(submit.handler, apiEvent({ headers: { 'content-type': 'application/json', 'idempotency-key': 'k' }, body: '{"prompt":"a"}' }));
-    expect(first.statusCode).toBe(500);
-    // Now with the stored hash of the same body.
+    expect(first.statusCode).toBe(202);
+    sqs.reset();
+    // Now the job exists, with the hash of the same body: the replay reads it and sends nothing.
     dynamo.on(GetCommand).resolves({ Item: { ...existing, requestHash: (dynamo.commandCalls(PutCommand)[0].args[0].input.Item as { requestHash: string }).requestHash } });
     const replay = await call(submit.handler, apiEvent({ headers: { 'content-type': 'application/json', 'idempotency-key': 'k' }, body: '{"prompt":"a"}' }));
     expect(replay.statusCode).toBe(200);
@@ -97,19 +100,28 @@ describe('POST /jobs', () => {
     expect(sqs.calls()).toHaveLength(0);
   });
 
-  it('answers 503 and deletes the record when the queue refuses the message', async () => {
+  it('answers 503 and writes nothing when the queue refuses the message', async () => {
     dynamo.on(PutCommand).resolves({});
-    dynamo.on(DeleteCommand).resolves({});
     sqs.on(SendMessageCommand).rejects(new Error('throttled'));
     const res = await call(submit.handler, apiEvent({ body: '{"prompt":"x"}' }));
     expect(res.statusCode).toBe(503);
     expect(res.json.error.code).toBe('ENQUEUE_FAILED');
-    expect(dynamo.commandCalls(DeleteCommand)).toHaveLength(1);
+    expect(dynamo.calls()).toHaveLength(0);
+  });
+
+  it('answers 503 when the record cannot be written after the message went out', async () => {
+    sqs.on(SendMessageCommand).resolves({ MessageId: 'm' });
+    dynamo.on(PutCommand).rejects(new Error('socket exploded at /var/task/index.js:1'));
+    const res = await call(submit.handler, apiEvent({ body: '{"prompt":"x"}' }));
+    expect(res.statusCode).toBe(503);
+    expect(res.body).not.toContain('var/task');
+    expect(res.json.error.code).toBe('ENQUEUE_FAILED');
   });
 
   it('never leaks internals when something unexpected breaks', async () => {
-    dynamo.on(PutCommand).rejects(new Error('socket exploded at /var/task/index.js:1'));
-    const res = await call(submit.handler, apiEvent({ body: '{"prompt":"x"}' }));
+    sqs.on(SendMessageCommand).rejects(new Error('socket exploded at /var/task/index.js:1'));
+    dynamo.on(GetCommand).rejects(new Error('socket exploded at /var/task/index.js:1'));
+    const res = await call(submit.handler, apiEvent({ headers: { 'content-type': 'application/json', 'idempotency-key': 'k' }, body: '{"prompt":"x"}' }));
     expect(res.statusCode).toBe(500);
     expect(res.body).not.toContain('var/task');
     expect(res.json.error.code).toBe('INTERNAL_ERROR');

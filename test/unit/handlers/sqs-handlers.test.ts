@@ -78,9 +78,15 @@ describe('the worker handler', () => {
     const response = await worker.handler(event, lambdaContext as never);
     expect(response).toEqual({ batchItemFailures: [] });
     expect(bedrock.commandCalls(ConverseCommand).map((c) => c.args[0].input.modelId).sort()).toEqual(['haiku', 'sonnet', 'sonnet']);
-    expect(sqs.commandCalls(SendMessageCommand).map((c) => c.args[0].input)).toEqual([
-      expect.objectContaining({ QueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/jobs', MessageBody: JSON.stringify({ jobId: 'b', tenant: 'default', request: { messages: [{ role: 'user', content: [{ text: 'throttle me' }] }] } }), DelaySeconds: 7 }),
-    ]);
+    expect(sqs.commandCalls(SendMessageCommand).map((c) => c.args[0].input)).toEqual([expect.objectContaining({ QueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/jobs', DelaySeconds: 7 })]);
+    // The new message carries the job on: its request (its only copy) and fingerprint, and when it was submitted.
+    expect(JSON.parse(sqs.commandCalls(SendMessageCommand)[0].args[0].input.MessageBody!)).toEqual({
+      jobId: 'b',
+      tenant: 'default',
+      requestHash: 'h',
+      createdAt: expect.any(String),
+      request: { messages: [{ role: 'user', content: [{ text: 'throttle me' }] }] },
+    });
     const published = sns.commandCalls(PublishCommand).map((c) => c.args[0].input);
     expect(published).toHaveLength(1);
     expect(published[0].MessageAttributes).toEqual({
