@@ -333,6 +333,12 @@ export const configSchema = z
           .describe(
             'X-Ray active tracing of every function and of the REST API stage (AWS SDK calls as subsegments). It costs $5 per million traces recorded beyond the free tier (about $6 per million jobs at the default sampling) and ~100 ms more cold start per function (the X-Ray SDK is then bundled); off: no traces, metrics and logs only (see Cost)',
           ),
+        platformLogs: z
+          .enum(['DEBUG', 'INFO', 'WARN'])
+          .default('WARN')
+          .describe(
+            "Lambda's system log level (its JSON log format is always on): WARN logs the platform's lines only when an invocation fails, times out or runs out of memory; INFO adds the START and REPORT lines of every invocation (billed duration, max memory used: about 0.4 KB each, $0.20 per million invocations of log ingestion); DEBUG adds the init phase's lines",
+          ),
       })
       .strict()
       .prefault({}),

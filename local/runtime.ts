@@ -302,6 +302,10 @@ function readFunctions(
     }
     const fromHost = Object.fromEntries(Object.entries(hostEnv).filter((e): e is [string, string] => e[0].startsWith('POWERTOOLS_') && e[1] !== undefined));
     const runtime = String(p.Runtime ?? 'nodejs22.x');
+    // Lambda tells a function with the JSON log format its format and application log level (Powertools reads both).
+    const logging = p.LoggingConfig as { LogFormat?: string; ApplicationLogLevel?: string } | undefined;
+    const loggingEnv: Record<string, string> =
+      logging?.LogFormat === 'JSON' ? { AWS_LAMBDA_LOG_FORMAT: 'JSON', ...(logging.ApplicationLogLevel && { AWS_LAMBDA_LOG_LEVEL: logging.ApplicationLogLevel }) } : {};
     const env: Record<string, string> = {
       PATH: hostEnv.PATH ?? '/usr/local/bin:/usr/bin:/bin',
       LANG: 'en_US.UTF-8',
@@ -320,6 +324,7 @@ function readFunctions(
       AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
       AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${local.ref}`,
       AWS_LAMBDA_LOG_STREAM_NAME: 'local/[$LATEST]local',
+      ...loggingEnv,
       AWS_EXECUTION_ENV: `AWS_Lambda_${runtime}`,
       LAMBDA_TASK_ROOT: code.taskRoot,
       _HANDLER: String(p.Handler ?? 'index.handler'),

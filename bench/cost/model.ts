@@ -28,6 +28,8 @@ export interface UsageProfile {
   functions: Array<{ name: string; memoryMb: number; invocations: number; billedMs: number; traceRoots: number }>;
   /** Bytes of log events the functions wrote per unit (CloudWatch's 26 bytes per event included). */
   logBytes: number;
+  /** Bytes of Lambda's own log lines per invocation, by the functions' logging config (platformLogBytesPerInvocation). */
+  platformLogBytesPerInvocation: number;
   /** Table bytes (items + 100 B each) and S3 bytes stored per unit. */
   dynamoStoredBytes: number;
   s3StoredBytes: number;
@@ -65,8 +67,8 @@ const HOURS_PER_MONTH = 730;
 const SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600;
 
 /**
- * Lambda's own lines per invocation (text format, active tracing), which CloudWatch Logs ingests beside what the
- * function writes; each event also carries 26 bytes of overhead.
+ * Lambda's own lines per invocation in its text log format (with active tracing), which CloudWatch Logs ingests
+ * beside what the function writes; each event also carries 26 bytes of overhead. The classic sample logs these.
  */
 export const PLATFORM_LOG_LINES = [
   'START RequestId: 6f1c4b8e-3d2a-4c1b-9e8f-0123456789ab Version: $LATEST',
@@ -74,6 +76,23 @@ export const PLATFORM_LOG_LINES = [
   'REPORT RequestId: 6f1c4b8e-3d2a-4c1b-9e8f-0123456789ab\tDuration: 1025.31 ms\tBilled Duration: 1026 ms\tMemory Size: 512 MB\tMax Memory Used: 98 MB\t\nXRAY TraceId: 1-6749a3f2-0123456789abcdef01234567\tSegmentId: 0123456789abcdef\tSampled: true\t',
 ];
 export const PLATFORM_LOG_BYTES_PER_INVOCATION = PLATFORM_LOG_LINES.reduce((sum, line) => sum + Buffer.byteLength(line, 'utf8') + 26, 0);
+
+/**
+ * The same lines in Lambda's JSON log format, which Quarry's functions use, at system log level INFO: the
+ * platform.start and platform.report records of a successful invocation (no END line). At WARN a successful
+ * invocation logs none; DEBUG adds the init records of a cold start, which warm invocations do not have.
+ */
+export const JSON_PLATFORM_LOG_LINES = [
+  '{"time":"2026-11-29T12:00:00.000Z","type":"platform.start","record":{"requestId":"6f1c4b8e-3d2a-4c1b-9e8f-0123456789ab","version":"$LATEST"}}',
+  '{"time":"2026-11-29T12:00:01.026Z","type":"platform.report","record":{"requestId":"6f1c4b8e-3d2a-4c1b-9e8f-0123456789ab","metrics":{"durationMs":1025.31,"billedDurationMs":1026,"memorySizeMB":256,"maxMemoryUsedMB":98},"status":"success"}}',
+];
+
+/** Platform log bytes per successful warm invocation under a function's logging config (absent: the text format). */
+export function platformLogBytesPerInvocation(logging: { format?: string; systemLogLevel?: string } | undefined): number {
+  if (logging?.format !== 'JSON') return PLATFORM_LOG_BYTES_PER_INVOCATION;
+  if (logging.systemLogLevel === 'WARN') return 0;
+  return JSON_PLATFORM_LOG_LINES.reduce((sum, line) => sum + Buffer.byteLength(line, 'utf8') + 26, 0);
+}
 
 /** The Lambda event source mapping receives at most 10 messages per ReceiveMessage and deletes at most 10 per DeleteMessageBatch. */
 export const SQS_BATCH_LIMIT = 10;
@@ -140,7 +159,7 @@ export function priceUnit(profile: UsageProfile, knobs: Knobs): CostLine[] {
     const gbMonths = (profile.s3StoredBytes / GB) * ((knobs.resultsExpirationDays * 24) / HOURS_PER_MONTH);
     lines.push(line('S3', `storage for ${knobs.resultsExpirationDays} days`, gbMonths, 'GB-month', 's3StorageGbMonth'));
   }
-  const logBytes = profile.logBytes + (otherInvocations + workerInvocations) * PLATFORM_LOG_BYTES_PER_INVOCATION;
+  const logBytes = profile.logBytes + (otherInvocations + workerInvocations) * profile.platformLogBytesPerInvocation;
   if (logBytes) lines.push(line('CloudWatch Logs', 'ingestion (function output + platform lines)', logBytes / GB, 'GB', 'logsIngestedGb'));
   if (profile.traced) {
     const apiShare = sampledShare((knobs.monthlyJobs * profile.apiRequests) / SECONDS_PER_MONTH);
@@ -193,6 +212,7 @@ export function classicProfile(workload: { promptBytes: number; resultBytes: num
     indexWriteUnits: 0,
     functions: [],
     logBytes: 0,
+    platformLogBytesPerInvocation: PLATFORM_LOG_BYTES_PER_INVOCATION,
     dynamoStoredBytes: itemBytes + 100,
     s3StoredBytes: 0,
     worker: { name: 'classic worker', memoryMb: CLASSIC.memoryMb, localMsPerRecord: CLASSIC.localMsPerRecord, messageBytes },
@@ -201,7 +221,10 @@ export function classicProfile(workload: { promptBytes: number; resultBytes: num
 }
 
 /** The usage of one unit of a measured phase: the function-made calls (the runtime's own set-up and pollers left out). */
-export function profileOf(phase: PhaseTotals, options: { workerLogicalId?: string; storedBytes?: number; s3StoredBytes?: number; traced: boolean }): UsageProfile {
+export function profileOf(
+  phase: PhaseTotals,
+  options: { workerLogicalId?: string; storedBytes?: number; s3StoredBytes?: number; traced: boolean; platformLogBytesPerInvocation?: number },
+): UsageProfile {
   const n = phase.units;
   const calls = phase.calls.filter((c) => c.caller === 'function');
   const requests: Record<string, Record<string, number>> = {};
@@ -225,6 +248,7 @@ export function profileOf(phase: PhaseTotals, options: { workerLogicalId?: strin
       .filter((f) => f !== worker && f.invocations > 0)
       .map((f) => ({ name: displayName(f.name), memoryMb: f.memoryMb, invocations: f.invocations / n, billedMs: f.billedMs / n, traceRoots: (f.invocations - f.apiInvocations) / n })),
     logBytes: phase.functions.reduce((s, f) => s + f.logBytes, 0) / n,
+    platformLogBytesPerInvocation: options.platformLogBytesPerInvocation ?? PLATFORM_LOG_BYTES_PER_INVOCATION,
     dynamoStoredBytes: (options.storedBytes ?? 0) / n,
     s3StoredBytes: (options.s3StoredBytes ?? 0) / n,
     ...(worker && {
@@ -238,10 +262,12 @@ export function profileOf(phase: PhaseTotals, options: { workerLogicalId?: strin
 export function profilesOf(m: Measurement) {
   const storedBytes = Object.values(m.storageByKind).reduce((s, k) => s + k.bytes, 0);
   const traced = m.settings?.tracing ?? true;
+  // Results measured before the functions' logging config was recorded used Lambda's text format.
+  const platform = platformLogBytesPerInvocation(m.template.logging);
   return {
-    job: profileOf(m.jobs, { workerLogicalId: m.workerLogicalId, storedBytes, s3StoredBytes: m.s3BytesPut, traced }),
-    poll: profileOf(m.polls, { traced }),
-    schedules: m.schedules.map((s) => ({ rule: s.rule, expression: s.expression, runsPerMonth: s.runsPerMonth, profile: profileOf(s.phase, { traced }) })),
+    job: profileOf(m.jobs, { workerLogicalId: m.workerLogicalId, storedBytes, s3StoredBytes: m.s3BytesPut, traced, platformLogBytesPerInvocation: platform }),
+    poll: profileOf(m.polls, { traced, platformLogBytesPerInvocation: platform }),
+    schedules: m.schedules.map((s) => ({ rule: s.rule, expression: s.expression, runsPerMonth: s.runsPerMonth, profile: profileOf(s.phase, { traced, platformLogBytesPerInvocation: platform }) })),
   };
 }
 

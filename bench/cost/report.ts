@@ -40,6 +40,12 @@ export interface CostReport {
   totals: { quarry: number; quarryWithPolls: number; classic: number; poll: number; xray: number; meetsTarget: boolean };
 }
 
+/** The functions' logging config as the template says it. */
+function platformLogsSaid(m: Measurement): string {
+  const logging = m.template.logging;
+  return logging?.format === 'JSON' ? `JSON log format, system log level ${logging.systemLogLevel ?? 'INFO'}` : 'text log format';
+}
+
 export function buildReport(m: Measurement, pricing: Pricing): CostReport {
   const profiles = profilesOf(m);
   const knobs: Knobs = {
@@ -140,7 +146,7 @@ export function formatReport(m: Measurement, r: CostReport): string {
       `  Lambda      ${shortName(f.name)}: ${num(perJob)} invocations at ${f.memoryMb} MB, ${isWorker ? `${num(f.durationMs / Math.max(1, f.records), 1)} ms local per record (${num(f.records / f.invocations, 1)} records per invocation here)` : `${num(f.durationMs / f.invocations, 1)} ms local each (p50 ${num(f.p50Ms, 1)})`}`,
     );
   }
-  out.push(`  Logs        ${kb(job.logBytes)} of function output per job, + ${PLATFORM_LOG_BYTES_PER_INVOCATION} B of Lambda platform lines per invocation`);
+  out.push(`  Logs        ${kb(job.logBytes)} of function output per job, + ${job.platformLogBytesPerInvocation} B of Lambda platform lines per invocation (${platformLogsSaid(m)})`);
   out.push(`  (the local event source mapping made ${local.map((c) => `${c.operation} ${num(c.requests / w.jobs)}`).join(', ')} per job; AWS's is modeled instead: one long-poll receive and one batch delete per batch)`);
   out.push('');
 
@@ -185,7 +191,8 @@ export function formatReport(m: Measurement, r: CostReport): string {
   out.push('  - SQS and SNS: one request per 64 KB chunk of payload; SNS deliveries to SQS are free; subscribers are not counted.');
   out.push('  - The event source mapping: one long-poll ReceiveMessage and one DeleteMessageBatch per batch of up to 10 records;');
   out.push('    its empty polls (5 pollers, 20 s long polls) are a fixed monthly cost.');
-  out.push(`  - Logs: the function output measured here, 26 B overhead per event, ${PLATFORM_LOG_BYTES_PER_INVOCATION} B of START/END/REPORT lines per invocation.`);
+  out.push(`  - Logs: the function output measured here, 26 B overhead per event, and Lambda's own lines of a successful invocation`);
+  out.push(`    under the functions' logging config (${platformLogsSaid(m)}: ${profilesOf(m).job.platformLogBytesPerInvocation} B; the text format's START/END/REPORT: ${PLATFORM_LOG_BYTES_PER_INVOCATION} B).`);
   out.push('  - X-Ray: API Gateway and every function trace actively; a job is one trace from the API and one per worker');
   out.push("    invocation, sampled by the default rule (1 a second, then 5%); free tiers are left out everywhere.");
   out.push(`  - Prices: ${Object.keys(PRICES).length} list prices, each with its source, in bench/cost/prices.ts.`);

@@ -7,10 +7,7 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { METRIC_NAMESPACE, METRIC_SERVICE } from '../core/metric-names';
 import type { JobLog } from '../core/ports';
-
-/** One logger, metrics and tracer per function container; service and namespace come from POWERTOOLS_* env. */
-export const logger = new Logger({ serviceName: METRIC_SERVICE });
-export const metrics = new Metrics({ namespace: METRIC_NAMESPACE, serviceName: METRIC_SERVICE });
+import { LeanLogFormatter } from './log-formatter';
 
 /**
  * The Powertools tracer and its middleware, unless tracing is off: POWERTOOLS_TRACE_ENABLED=false keeps the X-Ray SDK
@@ -18,6 +15,10 @@ export const metrics = new Metrics({ namespace: METRIC_NAMESPACE, serviceName: M
  */
 const tracing =
   process.env.QUARRY_BUNDLE_TRACING !== 'off' && process.env.POWERTOOLS_TRACE_ENABLED?.toLowerCase() !== 'false' ? loadTracing() : undefined;
+
+/** One logger, metrics and tracer per function container; service and namespace come from POWERTOOLS_* env. */
+export const logger = new Logger({ serviceName: METRIC_SERVICE, logFormatter: new LeanLogFormatter(tracing !== undefined) });
+export const metrics = new Metrics({ namespace: METRIC_NAMESPACE, serviceName: METRIC_SERVICE });
 
 function loadTracing() {
   // Required here, not imported: an import would load the X-Ray SDK in every container.

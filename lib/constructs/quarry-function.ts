@@ -50,10 +50,16 @@ export function quarryRuntimeEnvironment(sourceMaps: boolean): Record<string, st
 }
 
 /** `functions.<option>` of the Quarry config of the stack a function is in (false outside a Quarry stack). */
-function functionOption(scope: Construct, option: 'sourceMaps' | 'tracing'): boolean {
-  const config = (Stack.of(scope) as Stack & { readonly config?: Partial<Pick<QuarryConfig, 'functions'>> }).config;
-  return config?.functions?.[option] ?? false;
+function functionsConfig(scope: Construct): Partial<QuarryConfig['functions']> | undefined {
+  return (Stack.of(scope) as Stack & { readonly config?: Partial<Pick<QuarryConfig, 'functions'>> }).config?.functions;
 }
+
+function functionOption(scope: Construct, option: 'sourceMaps' | 'tracing'): boolean {
+  return functionsConfig(scope)?.[option] ?? false;
+}
+
+/** Lambda's system log levels by the config's name (`functions.platformLogs`). */
+const SYSTEM_LOG_LEVELS = { DEBUG: lambda.SystemLogLevel.DEBUG, INFO: lambda.SystemLogLevel.INFO, WARN: lambda.SystemLogLevel.WARN } as const;
 
 export interface QuarryFunctionProps {
   /** Which handler in lambda/handlers this function runs. */
@@ -82,11 +88,17 @@ export interface QuarryFunctionProps {
    * @default - `functions.tracing` of the stack's Quarry config, else false
    */
   readonly tracing?: boolean;
+  /**
+   * Lambda's own lines (START, REPORT, init): WARN keeps only those of failed invocations.
+   * @default - `functions.platformLogs` of the stack's Quarry config, else 'WARN'
+   */
+  readonly platformLogs?: keyof typeof SYSTEM_LOG_LEVELS;
 }
 
 /**
  * A Quarry Lambda function with the project's defaults: Node.js 22 on arm64, bundled by the local esbuild
  * (minified, tree-shaken, source maps only on request), X-Ray active tracing on request, its own log group with a retention,
+ * Lambda's JSON log format (platform lines of failed invocations only, unless `functions.platformLogs` says otherwise),
  * Powertools settings.
  *
  * The AWS SDK v3 is bundled rather than taken from the runtime: the functions then run the exact client
@@ -113,12 +125,13 @@ export class QuarryFunction extends Construct {
     this.logGroup.grantWrite(this.role);
     const sourceMaps = props.sourceMaps ?? functionOption(this, 'sourceMaps');
     const tracing = props.tracing ?? functionOption(this, 'tracing');
+    const logLevel = props.logLevel ?? 'INFO';
     const environment: Record<string, string> = {
       ...quarryRuntimeEnvironment(sourceMaps),
       POWERTOOLS_TRACE_ENABLED: String(tracing),
       POWERTOOLS_SERVICE_NAME: METRIC_SERVICE,
       POWERTOOLS_METRICS_NAMESPACE: METRIC_NAMESPACE,
-      POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
+      POWERTOOLS_LOG_LEVEL: logLevel,
       ...props.environment,
     };
     this.function = new NodejsFunction(this, 'Function', {
@@ -132,6 +145,12 @@ export class QuarryFunction extends Construct {
       timeout: props.timeout ?? Duration.seconds(10),
       tracing: tracing ? lambda.Tracing.ACTIVE : lambda.Tracing.DISABLED,
       logGroup: this.logGroup,
+      // Lambda's JSON log format: its own lines filtered by level (START/REPORT are INFO). The functions' lines
+      // (Powertools JSON and EMF metrics) pass as written; Lambda reads an EMF object, which has no level, as INFO, so
+      // the application level is never above INFO (Powertools drops its own lines below POWERTOOLS_LOG_LEVEL).
+      loggingFormat: lambda.LoggingFormat.JSON,
+      systemLogLevelV2: SYSTEM_LOG_LEVELS[props.platformLogs ?? functionsConfig(this)?.platformLogs ?? 'WARN'],
+      applicationLogLevelV2: logLevel === 'DEBUG' ? lambda.ApplicationLogLevel.DEBUG : lambda.ApplicationLogLevel.INFO,
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
       environment,

@@ -172,6 +172,17 @@ describe('functions', () => {
     });
     expect(fn.Environment.Variables.NODE_OPTIONS).toBeUndefined();
     expect(fn.ReservedConcurrentExecutions).toBeUndefined();
+    // Lambda's own START/REPORT lines only for invocations that fail; EMF objects (no level, read as INFO) pass.
+    expect(fn.LoggingConfig).toMatchObject({ LogFormat: 'JSON', SystemLogLevel: 'WARN', ApplicationLogLevel: 'INFO' });
+  });
+
+  it("logs Lambda's START and REPORT lines of every invocation when functions.platformLogs is INFO", () => {
+    const chatty = synth({ functions: { platformLogs: 'INFO' } });
+    const { stack } = chatty.build;
+    for (const { function: fn } of [stack.submit, stack.status, stack.models, stack.worker.fn, stack.deadLetter.fn, stack.sweep.fn]) {
+      const id = stack.resolve((fn.node.defaultChild as CfnResource).logicalId) as string;
+      expect(resourceNamed(chatty.template, 'AWS::Lambda::Function', id).resource.Properties.LoggingConfig).toMatchObject({ LogFormat: 'JSON', SystemLogLevel: 'INFO' });
+    }
   });
 
   it('traces every function and the API stage with X-Ray when functions.tracing asks for it', () => {

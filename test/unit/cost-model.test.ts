@@ -7,6 +7,7 @@ import {
   GB,
   IDLE_POLLER_REQUESTS_PER_MONTH,
   PLATFORM_LOG_BYTES_PER_INVOCATION,
+  platformLogBytesPerInvocation,
   priceUnit,
   profileOf,
   sampledShare,
@@ -34,6 +35,7 @@ const job: UsageProfile = {
   indexWriteUnits: 0,
   functions: [{ name: 'Submit', memoryMb: 256, invocations: 1, billedMs: 100, traceRoots: 0 }],
   logBytes: 0,
+  platformLogBytesPerInvocation: PLATFORM_LOG_BYTES_PER_INVOCATION,
   dynamoStoredBytes: 0,
   s3StoredBytes: 0,
   worker: { name: 'Worker', memoryMb: 512, localMsPerRecord: 20, messageBytes: 100 },
@@ -123,6 +125,18 @@ describe('a job priced per million', () => {
     expect(usd(priceUnit(traced, { ...knobs, monthlyJobs: 1e8 }), 'X-Ray')).toBeCloseTo(expected * 5, 6);
   });
 
+  it("logs Lambda's platform lines by the functions' logging config: none for a successful invocation at WARN", () => {
+    // Text format: START, END and REPORT (with the X-Ray line), 26 B of overhead each.
+    expect(PLATFORM_LOG_BYTES_PER_INVOCATION).toBe(70 + 26 + 51 + 26 + 237 + 26);
+    expect(platformLogBytesPerInvocation(undefined)).toBe(PLATFORM_LOG_BYTES_PER_INVOCATION);
+    expect(platformLogBytesPerInvocation({ format: 'Text', systemLogLevel: 'WARN' })).toBe(PLATFORM_LOG_BYTES_PER_INVOCATION);
+    // JSON at INFO: platform.start and platform.report.
+    expect(platformLogBytesPerInvocation({ format: 'JSON', systemLogLevel: 'INFO' })).toBe(141 + 26 + 238 + 26);
+    expect(platformLogBytesPerInvocation({ format: 'JSON', systemLogLevel: 'WARN' })).toBe(0);
+    const quiet = priceUnit({ ...job, logBytes: 1000, platformLogBytesPerInvocation: 0 }, knobs);
+    expect(usd(quiet, 'CloudWatch Logs')).toBeCloseTo((1000 / GB) * 0.5 * 1e6, 9);
+  });
+
   it('prices storage for the retention: 4,000 B kept 30 days is 0.45 $/GB-month (table + PITR) over 720 of 730 hours', () => {
     const lines = priceUnit({ ...job, dynamoStoredBytes: 4000 }, knobs);
     expect(usd(lines, 'DynamoDB', 'storage')).toBeCloseTo((4000 / GB) * (720 / 730) * 0.45 * 1e6, 6);
@@ -209,6 +223,7 @@ describe('a measured phase as a profile', () => {
       indexWriteUnits: 1,
       functions: [{ name: 'SubmitFunction', memoryMb: 256, invocations: 1, billedMs: 26, traceRoots: 0 }],
       logBytes: 2000,
+      platformLogBytesPerInvocation: PLATFORM_LOG_BYTES_PER_INVOCATION,
       dynamoStoredBytes: 4000,
       s3StoredBytes: 0,
       worker: { name: 'WorkerFunction', memoryMb: 512, localMsPerRecord: 20, messageBytes: 100 },
