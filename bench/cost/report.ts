@@ -37,7 +37,11 @@ export interface CostReport {
   poll: CostLine[];
   grid: Array<{ batchSize: number; byMemory: Record<number, number>; classic: number }>;
   fixed: MonthlyLine[];
-  totals: { quarry: number; quarryWithPolls: number; classic: number; poll: number; xray: number; meetsTarget: boolean };
+  /**
+   * `floor`: the total with the worker's wait for the model spread over so many records that it vanishes (what no
+   * batch size or memory moves: the requests, the items, the logs); `storage`: the DynamoDB storage + PITR line.
+   */
+  totals: { quarry: number; quarryWithPolls: number; classic: number; poll: number; xray: number; meetsTarget: boolean; floor: number; storage: number };
 }
 
 /** The functions' logging config as the template says it. */
@@ -45,6 +49,9 @@ function platformLogsSaid(m: Measurement): string {
   const logging = m.template.logging;
   return logging?.format === 'JSON' ? `JSON log format, system log level ${logging.systemLogLevel ?? 'INFO'}` : 'text log format';
 }
+
+/** Records per invocation at which the worker's wait for the model no longer shows in the total. */
+const FLOOR_BATCH = 1_000_000;
 
 export function buildReport(m: Measurement, pricing: Pricing): CostReport {
   const profiles = profilesOf(m);
@@ -85,6 +92,8 @@ export function buildReport(m: Measurement, pricing: Pricing): CostReport {
       poll: total(poll),
       xray: quarry.filter((l) => l.service === 'X-Ray').reduce((s, l) => s + l.usdPerMillion, 0),
       meetsTarget: quarryTotal <= pricing.targetUsdPerMillion,
+      floor: total(priceUnit(profiles.job, { ...knobs, batchSize: FLOOR_BATCH })),
+      storage: quarry.filter((l) => l.service === 'DynamoDB' && l.item.startsWith('storage')).reduce((s, l) => s + l.usdPerMillion, 0),
     },
   };
 }
@@ -157,6 +166,7 @@ export function formatReport(m: Measurement, r: CostReport): string {
   for (const s of services) out.push(`  ${pad(s, 30)} ${lpad(q[s] !== undefined ? usd(q[s]) : '-', 10)}  ${lpad(c[s] !== undefined ? usd(c[s]) : '-', 10)}`);
   out.push(`  ${pad('Total', 30)} ${lpad(usd(r.totals.quarry), 10)}  ${lpad(usd(r.totals.classic), 10)}`);
   out.push(`  target ${usd(r.pricing.targetUsdPerMillion)} per 1M jobs (tokens excluded, polls apart): ${r.totals.meetsTarget ? 'met' : 'NOT met'} at ${r.knobs.batchSize} records per invocation and ${r.knobs.workerMemoryMb} MB; X-Ray is ${usd(r.totals.xray)} of it`);
+  out.push(`  no batch size or memory goes below ${usd(r.totals.floor)} (the worker's wait for the model spread to nothing): requests, DynamoDB units, storage (${usd(r.totals.storage)}) and logs`);
   if (r.pricing.pollsPerJob) out.push(`  with ${r.pricing.pollsPerJob} polls per job: ${usd(r.totals.quarryWithPolls)}`);
   out.push('');
   out.push('Quarry, line by line             quantity per job              $ per 1M jobs');

@@ -6,14 +6,17 @@ import type { ModelCallEvent, ModelCallObserver } from '../core/ports';
 type Entry = [name: string, unit: Unit, value: number];
 
 /**
- * Turns job-processing events into Powertools metrics. The metrics of one per-model event (a call: invocation,
- * latency, throttle or error, tokens; a retry, a fallback, ...) are ONE EMF object under the {service, modelId}
- * dimension set, written when the event happens (not held to the end of the invocation, which a timeout would
- * lose). The pipeline's own metrics go to the function's `metrics`, flushed by its middleware.
+ * Turns job-processing events into Powertools metrics. The per-model metrics (a call: invocation, latency, throttle
+ * or error, tokens; a retry, a fallback, ...) are held per model and written by `flush()` as ONE EMF object per model
+ * under the {service, modelId} dimension set, each metric with the values of all the invocation's events (EMF
+ * takes up to 100 values per metric; Powertools writes the object early when one fills). The worker flushes when
+ * its invocation ends, as the middleware does the pipeline's own metrics, which go to the function's `metrics`:
+ * a batch of 10 jobs writes one object per model, not one per call. The worker stops its calls before the
+ * function's timeout (their deadline is the invocation's remaining time), so the flush is reached.
  */
-export function modelMetrics(metrics: Metrics): ModelCallObserver {
-  // One buffer per model, flushed after every event: `singleMetric()` would write one object per metric.
+export function modelMetrics(metrics: Metrics): ModelCallObserver & { flush(): void } {
   const byModel = new Map<string, Metrics>();
+  const held = new Set<Metrics>();
   const perModel = (modelId: string, entries: Entry[]) => {
     let model = byModel.get(modelId);
     if (!model) {
@@ -21,9 +24,13 @@ export function modelMetrics(metrics: Metrics): ModelCallObserver {
       byModel.set(modelId, model);
     }
     for (const [name, unit, value] of entries) model.addMetric(name, unit, value);
-    model.publishStoredMetrics();
+    held.add(model);
   };
   return {
+    flush() {
+      for (const model of held) model.publishStoredMetrics();
+      held.clear();
+    },
     observe(event: ModelCallEvent) {
       switch (event.type) {
         case 'call': {

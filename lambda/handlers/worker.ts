@@ -25,6 +25,7 @@ const policy = settings[ENV.resilience];
 const documents = tracer.captureAWSv3Client(documentClient());
 const queue = new JobQueue(tracer.captureAWSv3Client(sqsClient()));
 const breakers = new BreakerStore(documents, table, policy.breaker, jobLog);
+const modelObserver = modelMetrics(metrics);
 const deps: ProcessingDeps = {
   store: new JobRepository(documents, table),
   model: new ModelGateway((region) => tracer.captureAWSv3Client(bedrockClient(region, policy.sdkMaxAttempts))),
@@ -34,7 +35,7 @@ const deps: ProcessingDeps = {
   breaker: breakers,
   capacity: new CapacityStore(documents, table, (modelId) => settings[ENV.routes].models[modelId]?.quota, jobLog),
   cache: new DynamoResponseCache(documents, table, policy.cacheTtlSeconds),
-  observer: modelMetrics(metrics),
+  observer: modelObserver,
   log: jobLog,
   clock: () => new Date(),
   sleep: (ms) => sleep(ms),
@@ -87,7 +88,8 @@ export const handler = instrumented(async (event: SQSEvent, context: Context): P
   try {
     return await processPartialResponse(event, (record: SQSRecord) => processRecord(record, context), processor, { context, throwOnFullBatchFailure: false });
   } finally {
-    // The batch's successful calls, counted in one breaker write per model (lambda/aws/breaker-store.ts).
+    // The batch's model metrics, one EMF object per model; its successful calls, one breaker write per model.
+    modelObserver.flush();
     await breakers.flush(new Date());
   }
 });
