@@ -55,7 +55,7 @@ export interface Delivery {
 
 export type DeliveryOutcome =
   | { kind: 'finished'; status: Job['status'] }
-  | { kind: 'skipped'; reason: 'gone' | 'already-finished' | 'held-by-another-worker' | 'lease-lost' | 'not-this-request' | 'not-yet-recorded' }
+  | { kind: 'skipped'; reason: 'gone' | 'already-finished' | 'held-by-another-worker' | 'lease-lost' | 'not-this-request' | 'not-yet-recorded' | 'no-request' }
   | { kind: 'requeued'; delaySeconds: number };
 
 type ChainOutcome =
@@ -91,6 +91,14 @@ export class RedeliverLater extends Error {
  */
 export async function processDelivery(delivery: Delivery, deps: ProcessingDeps): Promise<DeliveryOutcome> {
   const { store, log, clock, policy } = deps;
+  // The request first: a message that carries none (a large request is read from its item) and finds no item
+  // cannot run the job, and must not touch it: the job's own message, which carries or stored it, still will
+  // (or the sweep fails the job at its deadline).
+  const request = delivery.request ?? (await store.getRequest(delivery.jobId));
+  if (!request) {
+    log.warn('message without its request dropped', { jobId: delivery.jobId, messageId: delivery.messageId });
+    return { kind: 'skipped', reason: 'no-request' };
+  }
   const claimedAt = clock();
   const expiresAt = leaseExpiry(claimedAt, delivery.remainingMillis());
   const claimant = { owner: delivery.owner, messageId: delivery.messageId, receiveCount: delivery.receiveCount, ...(delivery.requestHash !== undefined && { requestHash: delivery.requestHash }) };
@@ -114,10 +122,6 @@ export async function processDelivery(delivery: Delivery, deps: ProcessingDeps):
     if (claimedAt.getTime() >= deadlineOf(claimed, policy)) {
       // Held in a backlog (or by delays) past its deadline: say so now rather than answer late.
       return await finishFailed(claimed, { code: 'JOB_DEADLINE_EXCEEDED', message: `The job was not picked up within ${policy.jobDeadlineSeconds}s of submission.` }, attempts, delivery, deps);
-    }
-    const request = delivery.request ?? (await store.getRequest(claimed.jobId));
-    if (!request) {
-      return await finishFailed(claimed, { code: 'JOB_INPUT_LOST', message: 'The job\'s request is no longer stored (it expired or its submission did not complete); submit it again.' }, attempts, delivery, deps);
     }
     return await runClaimed({ ...claimed, request }, attempts, delivery, deps);
   } catch (error) {

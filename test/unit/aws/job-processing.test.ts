@@ -35,6 +35,21 @@ describe('processing a delivered job', () => {
     expect(h.published).toHaveLength(1);
   });
 
+  it('drops a message that carries no request when the job has no request item, leaving the job to its own message', async () => {
+    // Its own message carries the request (the submit puts up to 48 KB in it); a bare {jobId} message, e.g. one
+    // sent by hand or by an older version, cannot run the job and must not fail it.
+    const now = new Date();
+    const job = { ...(await queuedJob()), jobId: 'job-without-input-item' };
+    expect(await store.create(job, now)).toEqual({ created: true });
+    const h = harness();
+    expect(await processDelivery(delivery(job.jobId, 'bare'), h.deps)).toEqual({ kind: 'skipped', reason: 'no-request' });
+    expect(h.modelCalls()).toBe(0);
+    expect(h.published).toHaveLength(0);
+    expect(await store.get(job.jobId, new Date())).toMatchObject({ status: 'QUEUED', attempts: [] });
+    // The job's own message, with the request, still runs it.
+    expect(await processDelivery({ ...delivery(job.jobId, 'own'), request: job.request }, h.deps)).toEqual({ kind: 'finished', status: 'SUCCEEDED' });
+  });
+
   it('lets only one of two concurrent deliveries run the model', async () => {
     const job = await queuedJob();
     const h = harness(async () => (await new Promise((r) => setTimeout(r, 50)), answer('x')));
@@ -221,7 +236,8 @@ describe('a message that outruns the record of its job (the submit sends it firs
 
   it('defers with a new message while its submit may still be writing the record, then drops it', async () => {
     const h = harness();
-    const young = { ...delivery('never-recorded'), requestHash: 'h', createdAt: new Date(Date.now() - 9_000).toISOString() };
+    const request = { messages: [{ role: 'user' as const, content: [{ text: 'hello' }] }] };
+    const young = { ...delivery('never-recorded'), request, requestHash: 'h', createdAt: new Date(Date.now() - 9_000).toISOString() };
     expect(await processDelivery(young, h.deps)).toEqual({ kind: 'skipped', reason: 'not-yet-recorded' });
     expect(h.requeued).toEqual([{ jobId: 'never-recorded', delaySeconds: 5 }]);
     const old = { ...young, createdAt: new Date(Date.now() - 600_000).toISOString() };
