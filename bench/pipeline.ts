@@ -271,7 +271,7 @@ function logMarks(lines: Array<{ fn: string; line: string }>): Map<string, LogMa
 
 /**
  * Per job, the time in each stage, from what the runtime can observe: the client (submit, poll), the submit and
- * worker functions' log timestamps ('job queued', 'job running', 'model call', 'job succeeded'), the poller's
+ * worker functions' INFO log timestamps ('job queued', 'job succeeded' with its model latency), the poller's
  * hand-out and the function host's queue. Medians (p50) and means over the jobs that have the marks.
  */
 function stageBreakdown(traces: JobTrace[], records: Map<string, RecordTrace>, marks: Map<string, LogMark[]>, modelLatencyMs: number) {
@@ -279,10 +279,8 @@ function stageBreakdown(traces: JobTrace[], records: Map<string, RecordTrace>, m
     submit: [],
     queueWait: [],
     containerWait: [],
-    claim: [],
-    beforeModel: [],
+    besideModel: [],
     modelCall: [],
-    terminalWrite: [],
     eventPublishAndBatchEnd: [],
     terminalToSeen: [],
   };
@@ -292,8 +290,6 @@ function stageBreakdown(traces: JobTrace[], records: Map<string, RecordTrace>, m
     const list = marks.get(trace.jobId) ?? [];
     const at = (message: string) => list.find((m) => m.message === message);
     const queued = at('job queued');
-    const running = at('job running');
-    const call = at('model call');
     const succeeded = at('job succeeded') ?? at('job failed');
     const record = records.get(trace.jobId);
     if (queued) stages.submit.push(queued.at - trace.submitAt);
@@ -302,13 +298,13 @@ function stageBreakdown(traces: JobTrace[], records: Map<string, RecordTrace>, m
       stages.containerWait.push(record.startedAt - record.handedOutAt);
       batchSizes.push(record.batchSize);
     }
-    if (record && running) stages.claim.push(running.at - record.startedAt);
-    if (running && call) {
-      const callMs = call.latencyMs ?? modelLatencyMs;
+    // The worker logs a job once at INFO, after its terminal write, with the model call's latency (the claim and the
+    // model call are DEBUG lines, which a run at the default log level does not write).
+    if (record && succeeded) {
+      const callMs = succeeded.latencyMs ?? modelLatencyMs;
       stages.modelCall.push(callMs);
-      stages.beforeModel.push(call.at - running.at - callMs);
+      stages.besideModel.push(succeeded.at - record.startedAt - callMs);
     }
-    if (call && succeeded) stages.terminalWrite.push(succeeded.at - call.at);
     if (succeeded && record) stages.eventPublishAndBatchEnd.push(record.endedAt - succeeded.at);
     if (trace.terminalAt && trace.seenAt) stages.terminalToSeen.push(trace.seenAt - trace.terminalAt);
   }
@@ -437,10 +433,8 @@ const STAGE_NOTES: Record<string, string> = {
   submit: 'POST /jobs until the submit function has enqueued the job (REST API, function, item write, SendMessage)',
   queueWait: 'enqueued until the poller hands the record to the worker function',
   containerWait: 'handed out until a worker container is free',
-  claim: 'invocation start until the job is claimed (RUNNING write)',
-  beforeModel: 'claimed until the model call starts (routing, breaker and capacity reads)',
+  besideModel: 'invocation start until the terminal write, less the model call (claim, routing, breaker and capacity reads, terminal write; records before it in the batch)',
   modelCall: 'the Converse call as the worker timed it (the simulator itself answers after the model latency)',
-  terminalWrite: 'model answered until the terminal state is written',
   eventPublishAndBatchEnd: 'terminal write until the invocation ends (SNS event, bookkeeping, rest of the batch)',
   terminalToSeen: 'terminal until a GET poll sees it (the client polls as Retry-After says)',
 };

@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import type { RequestListener, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { memoizeDynaliteExpressions } from './dynalite-expressions';
 
 export interface ServiceEndpoints {
   dynamodb: string;
@@ -67,6 +68,7 @@ async function stopAll(stops: Array<() => Promise<void>>): Promise<void> {
 async function startDynalite(stops: Array<() => Promise<void>>): Promise<{ url: string; handler: RequestListener }> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const dynalite = require('dynalite') as (options: Record<string, unknown>) => Server;
+  memoizeDynaliteExpressions();
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   // Idle client sockets stay open (Node closes them after 5 s): a client reusing one just as it closes sees ECONNRESET.
   server.keepAliveTimeout = 60_000;

@@ -73,6 +73,12 @@ export const MIN_SCALE_UP_WAIT_MS = 50;
  */
 export const CONTAINERS_REGARDLESS_OF_CPU = availableParallelism() + 1;
 export const CPU_BUSY_THREADS_WAITING = 1;
+/**
+ * ...or while the function's invocations spend less than this share of their time on the CPU: they wait on I/O (the
+ * emulators, the model), so another container adds an invocation in flight without adding work for the CPU. This is
+ * what lets a submit function whose calls wait on DynamoDB and SQS keep up with its callers on a busy machine.
+ */
+export const IO_BOUND_CPU_SHARE = 0.5;
 const CPU_RECHECK_MS = 250;
 
 /** A logical id without CDK's 8-hex-digit hash suffix, for log lines: JobWorkerFunction7BB1B3D2 -> JobWorkerFunction. */
@@ -126,7 +132,8 @@ export function formatFunctionLogLine(functionName: string, line: string): strin
  * Runs one Lambda function locally: a pool of warm worker threads, each with its own process.env, that load the
  * function's bundle from the cloud assembly and run one invocation at a time. An invocation goes to an idle warm
  * container, else waits for the first container that frees up or finishes loading; the pool grows (up to
- * `maxConcurrency`, at most MAX_CONCURRENT_COLD_STARTS loading at once) while invocations wait. Enforces the
+ * `maxConcurrency`, at most MAX_CONCURRENT_COLD_STARTS loading at once) while invocations wait, past one container
+ * per core only while that adds no CPU work the machine lacks (see anotherContainerIsFree). Enforces the
  * function's timeout by terminating the container, as Lambda does; the next invocation starts a fresh one.
  */
 export class FunctionHost {
@@ -139,6 +146,8 @@ export class FunctionHost {
   private counters: FunctionStats = emptyStats();
   /** What loading a container costs, as seen so far (a moving average of its CPU time, else of its wall time). */
   private coldStartEstimateMs = 0;
+  /** The share of an invocation's duration spent on its thread's CPU, as seen so far (a moving average; Linux only). */
+  private cpuShare: number | undefined;
 
   /**
    * @param printFunctionLog receives each line the function writes to stdout or stderr; without it the containers
@@ -168,8 +177,10 @@ export class FunctionHost {
     this.inFlight++;
     this.counters.peakConcurrency = Math.max(this.counters.peakConcurrency, this.inFlight);
     try {
+      const cpuBefore = container.cpuMs;
       const outcome = await this.run(container, event, requestId);
       const durationMs = Date.now() - started;
+      this.observeCpuShare(cpuBefore, container.cpuMs, durationMs);
       this.counters.invocations++;
       this.counters.durationMs += durationMs;
       this.counters.queuedMs += started - queued;
@@ -190,9 +201,7 @@ export class FunctionHost {
     if (this.containers.some((c) => c.isReady && !c.busy && !c.dead)) return true;
     const live = this.containers.filter((c) => !c.dead).length;
     if (live >= this.definition.maxConcurrency) return false;
-    if (live < CONTAINERS_REGARDLESS_OF_CPU) return true;
-    const threadsWaiting = this.cpuPressure.threadsWaiting();
-    return threadsWaiting !== undefined && threadsWaiting < CPU_BUSY_THREADS_WAITING;
+    return live < CONTAINERS_REGARDLESS_OF_CPU || this.anotherContainerIsFree();
   }
 
   /** What the containers did since start or the last resetStats(). */
@@ -239,7 +248,7 @@ export class FunctionHost {
    * loaded container is left; else once the longest wait exceeds what a cold start costs (a warm container usually
    * frees up sooner); and past CONTAINERS_REGARDLESS_OF_CPU, only while this process's threads are not already
    * queueing for the CPU (a new container could not run any sooner, and its loading and JIT compilation, and its
-   * share of the CPU, would slow everything else down).
+   * share of the CPU, would slow everything else down) or while the function's invocations mostly wait on I/O.
    */
   private grow(): void {
     clearTimeout(this.growTimer);
@@ -252,13 +261,26 @@ export class FunctionHost {
         const waitedMs = Date.now() - this.waiting[this.starting].since;
         const patienceMs = Math.max(MIN_SCALE_UP_WAIT_MS, this.coldStartEstimateMs);
         if (waitedMs < patienceMs) return this.growLater(patienceMs - waitedMs);
-        if (live() >= CONTAINERS_REGARDLESS_OF_CPU) {
-          const threadsWaiting = this.cpuPressure.threadsWaiting();
-          if (threadsWaiting === undefined || threadsWaiting >= CPU_BUSY_THREADS_WAITING) return this.growLater(CPU_RECHECK_MS);
-        }
+        if (live() >= CONTAINERS_REGARDLESS_OF_CPU && !this.anotherContainerIsFree()) return this.growLater(CPU_RECHECK_MS);
       }
       this.spawn();
     }
+  }
+
+  /**
+   * Whether a container beyond CONTAINERS_REGARDLESS_OF_CPU costs the machine nothing it lacks: the function's
+   * invocations mostly wait on I/O (IO_BOUND_CPU_SHARE), or this process's threads are not queueing for the CPU.
+   */
+  private anotherContainerIsFree(): boolean {
+    if (this.cpuShare !== undefined && this.cpuShare < IO_BOUND_CPU_SHARE) return true;
+    const threadsWaiting = this.cpuPressure.threadsWaiting();
+    return threadsWaiting !== undefined && threadsWaiting < CPU_BUSY_THREADS_WAITING;
+  }
+
+  private observeCpuShare(cpuBefore: number | undefined, cpuAfter: number | undefined, durationMs: number): void {
+    if (cpuBefore === undefined || cpuAfter === undefined || durationMs <= 0) return;
+    const share = Math.min(1, Math.max(0, cpuAfter - cpuBefore) / durationMs);
+    this.cpuShare = this.cpuShare === undefined ? share : 0.8 * this.cpuShare + 0.2 * share;
   }
 
   private growLater(ms: number): void {

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { containerExecArgv, FunctionHost, type FunctionDefinition } from '../../local/function-host';
+import { CONTAINERS_REGARDLESS_OF_CPU, containerExecArgv, FunctionHost, type FunctionDefinition } from '../../local/function-host';
 
 /**
  * A container is a worker thread that loads the bundle once. The first container to load in a test loads at once;
@@ -18,6 +18,7 @@ if (!first) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(
 exports.handler = async (event) => {
   if (event.log) console.log(event.log);
   if (event.holdMs) await new Promise((resolve) => setTimeout(resolve, event.holdMs));
+  if (event.busyMs) { const end = Date.now() + event.busyMs; while (Date.now() < end); }
   return { containerId, at: Date.now() };
 };
 `;
@@ -38,7 +39,10 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function startHost(overrides: Partial<FunctionDefinition> = {}, printFunctionLog?: (line: string) => void): FunctionHost {
+/** A machine whose threads always queue for the CPU: past one container per core, only I/O-bound functions grow. */
+const busyCpu = { threadsWaiting: () => 4 };
+
+function startHost(overrides: Partial<FunctionDefinition> = {}, printFunctionLog?: (line: string) => void, cpuPressure?: typeof busyCpu): FunctionHost {
   const definition: FunctionDefinition = {
     logicalId: 'Fn',
     name: 'Fn',
@@ -50,7 +54,7 @@ function startHost(overrides: Partial<FunctionDefinition> = {}, printFunctionLog
     maxConcurrency: 4,
     ...overrides,
   };
-  host = new FunctionHost(definition, () => undefined, printFunctionLog);
+  host = new FunctionHost(definition, () => undefined, printFunctionLog, cpuPressure);
   return host;
 }
 
@@ -105,6 +109,25 @@ describe('a function host', () => {
     rmSync(join(dir, 'first.lock'), { force: true });
     const quiet = startHost();
     await expect(valueOf(quiet.invoke({ log: 'nobody reads this' }))).resolves.toMatchObject({ containerId: expect.any(String) });
+  });
+
+  const burst = (fn: FunctionHost, event: object) => Promise.all(Array.from({ length: 8 }, () => valueOf(fn.invoke(event))));
+  const noWait = { FIRST_LOCK: '/nonexistent/first.lock', SLOW_LOAD_MS: '0' };
+
+  it('grows past one container per core on a busy CPU while its invocations wait on I/O', async () => {
+    const fn = startHost({ maxConcurrency: 8, env: noWait }, undefined, busyCpu);
+    await fn.warm();
+    await valueOf(fn.invoke({ holdMs: 200 }));
+    await burst(fn, { holdMs: 1500 });
+    expect(fn.stats().peakConcurrency).toBeGreaterThan(CONTAINERS_REGARDLESS_OF_CPU);
+  });
+
+  it('does not grow past one container per core on a busy CPU while its invocations use the CPU', async () => {
+    const fn = startHost({ maxConcurrency: 8, env: noWait }, undefined, busyCpu);
+    await fn.warm();
+    await valueOf(fn.invoke({ busyMs: 200 }));
+    await burst(fn, { busyMs: 300 });
+    expect(fn.stats().peakConcurrency).toBe(CONTAINERS_REGARDLESS_OF_CPU);
   });
 
   it("counts the containers' CPU time where the platform tells it", async () => {
