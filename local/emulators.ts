@@ -25,6 +25,9 @@ export interface EmulatorOptions {
   env?: Record<string, string | undefined>;
 }
 
+/** How long stop() lets dynalite's requests in flight finish before it closes the database anyway. */
+const DRAIN_TIMEOUT_MS = 5_000;
+
 const children = new Set<ChildProcess>();
 // Whatever way this process ends, the emulator children end with it.
 process.once('exit', () => {
@@ -76,14 +79,33 @@ async function startDynalite(stops: Array<() => Promise<void>>): Promise<{ url: 
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
   });
-  stops.push(
-    () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections?.();
-      }),
-  );
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, handler: server.listeners('request')[0] as RequestListener };
+  // Requests in flight (over HTTP or through the handler a proxy calls directly) finish before the database closes:
+  // closing it under an operation dynalite has already queued throws "Database is closed" out of a timer.
+  const dynaliteHandler = server.listeners('request')[0] as RequestListener;
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+  const handler: RequestListener = (request, response) => {
+    inFlight += 1;
+    response.once('close', () => {
+      inFlight -= 1;
+      if (inFlight === 0) drained?.();
+    });
+    dynaliteHandler(request, response);
+  };
+  server.removeAllListeners('request');
+  server.on('request', handler);
+  stops.push(async () => {
+    if (inFlight > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([new Promise<void>((resolve) => (drained = resolve)), new Promise<void>((resolve) => (timer = setTimeout(resolve, DRAIN_TIMEOUT_MS)))]);
+      clearTimeout(timer);
+    }
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections?.();
+    });
+  });
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, handler };
 }
 
 async function startFauxqs(region: string, stops: Array<() => Promise<void>>): Promise<string> {
