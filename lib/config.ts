@@ -181,6 +181,15 @@ export const configSchema = z
           .max(350_000)
           .default(256_000)
           .describe('Largest accepted job request body in bytes (the request is stored in DynamoDB, 400 KB per item)'),
+        invokeTimeoutSeconds: z
+          .number()
+          .int()
+          .min(3)
+          .max(29)
+          .default(29)
+          .describe(
+            "Seconds POST /invoke may take: its API Gateway integration timeout (29 s is API Gateway's default limit). A call that cannot answer in time gets 504 INVOKE_TIMEOUT at least a second before the gateway would give up",
+          ),
         webAclArn: z
           .string()
           .regex(/^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:regional\/webacl\/.+$/, 'a regional WAFv2 web ACL ARN')

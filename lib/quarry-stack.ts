@@ -73,6 +73,7 @@ export class QuarryStack extends Stack {
   public readonly submit: QuarryFunction;
   public readonly status: QuarryFunction;
   public readonly models: QuarryFunction;
+  public readonly invoke: QuarryFunction;
   public readonly worker: JobWorker;
   public readonly deadLetter: DeadLetterHandler;
   public readonly sweep: JobSweep;
@@ -141,6 +142,23 @@ export class QuarryStack extends Stack {
     });
     this.jobTable.grantReadBreakers(this.models.function);
 
+    this.invoke = new QuarryFunction(this, 'Invoke', {
+      handler: 'invoke',
+      description: 'Quarry invoke: answers a request synchronously through routing, admission, circuit breakers and fallback',
+      ...logs_,
+      // A second past the integration's timeout: the handler answers 504 INVOKE_TIMEOUT before either runs out.
+      timeout: Duration.seconds(config.api.invokeTimeoutSeconds + 1),
+      environment: {
+        [ENV.jobsTable]: table.tableName,
+        [ENV.routes]: routes,
+        [ENV.maxRequestBytes]: String(config.api.maxRequestBytes),
+        [ENV.invokeTimeoutSeconds]: String(config.api.invokeTimeoutSeconds),
+        [ENV.resilience]: JSON.stringify(config.resilience),
+      },
+    });
+    this.jobTable.grantModelCallState(this.invoke.function);
+    this.invoke.function.addToRolePolicy(this.invokeModelsStatement());
+
     this.worker = new JobWorker(this, 'JobWorker', {
       queue: this.jobQueue.queue,
       memorySize: config.worker.memorySize,
@@ -166,14 +184,7 @@ export class QuarryStack extends Stack {
     this.jobQueue.grantSendJobs(workerFn);
     this.results.grantWriteResults(workerFn);
     this.jobEvents.grantPublish(workerFn);
-    workerFn.addToRolePolicy(
-      new iam.PolicyStatement({
-        sid: 'InvokeConfiguredModels',
-        // Per the Bedrock API reference, Converse is authorized by InvokeModel and ConverseStream by InvokeModelWithResponseStream.
-        actions: ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'],
-        resources: this.bedrockModelArns(),
-      }),
-    );
+    workerFn.addToRolePolicy(this.invokeModelsStatement());
 
     this.deadLetter = new DeadLetterHandler(this, 'DeadLetterHandler', {
       deadLetterQueue: this.jobQueue.deadLetterQueue,
@@ -210,6 +221,8 @@ export class QuarryStack extends Stack {
       submitFunction: this.submit.function,
       statusFunction: this.status.function,
       modelsFunction: this.models.function,
+      invokeFunction: this.invoke.function,
+      invokeTimeout: Duration.seconds(config.api.invokeTimeoutSeconds),
       jobRequestSchema: jobRequestJsonSchema(),
       routePaths: Object.values(config.routes).flatMap((r) => (r.path ? [r.path] : [])),
       rateLimit: config.api.rateLimit,
@@ -222,13 +235,13 @@ export class QuarryStack extends Stack {
     });
 
     this.tenants = new ApiTenants(this, 'Tenants', { api: this.jobApi.api, plans: tenantPlansOf(config), tenants: config.tenants });
-    for (const fn of [this.submit.function, this.status.function, workerFn, sweepFn]) fn.addEnvironment(ENV.tenants, this.tenants.directoryJson);
+    for (const fn of [this.submit.function, this.status.function, this.invoke.function, workerFn, sweepFn]) fn.addEnvironment(ENV.tenants, this.tenants.directoryJson);
 
     this.observability = new Observability(this, 'Observability', {
       api: this.jobApi.api,
       queue: this.jobQueue.queue,
       deadLetterQueue: this.jobQueue.deadLetterQueue,
-      functions: { submit: this.submit.function, status: this.status.function, worker: workerFn, deadLetter: deadLetterFn, sweep: sweepFn },
+      functions: { submit: this.submit.function, status: this.status.function, invoke: this.invoke.function, worker: workerFn, deadLetter: deadLetterFn, sweep: sweepFn },
       subscriptionDeadLetterQueue: this.jobEvents.subscriptionDeadLetterQueue,
       models: Object.entries(config.models).map(([key, m]) => ({ key, modelId: m.modelId })),
     });
@@ -260,7 +273,7 @@ export class QuarryStack extends Stack {
     // characters or less, plus a region's URL or ARN prefix) and API key ids, at their longest.
     const deployTimeValueBytes = 150;
     const keyIdBytes = 10;
-    for (const fn of [this.submit, this.status, this.models, this.worker.fn, this.deadLetter.fn, this.sweep.fn]) {
+    for (const fn of [this.submit, this.status, this.models, this.invoke, this.worker.fn, this.deadLetter.fn, this.sweep.fn]) {
       const environment = (this.resolve((fn.function.node.defaultChild as lambda.CfnFunction).environment) as { variables?: Record<string, unknown> } | undefined)?.variables ?? {};
       let bytes = 0;
       for (const [name, value] of Object.entries(environment)) {
@@ -285,6 +298,16 @@ export class QuarryStack extends Stack {
     return Buffer.byteLength(JSON.stringify(directory));
   }
 
+  /** Calling the configured models (the worker's and POST /invoke's one Bedrock permission). */
+  private invokeModelsStatement(): iam.PolicyStatement {
+    return new iam.PolicyStatement({
+      sid: 'InvokeConfiguredModels',
+      // Per the Bedrock API reference, Converse is authorized by InvokeModel and ConverseStream by InvokeModelWithResponseStream.
+      actions: ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'],
+      resources: this.bedrockModelArns(),
+    });
+  }
+
   /** Every ARN the worker may invoke: the configured models in their failover regions and, for inference profiles, their destinations. */
   public bedrockModelArns(): string[] {
     return bedrockResourceArnsFor(Object.values(this.config.models), { partition: this.partition, region: this.region, account: this.account });
@@ -303,6 +326,10 @@ export class QuarryStack extends Stack {
     const nagEnv = { partition: '<AWS::Partition>', region: '<AWS::Region>', account: '<AWS::AccountId>' };
     for (const arn of bedrockResourceArnsFor(Object.values(this.config.models), nagEnv).filter((a) => a.includes('*'))) {
       Validations.of(this.worker.fn).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${arn}]`,
+        reason: 'A global cross-region inference profile routes to its model in any commercial region, and AWS adds regions without notice; the wildcard is on the region only, for this one model id (set profileDestinationRegions to list them instead).',
+      });
+      Validations.of(this.invoke).acknowledge({
         id: `AwsSolutions-IAM5[Resource::${arn}]`,
         reason: 'A global cross-region inference profile routes to its model in any commercial region, and AWS adds regions without notice; the wildcard is on the region only, for this one model id (set profileDestinationRegions to list them instead).',
       });

@@ -1,17 +1,31 @@
 import { costOf, type Cost } from './admission';
 import type { Candidate } from './fallback-chain';
-import type { Attempt, Job, JobError, JobResult, Reservation, RunnableJob } from './job';
+import type { Attempt, Job, JobError, JobResult, Reservation } from './job';
 import type { NormalizedJobRequest } from './job-request';
 import { classifyModelError, type ModelFailure } from './model-errors';
 import type { Admission, CapacityGrant } from './ports';
 import { backoffDelayMs, CALL_SAFETY_MARGIN_MS, worthCalling } from './retry-policy';
-import type { Delivery, ProcessingDeps } from './job-processing';
+import type { ProcessingDeps } from './job-processing';
 
 /*
  * One candidate (a model in a region) of a job's fallback chain, called up to `attemptsPerModel` times. Each call
  * goes through three named steps: admission (quota capacity, then the circuit breaker), the call itself (aborted
  * before the invocation runs out of time), and settlement (capacity given back, breaker told, metrics).
  */
+
+/**
+ * What a walk of a fallback chain calls models for: a queued job, or a synchronous invocation that is never stored
+ * (then `jobId` is the invocation's id, and it holds no reservation and has no earlier attempts).
+ */
+export type ChainWork = Pick<Job, 'jobId' | 'tenant' | 'route' | 'modelId' | 'attempts' | 'reservation'> & { request: NormalizedJobRequest };
+
+/** What calling a candidate needs: the resilience ports and policy, not the job store or the queue. */
+export type CallDeps = Pick<ProcessingDeps, 'model' | 'breaker' | 'capacity' | 'observer' | 'log' | 'clock' | 'sleep' | 'random' | 'routing' | 'policy' | 'homeRegion' | 'allowedModels'>;
+
+/** How long the caller may still run (an SQS delivery's invocation, or a synchronous request's gateway deadline). */
+export interface TimeBudget {
+  remainingMillis: () => number;
+}
 
 /** A reservation due within this long is waited for in the invocation; a later one sends the job back to the queue. */
 export const IN_INVOCATION_WAIT_MS = 1_000;
@@ -28,8 +42,8 @@ export type CandidateOutcome =
   | { kind: 'out-of-time'; error?: JobError }
   /** No capacity and the route waits for it. */
   | { kind: 'wait'; waitMs: number; reservation?: Reservation }
-  /** No capacity and the route moves on to its next model. */
-  | { kind: 'busy' };
+  /** No capacity and the route moves on to its next model; its capacity frees up in about `waitMs`. */
+  | { kind: 'busy'; waitMs: number };
 
 /** The request as this candidate gets it: `maxTokens` clamped to the model's output limit (a fallback may have a lower one). */
 export function requestFor(candidate: Candidate, request: NormalizedJobRequest, deps: Pick<ProcessingDeps, 'routing'>): NormalizedJobRequest {
@@ -40,7 +54,7 @@ export function requestFor(candidate: Candidate, request: NormalizedJobRequest, 
 }
 
 /** Calls one candidate up to `attemptsPerModel` times with jittered backoff, as its quota, circuit and the time allow. */
-export async function tryCandidate(job: RunnableJob, candidate: Candidate, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps): Promise<CandidateOutcome> {
+export async function tryCandidate(job: ChainWork, candidate: Candidate, attempts: Attempt[], delivery: TimeBudget, deps: CallDeps): Promise<CandidateOutcome> {
   const { policy } = deps;
   const request = requestFor(candidate, job.request, deps);
   const cost = costOf(request, deps.routing.models[candidate.modelId]?.maxOutputTokens ?? 4096);
@@ -78,7 +92,7 @@ export async function tryCandidate(job: RunnableJob, candidate: Candidate, attem
 }
 
 /** A job may make `maxModelCalls` calls in all, over every delivery. */
-export function budgetSpent(job: Job, attempts: Attempt[], deps: Pick<ProcessingDeps, 'policy'>): boolean {
+export function budgetSpent(job: Pick<Job, 'attempts'>, attempts: Attempt[], deps: Pick<ProcessingDeps, 'policy'>): boolean {
   const calls = (list: Attempt[]) => list.filter((a) => a.outcome !== 'skipped').length;
   return calls(job.attempts) + calls(attempts) >= deps.policy.maxModelCalls;
 }
@@ -87,7 +101,7 @@ export function budgetSpent(job: Job, attempts: Attempt[], deps: Pick<Processing
 export const MAX_RECORDED_SKIPS = 20;
 
 /** Records a candidate skipped without a call, unless the job already recorded its share of skips. */
-export function recordSkip(job: Job, attempts: Attempt[], candidate: Candidate, errorCode: string, at: Date): void {
+export function recordSkip(job: Pick<Job, 'attempts'>, attempts: Attempt[], candidate: Candidate, errorCode: string, at: Date): void {
   const skips = [...job.attempts, ...attempts].filter((a) => a.outcome === 'skipped').length;
   if (skips < MAX_RECORDED_SKIPS) attempts.push({ modelId: candidate.modelId, region: candidate.region, outcome: 'skipped', errorCode, latencyMs: 0, startedAt: at.toISOString() });
 }
@@ -103,7 +117,7 @@ type AdmissionStep =
  * The breaker first (usually a cached read: a candidate whose circuit is open costs no capacity reservation), then
  * capacity: a reservation the job already holds, or a new one.
  */
-async function admit(job: Job, candidate: Candidate, cost: Cost, call: number, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps): Promise<AdmissionStep> {
+async function admit(job: ChainWork, candidate: Candidate, cost: Cost, call: number, attempts: Attempt[], delivery: TimeBudget, deps: CallDeps): Promise<AdmissionStep> {
   const { clock } = deps;
   const admission = await deps.breaker.admit(candidate, clock());
   if (!admission.admitted) {
@@ -121,7 +135,7 @@ async function admit(job: Job, candidate: Candidate, cost: Cost, call: number, a
     if (!deps.routing.routes[job.route]?.fallbackWhenBusy) return { kind: 'no-capacity', outcome: { kind: 'wait', waitMs, ...(reservation && { reservation }) } };
     if (reservation) await deps.capacity.settle(candidate, cost, { throttled: false, called: false }, clock());
     recordSkip(job, attempts, candidate, 'NO_CAPACITY', clock());
-    return { kind: 'no-capacity', outcome: { kind: 'busy' } };
+    return { kind: 'no-capacity', outcome: { kind: 'busy', waitMs } };
   }
   if (waitMs > 0) await deps.sleep(waitMs);
   return { kind: 'admitted', grant, admission };
@@ -137,7 +151,7 @@ interface CallResult {
 }
 
 /** The model call, aborted `CALL_SAFETY_MARGIN_MS` before the invocation would be killed, so its outcome can be recorded. */
-async function callModel(candidate: Candidate, request: NormalizedJobRequest, delivery: Delivery, deps: ProcessingDeps): Promise<CallResult> {
+async function callModel(candidate: Candidate, request: NormalizedJobRequest, delivery: TimeBudget, deps: CallDeps): Promise<CallResult> {
   const startedAt = deps.clock();
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), Math.max(0, delivery.remainingMillis() - CALL_SAFETY_MARGIN_MS));
@@ -154,7 +168,7 @@ async function callModel(candidate: Candidate, request: NormalizedJobRequest, de
 }
 
 /** Records the call on the job, gives back unused capacity, tells the breaker (not for an abandoned call) and the metrics. */
-async function settle(job: Job, candidate: Candidate, cost: Cost, admitted: Extract<AdmissionStep, { kind: 'admitted' }>, called: CallResult, call: number, attempts: Attempt[], deps: ProcessingDeps): Promise<void> {
+async function settle(job: ChainWork, candidate: Candidate, cost: Cost, admitted: Extract<AdmissionStep, { kind: 'admitted' }>, called: CallResult, call: number, attempts: Attempt[], deps: CallDeps): Promise<void> {
   const { failure, answer } = called;
   const attempt: Attempt = {
     modelId: candidate.modelId,

@@ -21,9 +21,15 @@ export const API_ERRORS = {
   MODEL_NOT_IN_PLAN: { status: 403, cause: "the model (asked for, or the route's) is not one the tenant's plan allows" },
   THROTTLED: { status: 429, cause: "over the usage plan's rate or burst, or the stage's; `Retry-After`" },
   QUOTA_EXCEEDED: { status: 429, cause: "the usage plan's quota is spent for the period; `Retry-After`" },
+  MODEL_BUSY: { status: 429, cause: "POST /invoke: the model's quota has no room within a second; `Retry-After` says when it has (or submit a job)" },
+  MODEL_REJECTED_REQUEST: { status: 422, cause: 'POST /invoke: the model refused the request as invalid (its reason in the message)' },
+  CONTEXT_WINDOW_EXCEEDED: { status: 422, cause: "POST /invoke: the input is too long for every model of the route" },
   INTERNAL_ERROR: { status: 500, cause: 'a fault on our side; the request can be retried' },
+  MODEL_FAILED: { status: 502, cause: 'POST /invoke: the model answered with an error retrying cannot fix (its code in the message)' },
   ENQUEUE_FAILED: { status: 503, cause: 'the job could not be queued; nothing was kept, retry' },
   BREAKER_STATE_UNAVAILABLE: { status: 503, cause: 'GET /models could not read the circuit breakers; retry' },
+  MODELS_UNAVAILABLE: { status: 503, cause: "POST /invoke: no model of the route could answer now (errors, open circuits); `Retry-After`, or submit a job" },
+  INVOKE_TIMEOUT: { status: 504, cause: 'POST /invoke: no answer fits in the time left before the gateway gives up; submit the request to POST /jobs instead' },
 } as const satisfies Record<string, { status: number; cause: string }>;
 
 export type ApiErrorCode = keyof typeof API_ERRORS;
@@ -36,6 +42,8 @@ export class QuarryError extends Error {
     readonly httpStatus: number,
     /** What exactly is wrong, field by field: `[{path, message}]`. */
     readonly details?: RequestIssue[],
+    /** Seconds after which the same request may succeed (the `Retry-After` header). */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = new.target.name;
@@ -115,5 +123,37 @@ export class ModelNotInPlanError extends QuarryError {
   constructor(modelId: string, allowed: readonly string[], field: 'modelId' | 'route') {
     const message = field === 'modelId' ? `Model "${modelId}" is not in your plan.` : `No model of this route is in your plan (its model: "${modelId}").`;
     super('MODEL_NOT_IN_PLAN', message, 403, [{ path: field, message: `not in your plan (allowed models: ${allowed.join(', ')})` }]);
+  }
+}
+
+/** Whole seconds of a wait, at least one: what a `Retry-After` says. */
+export const retryAfterSecondsOf = (waitMs: number) => Math.max(1, Math.ceil(waitMs / 1000));
+
+export class ModelBusyError extends QuarryError {
+  constructor(modelId: string, waitMs: number) {
+    super('MODEL_BUSY', `The quota of model ${modelId} has no room now; retry after the Retry-After delay, or submit the request to POST /jobs.`, 429, undefined, retryAfterSecondsOf(waitMs));
+  }
+}
+
+export class InvokeTimeoutError extends QuarryError {
+  constructor(seconds: number, lastError?: { code: string }) {
+    const last = lastError ? ` (last error: ${lastError.code})` : '';
+    super('INVOKE_TIMEOUT', `No model answered within the ${seconds}s a synchronous call may take${last}; submit the request to POST /jobs, which waits as long as it takes.`, 504);
+  }
+}
+
+export class ModelsUnavailableError extends QuarryError {
+  constructor(route: string, waitMs: number, lastError?: { code: string }) {
+    const last = lastError ? ` (last error: ${lastError.code})` : '';
+    super('MODELS_UNAVAILABLE', `No model of route "${route}" could answer now${last}; retry after the Retry-After delay, or submit the request to POST /jobs.`, 503, undefined, retryAfterSecondsOf(waitMs));
+  }
+}
+
+/** A model's final answer to a synchronous call that was an error: the caller's request, or the model itself. */
+export class ModelAnswerError extends QuarryError {
+  constructor(error: { code: string; message: string }) {
+    if (error.code === 'CONTEXT_WINDOW_EXCEEDED') super('CONTEXT_WINDOW_EXCEEDED', error.message, 422);
+    else if (error.code === 'MODEL_VALIDATION_ERROR') super('MODEL_REJECTED_REQUEST', `The model refused the request: ${error.message}`, 422);
+    else super('MODEL_FAILED', `The model failed with ${error.code}: ${error.message}`, 502);
   }
 }

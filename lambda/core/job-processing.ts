@@ -1,8 +1,7 @@
 import { leaseExpiry } from './delivery';
-import { budgetSpent, recordSkip, tryCandidate } from './candidate-call';
-import { candidatesFor, fitsLargerContext, type Candidate } from './fallback-chain';
+import { answerFromChain, type ChainOutcome } from './chain-walk';
 import { deadlineOf, sweepAtFor } from './job-lifecycle';
-import { modelCalls, type Attempt, type Job, type JobError, type JobResult, type Reservation, type RunnableJob } from './job';
+import { modelCalls, type Attempt, type Job, type JobResult, type Reservation, type RunnableJob } from './job';
 import type { NormalizedJobRequest } from './job-request';
 import { finishFailed, finishSucceeded, messageOf, persistently, settleRefusedClaim } from './job-settlement';
 import type { CapacityGate, CircuitBreaker, Clock, JobLog, JobRequeuer, JobStore, LargeResultStore, ModelCallObserver, ModelInvoker, ResponseCache, TerminalEventPublisher } from './ports';
@@ -57,14 +56,6 @@ export type DeliveryOutcome =
   | { kind: 'finished'; status: Job['status'] }
   | { kind: 'skipped'; reason: 'gone' | 'already-finished' | 'held-by-another-worker' | 'lease-lost' | 'not-this-request' | 'not-yet-recorded' | 'no-request' }
   | { kind: 'requeued'; delaySeconds: number };
-
-type ChainOutcome =
-  | { kind: 'answered'; result: JobResult }
-  | { kind: 'failed'; error: JobError }
-  /** No model could answer now; `retryAt` is when an open circuit admits calls again, if that is what stopped us. */
-  | { kind: 'unavailable'; lastError?: JobError; retryAt?: number; outOfTime: boolean }
-  /** The model's quota has no capacity now: wait `waitMs`, holding `reservation` if one was made. */
-  | { kind: 'waiting'; waitMs: number; reservation?: Reservation };
 
 /** How long a worker waits, once, for the record of a job submitted a moment ago. */
 const RECORD_LANDING_WAIT_MS = 250;
@@ -199,62 +190,4 @@ async function waitForCapacity(job: RunnableJob, waiting: { waitMs: number; rese
   deps.observer.observe({ type: 'requeued', delaySeconds });
   deps.log.info('job waiting for capacity', { jobId: job.jobId, modelId: waiting.reservation?.modelId, delaySeconds, reserved: waiting.reservation !== undefined });
   return { kind: 'requeued', delaySeconds };
-}
-
-/**
- * The candidates this delivery walks: the job's fallback chain, limited to the models the tenant's plan allows,
- * starting after the candidate whose call last ran out of the invocation's time (so a model slower than the
- * worker's timeout cannot hold a job on the same model at every delivery).
- */
-export function chainFor(job: Pick<Job, 'route' | 'modelId' | 'tenant' | 'attempts'>, deps: Pick<ProcessingDeps, 'routing' | 'homeRegion' | 'allowedModels'>): Candidate[] {
-  const allowed = deps.allowedModels?.(job.tenant);
-  const chain = candidatesFor(job, deps.routing, deps.homeRegion).filter((c) => !allowed || allowed.includes(c.modelId));
-  const lastCall = job.attempts.filter((a) => a.outcome !== 'skipped').at(-1);
-  if (lastCall?.errorCode !== 'CALL_ABANDONED') return chain;
-  const at = chain.findIndex((c) => c.modelId === lastCall.modelId && c.region === (lastCall.region ?? deps.homeRegion));
-  return at < 0 ? chain : [...chain.slice(at + 1), ...chain.slice(0, at + 1)];
-}
-
-/** Walks the candidates in order until one answers, the request proves unanswerable, or none can answer now. */
-async function answerFromChain(job: RunnableJob, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps): Promise<ChainOutcome> {
-  let lastError: JobError | undefined;
-  let overflowedWindow: number | undefined;
-  let earliestRetryAt: number | undefined;
-  let previous: Candidate | undefined;
-  /** Stays true while every candidate tried was unusable (access denied, not found): then waiting cannot help. */
-  let onlyUnusable = true;
-
-  for (const candidate of chainFor(job, deps)) {
-    if (!fitsLargerContext(candidate, overflowedWindow)) {
-      recordSkip(job, attempts, candidate, 'CONTEXT_WINDOW_TOO_SMALL', deps.clock());
-      continue;
-    }
-    if (previous && previous.modelId !== candidate.modelId) {
-      deps.observer.observe({ type: 'fallback', fromModelId: previous.modelId, toModelId: candidate.modelId, reason: lastError?.code ?? 'CIRCUIT_OPEN' });
-    }
-    previous = candidate;
-
-    if (budgetSpent(job, attempts, deps)) break;
-    const tried = await tryCandidate(job, candidate, attempts, delivery, deps);
-    if (tried.kind === 'answered') return tried;
-    if (tried.kind === 'final') return { kind: 'failed', error: tried.error };
-    if (tried.kind === 'out-of-time') return { kind: 'unavailable', lastError: tried.error ?? lastError, retryAt: earliestRetryAt, outOfTime: true };
-    if (tried.kind === 'wait') return { kind: 'waiting', waitMs: tried.waitMs, reservation: tried.reservation };
-    if (tried.kind !== 'unusable') onlyUnusable = false;
-    if (tried.kind === 'busy') continue;
-    if (tried.kind === 'circuit-open') {
-      earliestRetryAt = Math.min(earliestRetryAt ?? Infinity, tried.retryAt);
-      continue;
-    }
-    lastError = tried.error;
-    if (tried.kind === 'context-overflow') overflowedWindow = candidate.contextWindow ?? 0;
-  }
-
-  if (overflowedWindow !== undefined && lastError?.code === 'CONTEXT_WINDOW_EXCEEDED') {
-    return { kind: 'failed', error: { code: 'CONTEXT_WINDOW_EXCEEDED', message: `The input is too long for every model of route "${job.route}" (${lastError.message}).` } };
-  }
-  if (onlyUnusable && lastError) {
-    return { kind: 'failed', error: { code: lastError.code, message: `No model of route "${job.route}" can be used by this deployment (${lastError.message}).` } };
-  }
-  return { kind: 'unavailable', lastError, retryAt: earliestRetryAt, outOfTime: false };
 }

@@ -41,13 +41,7 @@ export interface Accepted {
  * then stored nowhere else; a larger one is written as an item of its own before the message is sent.
  */
 export async function submitJob(submission: Submission, deps: SubmissionDeps): Promise<Accepted> {
-  const request = parseJobRequest(submission.body);
-  if (submission.pathRoute && request.route && request.route !== submission.pathRoute) {
-    throw new ValidationError(`This path submits to route "${submission.pathRoute}"; the body asks for "${request.route}".`, [{ path: 'route', message: 'conflicts with the path' }]);
-  }
-
-  const { route, modelId } = routeWithinPlan(routeFor(request, deps.routing, submission.pathRoute), request, submission.tenant, deps.routing);
-  checkMaxTokens(request, modelId, deps.routing);
+  const { request, route, modelId } = acceptRequest(submission, deps.routing);
   const requestHash = requestFingerprint(request, route);
   const now = deps.clock();
   const job: RunnableJob = {
@@ -83,6 +77,20 @@ export async function submitJob(submission: Submission, deps: SubmissionDeps): P
   if (!written.created) return replayed(written.existing, requestHash, deps);
   deps.log.info('job queued', { jobId: job.jobId, route, modelId, tenant: job.tenant });
   return { httpStatus: 202, job };
+}
+
+/**
+ * A request body as every path takes it (jobs, synchronous invocations): valid, on a route and a model the tenant's
+ * plan allows, asking for no more output than the model gives. Throws the 4xx that names what is wrong.
+ */
+export function acceptRequest(input: Pick<Submission, 'body' | 'tenant' | 'pathRoute'>, routing: RoutingTable): RouteChoice & { request: JobRequest } {
+  const request = parseJobRequest(input.body);
+  if (input.pathRoute && request.route && request.route !== input.pathRoute) {
+    throw new ValidationError(`This path submits to route "${input.pathRoute}"; the body asks for "${request.route}".`, [{ path: 'route', message: 'conflicts with the path' }]);
+  }
+  const choice = routeWithinPlan(routeFor(request, routing, input.pathRoute), request, input.tenant, routing);
+  checkMaxTokens(request, choice.modelId, routing);
+  return { ...choice, request };
 }
 
 function replayed(existing: Job, requestHash: string, deps: Pick<SubmissionDeps, 'log'>): Accepted {

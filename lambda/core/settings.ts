@@ -15,6 +15,8 @@ export const ENV = {
   maxRequestBytes: 'MAX_REQUEST_BYTES',
   logPromptText: 'LOG_PROMPT_TEXT',
   resilience: 'QUARRY_RESILIENCE',
+  /** Seconds a synchronous call (POST /invoke) may take: the API integration's timeout. */
+  invokeTimeoutSeconds: 'INVOKE_TIMEOUT_SECONDS',
   /** JSON {[apiKeyId]: {name, routes?, models?}}: each tenant's name and what its plan allows (lambda/core/tenants.ts). */
   tenants: 'QUARRY_TENANTS',
 } as const;
@@ -122,6 +124,16 @@ export const workerSettingsSchema = z.object({
     z.transform((v: 'true' | 'false') => v === 'true'),
   ),
   [ENV.resilience]: resilience,
+});
+
+/** POST /invoke: what a worker needs to call models (routes, resilience, breakers, quotas), but no queue or topic. */
+export const invokeSettingsSchema = z.object({
+  [ENV.tenants]: tenants,
+  [ENV.resilience]: resilience,
+  [ENV.jobsTable]: name,
+  [ENV.routes]: json(routingTableSchema),
+  [ENV.maxRequestBytes]: z._default(positiveInt, 256_000),
+  [ENV.invokeTimeoutSeconds]: z._default(positiveInt, 29),
 });
 
 export const statusSettingsSchema = z.object({

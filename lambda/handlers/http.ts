@@ -18,7 +18,8 @@ export function errorResponse(error: unknown): APIGatewayProxyResult {
   if (error instanceof QuarryError) {
     const status = error.httpStatus;
     if (status >= 500) logger.error('request failed', { code: error.code });
-    return jsonResponse(status, { error: { code: error.code, message: error.message, ...(error.details !== undefined && { details: error.details }) } });
+    const headers = error.retryAfterSeconds !== undefined ? { 'Retry-After': String(error.retryAfterSeconds) } : undefined;
+    return jsonResponse(status, { error: { code: error.code, message: error.message, ...(error.details !== undefined && { details: error.details }) } }, headers);
   }
   logger.error('unexpected error', error as Error);
   return jsonResponse(500, { error: { code: 'INTERNAL_ERROR', message: 'Something went wrong on our side; the request can be retried.' } });

@@ -1,4 +1,4 @@
-import { Lazy, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration, Lazy, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -14,6 +14,10 @@ export interface JobApiProps {
   readonly statusFunction: lambda.IFunction;
   /** Handles `GET /models` (models and their circuit breakers). */
   readonly modelsFunction: lambda.IFunction;
+  /** Handles `POST /invoke` (a synchronous answer). @default - no /invoke */
+  readonly invokeFunction?: lambda.IFunction;
+  /** The /invoke integration's timeout, set explicitly (the function answers 504 before it). @default Duration.seconds(29) */
+  readonly invokeTimeout?: Duration;
   /**
    * JSON schema (draft 4) of the POST body, published as the API's `JobRequest` model for exported SDKs and docs.
    * The gateway does not validate with it: the submit function's zod schema is the one validator, so that every 400
@@ -192,6 +196,10 @@ export class JobApi extends Construct {
     this.addEndpoint('/jobs', 'POST', submit, submitOptions);
     this.addEndpoint('/jobs/{jobId}', 'GET', status, { requestParameters: { 'method.request.path.jobId': true } });
     this.addEndpoint('/models', 'GET', new apigateway.LambdaIntegration(props.modelsFunction, { allowTestInvoke: false }));
+    if (props.invokeFunction) {
+      const invoke = new apigateway.LambdaIntegration(props.invokeFunction, { allowTestInvoke: false, timeout: props.invokeTimeout ?? Duration.seconds(29) });
+      this.addEndpoint('/invoke', 'POST', invoke, this.jobRequestModel && { requestModels: { 'application/json': this.jobRequestModel } });
+    }
     for (const routePath of props.routePaths ?? []) this.addEndpoint(routePath, 'POST', submit, submitOptions);
 
     if (props.webAclArn) {

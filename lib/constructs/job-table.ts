@@ -71,7 +71,12 @@ export class JobTable extends Construct {
   public grantWorkerState(grantee: iam.IGrantable): iam.Grant {
     return this.grantItems(grantee, 'job', 'GetItem', 'UpdateItem')
       .combine(this.grantItems(grantee, 'input', 'GetItem'))
-      .combine(this.grantItems(grantee, 'cache', 'GetItem', 'PutItem'))
+      .combine(this.grantModelCallState(grantee));
+  }
+
+  /** What calling a model through the resilience path touches: the response cache, circuit breakers and quota schedules; no job. */
+  public grantModelCallState(grantee: iam.IGrantable): iam.Grant {
+    return this.grantItems(grantee, 'cache', 'GetItem', 'PutItem')
       .combine(this.grantItems(grantee, 'breaker', 'GetItem', 'UpdateItem'))
       .combine(this.grantItems(grantee, 'bucket', 'GetItem', 'UpdateItem'));
   }

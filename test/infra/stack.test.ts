@@ -8,6 +8,7 @@ import { ITEM_KINDS, SWEEP_INDEX } from '../../lambda/core/item-keys';
 import {
   deadLetterSettingsSchema,
   ENV,
+  invokeSettingsSchema,
   modelsSettingsSchema,
   routingTableSchema,
   statusSettingsSchema,
@@ -467,7 +468,7 @@ describe('REST API', () => {
   it('routes POST /jobs, GET /jobs/{jobId}, GET /models and a POST per static route path to Lambda proxy integrations, each wanting an API key', () => {
     const proxies = methods().filter((m) => m.Integration.Type === 'AWS_PROXY');
     const routes = proxies.map((m) => `${m.HttpMethod} ${pathOf(m.ResourceId)}`).sort();
-    expect(routes).toEqual(['GET /jobs/{jobId}', 'GET /models', 'POST /api/analyze', 'POST /api/classify', 'POST /api/generate', 'POST /jobs']);
+    expect(routes).toEqual(['GET /jobs/{jobId}', 'GET /models', 'POST /api/analyze', 'POST /api/classify', 'POST /api/generate', 'POST /invoke', 'POST /jobs']);
     for (const method of methods()) {
       expect(method.AuthorizationType).toBe('NONE');
       expect(method.ApiKeyRequired).toBe(true);
@@ -485,10 +486,11 @@ describe('REST API', () => {
       '/api/classify': "'POST, OPTIONS'",
       '/api/generate': "'POST, OPTIONS'",
       '/api/analyze': "'POST, OPTIONS'",
+      '/invoke': "'POST, OPTIONS'",
     };
     expect(byPath('ANY')).toEqual(expected);
     expect(byPath('OPTIONS')).toEqual(expected);
-    expect(mocks).toHaveLength(12);
+    expect(mocks).toHaveLength(14);
     for (const mock of mocks) {
       const status = mock.HttpMethod === 'ANY' ? '405' : '204';
       // Every content type the template maps answers the status; any other is refused (415), never passed to the mock.
@@ -592,5 +594,46 @@ describe('observability', () => {
     expect(Object.keys(template.toJSON().Outputs).sort()).toEqual(
       ['ApiKeyIdDefault', 'ApiUrl', 'DashboardName', 'DeadLetterQueueUrl', 'EventsTopicArn', 'JobsQueueUrl', 'JobsTableName', 'ResultsBucketName'],
     );
+  });
+});
+
+describe('POST /invoke', () => {
+  let invokeId: string;
+  beforeAll(() => {
+    invokeId = build.stack.resolve((build.stack.invoke.function.node.defaultChild as CfnResource).logicalId) as string;
+  });
+  const methods = () => Object.values(template.findResources('AWS::ApiGateway::Method')).map((m) => m.Properties as Record<string, any>);
+
+  it('is a Lambda proxy method whose integration timeout is set explicitly, a second under the function timeout', () => {
+    const [invokeResource] = Object.entries(template.findResources('AWS::ApiGateway::Resource')).find(([, r]) => r.Properties.PathPart === 'invoke')!;
+    const post = methods().find((m) => m.HttpMethod === 'POST' && JSON.stringify(m.ResourceId) === JSON.stringify(ref(invokeResource)));
+    expect(post).toMatchObject({ ApiKeyRequired: true, Integration: { Type: 'AWS_PROXY', TimeoutInMillis: defaults.api.invokeTimeoutSeconds * 1000 } });
+    expect(fnNamed(invokeId).Timeout).toBe(defaults.api.invokeTimeoutSeconds + 1);
+    expect(envOf(invokeId)[ENV.invokeTimeoutSeconds]).toBe(String(defaults.api.invokeTimeoutSeconds));
+  });
+
+  it('gets an environment its settings schema accepts, with the routes the worker has', () => {
+    const env = resolveIntrinsics(envOf(invokeId), { region: 'eu-west-1', accountId: '123456789012', ref: (id) => `ref-${id}`, getAtt: (id, a) => `${a}-of-${id}` }) as Record<string, string>;
+    expect(invokeSettingsSchema.safeParse(env).error?.issues ?? []).toEqual([]);
+    expect(envOf(invokeId)[ENV.routes]).toBe(envOf(build.functions.worker.logicalId)[ENV.routes]);
+    expect(Object.keys(envOf(invokeId))).not.toContain(ENV.jobsQueueUrl);
+  });
+
+  it('may keep the cache, breakers and admission schedules and invoke the configured models, and touch no job, queue or topic', () => {
+    const policy = invokeId.replace(/Function[0-9A-F]{8}$/, 'Role');
+    const statements = statementsOf(template, policy).filter((s) => !actionsOf(s).some((a) => a.startsWith('logs:') || a.startsWith('xray:')));
+    const items = statements
+      .filter((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:')))
+      .map((s) => ({ actions: actionsOf(s).sort(), items: (s as { Condition?: Record<string, Record<string, unknown>> }).Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys'] }));
+    expect(items).toEqual([
+      { actions: ['dynamodb:GetItem', 'dynamodb:PutItem'], items: [`${ITEM_KINDS.cache}*`] },
+      { actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], items: [`${ITEM_KINDS.breaker}*`] },
+      { actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], items: [`${ITEM_KINDS.bucket}*`] },
+    ]);
+    const bedrock = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('bedrock:')));
+    expect(bedrock).toHaveLength(1);
+    const resources = (bedrock[0].Resource as unknown[]).map((r) => JSON.stringify(build.stack.resolve(r)));
+    expect(resources.sort()).toEqual(build.stack.bedrockModelArns().map((a) => JSON.stringify(build.stack.resolve(a))).sort());
+    expect(statements.filter((s) => !actionsOf(s).some((a) => a.startsWith('dynamodb:') || a.startsWith('bedrock:')))).toEqual([]);
   });
 });

@@ -1,6 +1,7 @@
 import type { Job } from '../../../lambda/core/job';
 import { MAX_RECORDED_SKIPS } from '../../../lambda/core/candidate-call';
-import { chainFor, processDelivery } from '../../../lambda/core/job-processing';
+import { chainFor } from '../../../lambda/core/chain-walk';
+import { processDelivery } from '../../../lambda/core/job-processing';
 import { sweepDueJobs } from '../../../lambda/core/job-sweep';
 import type { JobStore } from '../../../lambda/core/ports';
 import { DEFAULT_RESILIENCE } from '../../../lambda/core/settings';

@@ -1,0 +1,129 @@
+import { answerFromChain, type ChainOutcome } from './chain-walk';
+import type { CallDeps, ChainWork, TimeBudget } from './candidate-call';
+import { InvokeTimeoutError, ModelAnswerError, ModelBusyError, ModelsUnavailableError } from './errors';
+import type { Attempt, JobResult, Usage } from './job';
+import { normalizeJobRequest } from './job-request';
+import { acceptRequest } from './job-submission';
+import type { ResponseCache } from './ports';
+import { responseCacheKey } from './response-cache-key';
+import type { Tenant } from './tenants';
+
+/*
+ * POST /invoke: a synchronous answer through the same routing, admission, circuit breaker and fallback chain as a
+ * job (lambda/core/chain-walk.ts), within the time the API gateway waits. Nothing is stored: an invocation has no
+ * job item, no queue message and no event; what it cannot do in time it says at once (429, 503, 504), so that the
+ * caller can retry or submit a job, and no request ever waits unboundedly inside the gateway's integration.
+ */
+
+export interface Invocation {
+  body: unknown;
+  tenant: Tenant;
+  /** Unique per request (the gateway's request id): names the invocation in logs, as a job id would. */
+  invocationId: string;
+}
+
+export interface InvocationDeps extends CallDeps {
+  cache: ResponseCache;
+}
+
+/** How the model was chosen (static routing: the route's model, or a fallback and why). */
+export interface RoutingDecision {
+  strategy: 'static';
+  /** The models of the chain walked, in order. */
+  candidates: string[];
+  chosen: string;
+  reason: string;
+}
+
+/** The 200 body of POST /invoke. */
+export interface InvokeAnswer {
+  text: string;
+  stopReason: string;
+  usage: Usage;
+  modelId: string;
+  route: string;
+  routing: RoutingDecision;
+  attempts: Attempt[];
+  latencyMs: number;
+  /** `cache` when every model failed and the route's cached answer to the same request was served. */
+  servedFrom?: 'model' | 'cache';
+}
+
+/** Answers the request now, or throws the QuarryError that says why not (4xx for the request, 429/502/503/504). */
+export async function invokeNow(invocation: Invocation, budget: TimeBudget & { seconds: number }, deps: InvocationDeps): Promise<InvokeAnswer> {
+  const startedAt = deps.clock().getTime();
+  const { request, route, modelId } = acceptRequest({ body: invocation.body, tenant: invocation.tenant }, deps.routing);
+  const work: ChainWork = { jobId: invocation.invocationId, tenant: invocation.tenant.name, route, modelId, attempts: [], request: normalizeJobRequest(request) };
+  const attempts: Attempt[] = [];
+  const outcome = await answerFromChain(work, attempts, budget, deps);
+  const result = outcome.kind === 'answered' ? outcome.result : await settleUnanswered(work, outcome, budget, deps);
+  if (outcome.kind === 'answered') await fillCache(work, result, deps);
+
+  const latencyMs = deps.clock().getTime() - startedAt;
+  deps.log.info('invocation answered', { invocationId: work.jobId, route, modelId: result.modelId, tenant: work.tenant, latencyMs, calls: attempts.filter((a) => a.outcome !== 'skipped').length, servedFrom: result.servedFrom ?? 'model' });
+  return {
+    text: result.text ?? '',
+    stopReason: result.stopReason,
+    usage: result.usage,
+    modelId: result.modelId,
+    route,
+    routing: routingOf(work, result.modelId, attempts, deps),
+    attempts,
+    latencyMs,
+    ...(result.servedFrom === 'cache' && { servedFrom: 'cache' as const }),
+  };
+}
+
+/**
+ * No model answered: the route's cached answer if it keeps one, else the error that tells the caller when to come
+ * back. A reservation the chain took for a later slot is given back (an invocation does not wait for it).
+ */
+async function settleUnanswered(work: ChainWork, outcome: Exclude<ChainOutcome, { kind: 'answered' }>, budget: { seconds: number }, deps: InvocationDeps): Promise<JobResult> {
+  const now = deps.clock();
+  if (outcome.kind === 'failed') throw refused(work, new ModelAnswerError(outcome.error), deps);
+  if (outcome.kind === 'waiting') {
+    const { reservation } = outcome;
+    if (reservation) {
+      await deps.capacity.settle(reservation, { requests: reservation.requests, tokens: reservation.tokens }, { throttled: false, called: false }, now);
+    }
+    throw refused(work, new ModelBusyError(reservation?.modelId ?? work.modelId, outcome.waitMs), deps);
+  }
+  const cached = await cachedAnswer(work, deps);
+  if (cached) return cached;
+  if (outcome.outOfTime) throw refused(work, new InvokeTimeoutError(budget.seconds, outcome.lastError), deps);
+  if (outcome.busyWaitMs !== undefined && !outcome.lastError && outcome.retryAt === undefined) throw refused(work, new ModelBusyError(work.modelId, outcome.busyWaitMs), deps);
+  const waitMs = outcome.retryAt !== undefined ? outcome.retryAt - now.getTime() : (outcome.busyWaitMs ?? deps.policy.requeue.baseDelaySeconds * 1000);
+  throw refused(work, new ModelsUnavailableError(work.route, waitMs, outcome.lastError), deps);
+}
+
+function refused<E extends Error & { code: string }>(work: ChainWork, error: E, deps: Pick<InvocationDeps, 'log'>): E {
+  deps.log.info('invocation not answered', { invocationId: work.jobId, route: work.route, modelId: work.modelId, tenant: work.tenant, code: error.code });
+  return error;
+}
+
+async function cachedAnswer(work: ChainWork, deps: InvocationDeps): Promise<JobResult | undefined> {
+  if (!deps.routing.routes[work.route]?.cacheResponses) return undefined;
+  const cached = await deps.cache.get(responseCacheKey(work), deps.clock()).catch((error: Error) => {
+    deps.log.warn('response cache unavailable', { invocationId: work.jobId, error: error.name });
+    return undefined;
+  });
+  if (!cached) return undefined;
+  deps.observer.observe({ type: 'cache-served', route: work.route });
+  return { ...cached, servedFrom: 'cache' };
+}
+
+/** A route that caches answers keeps this one too, as a job's would be (same key: tenant, route, model, request). */
+async function fillCache(work: ChainWork, result: JobResult, deps: InvocationDeps): Promise<void> {
+  if (!deps.routing.routes[work.route]?.cacheResponses) return;
+  await deps.cache.put(responseCacheKey(work), { ...result, servedFrom: 'model' }, deps.clock()).catch((error: Error) => {
+    deps.log.warn('could not fill the response cache', { invocationId: work.jobId, error: error.name });
+  });
+}
+
+function routingOf(work: ChainWork, chosen: string, attempts: Attempt[], deps: Pick<InvocationDeps, 'routing'>): RoutingDecision {
+  const route = deps.routing.routes[work.route];
+  const candidates = [...new Set([work.modelId, ...(route?.fallback ?? [])])];
+  if (chosen === work.modelId) return { strategy: 'static', candidates, chosen, reason: work.modelId === route?.modelId ? "the route's model" : 'the model the request named' };
+  const before = attempts.filter((a) => a.modelId !== chosen && a.errorCode).at(-1);
+  return { strategy: 'static', candidates, chosen, reason: `fallback: ${before ? `${before.modelId} ${before.errorCode}` : 'the models before it could not answer'}` };
+}
