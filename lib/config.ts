@@ -190,6 +190,15 @@ export const configSchema = z
           .describe(
             "Seconds POST /invoke may take: its API Gateway integration timeout (29 s is API Gateway's default limit). A call that cannot answer in time gets 504 INVOKE_TIMEOUT at least a second before the gateway would give up",
           ),
+        streamTimeoutSeconds: z
+          .number()
+          .int()
+          .min(3)
+          .max(900)
+          .default(300)
+          .describe(
+            'Seconds POST /invoke/stream may take, first byte to last: its streaming integration timeout (API Gateway streams for up to 15 minutes). Within it, retries and fallback happen only before the first token; a call that cannot finish in time ends the stream with an error event',
+          ),
         webAclArn: z
           .string()
           .regex(/^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:regional\/webacl\/.+$/, 'a regional WAFv2 web ACL ARN')

@@ -74,6 +74,7 @@ export class QuarryStack extends Stack {
   public readonly status: QuarryFunction;
   public readonly models: QuarryFunction;
   public readonly invoke: QuarryFunction;
+  public readonly invokeStream: QuarryFunction;
   public readonly worker: JobWorker;
   public readonly deadLetter: DeadLetterHandler;
   public readonly sweep: JobSweep;
@@ -156,8 +157,23 @@ export class QuarryStack extends Stack {
         [ENV.resilience]: JSON.stringify(config.resilience),
       },
     });
-    this.jobTable.grantModelCallState(this.invoke.function);
-    this.invoke.function.addToRolePolicy(this.invokeModelsStatement());
+    this.invokeStream = new QuarryFunction(this, 'InvokeStream', {
+      handler: 'invoke-stream',
+      description: 'Quarry invoke/stream: streams an answer as server-sent events through routing, admission, circuit breakers and fallback',
+      ...logs_,
+      timeout: Duration.seconds(config.api.streamTimeoutSeconds + 1),
+      environment: {
+        [ENV.jobsTable]: table.tableName,
+        [ENV.routes]: routes,
+        [ENV.maxRequestBytes]: String(config.api.maxRequestBytes),
+        [ENV.invokeTimeoutSeconds]: String(config.api.streamTimeoutSeconds),
+        [ENV.resilience]: JSON.stringify(config.resilience),
+      },
+    });
+    for (const fn of [this.invoke.function, this.invokeStream.function]) {
+      this.jobTable.grantModelCallState(fn);
+      fn.addToRolePolicy(this.invokeModelsStatement());
+    }
 
     this.worker = new JobWorker(this, 'JobWorker', {
       queue: this.jobQueue.queue,
@@ -223,6 +239,8 @@ export class QuarryStack extends Stack {
       modelsFunction: this.models.function,
       invokeFunction: this.invoke.function,
       invokeTimeout: Duration.seconds(config.api.invokeTimeoutSeconds),
+      invokeStreamFunction: this.invokeStream.function,
+      streamTimeout: Duration.seconds(config.api.streamTimeoutSeconds),
       jobRequestSchema: jobRequestJsonSchema(),
       routePaths: Object.values(config.routes).flatMap((r) => (r.path ? [r.path] : [])),
       rateLimit: config.api.rateLimit,
@@ -235,13 +253,13 @@ export class QuarryStack extends Stack {
     });
 
     this.tenants = new ApiTenants(this, 'Tenants', { api: this.jobApi.api, plans: tenantPlansOf(config), tenants: config.tenants });
-    for (const fn of [this.submit.function, this.status.function, this.invoke.function, workerFn, sweepFn]) fn.addEnvironment(ENV.tenants, this.tenants.directoryJson);
+    for (const fn of [this.submit.function, this.status.function, this.invoke.function, this.invokeStream.function, workerFn, sweepFn]) fn.addEnvironment(ENV.tenants, this.tenants.directoryJson);
 
     this.observability = new Observability(this, 'Observability', {
       api: this.jobApi.api,
       queue: this.jobQueue.queue,
       deadLetterQueue: this.jobQueue.deadLetterQueue,
-      functions: { submit: this.submit.function, status: this.status.function, invoke: this.invoke.function, worker: workerFn, deadLetter: deadLetterFn, sweep: sweepFn },
+      functions: { submit: this.submit.function, status: this.status.function, invoke: this.invoke.function, invokeStream: this.invokeStream.function, worker: workerFn, deadLetter: deadLetterFn, sweep: sweepFn },
       subscriptionDeadLetterQueue: this.jobEvents.subscriptionDeadLetterQueue,
       models: Object.entries(config.models).map(([key, m]) => ({ key, modelId: m.modelId })),
     });
@@ -273,7 +291,7 @@ export class QuarryStack extends Stack {
     // characters or less, plus a region's URL or ARN prefix) and API key ids, at their longest.
     const deployTimeValueBytes = 150;
     const keyIdBytes = 10;
-    for (const fn of [this.submit, this.status, this.models, this.invoke, this.worker.fn, this.deadLetter.fn, this.sweep.fn]) {
+    for (const fn of [this.submit, this.status, this.models, this.invoke, this.invokeStream, this.worker.fn, this.deadLetter.fn, this.sweep.fn]) {
       const environment = (this.resolve((fn.function.node.defaultChild as lambda.CfnFunction).environment) as { variables?: Record<string, unknown> } | undefined)?.variables ?? {};
       let bytes = 0;
       for (const [name, value] of Object.entries(environment)) {
@@ -326,6 +344,10 @@ export class QuarryStack extends Stack {
     const nagEnv = { partition: '<AWS::Partition>', region: '<AWS::Region>', account: '<AWS::AccountId>' };
     for (const arn of bedrockResourceArnsFor(Object.values(this.config.models), nagEnv).filter((a) => a.includes('*'))) {
       Validations.of(this.worker.fn).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${arn}]`,
+        reason: 'A global cross-region inference profile routes to its model in any commercial region, and AWS adds regions without notice; the wildcard is on the region only, for this one model id (set profileDestinationRegions to list them instead).',
+      });
+      Validations.of(this.invokeStream).acknowledge({
         id: `AwsSolutions-IAM5[Resource::${arn}]`,
         reason: 'A global cross-region inference profile routes to its model in any commercial region, and AWS adds regions without notice; the wildcard is on the region only, for this one model id (set profileDestinationRegions to list them instead).',
       });

@@ -60,7 +60,7 @@ interface Container {
   spawnedAt: number;
   /** The thread's CPU time (ms) at its last report, when the platform tells it (Linux). */
   cpuMs?: number;
-  pending?: { id: string; settle: (r: { ok: true; value: unknown } | { ok: false; error: LambdaError }) => void };
+  pending?: { id: string; onChunk?: (chunk: Buffer) => void; settle: (r: { ok: true; value: unknown } | { ok: false; error: LambdaError }) => void };
 }
 
 /** Containers of one function loading their bundle at once, at most: a burst grows the pool without a cold-start storm. */
@@ -169,7 +169,8 @@ export class FunctionHost {
     if (this.containers.length === 0) await this.spawn().ready;
   }
 
-  async invoke(event: unknown): Promise<InvocationResult> {
+  /** Invokes the function; a streaming handler's bytes go to `onChunk` as it writes them (its result is then null). */
+  async invoke(event: unknown, onChunk?: (chunk: Buffer) => void): Promise<InvocationResult> {
     const requestId = randomUUID();
     const queued = Date.now();
     const container = await this.acquire();
@@ -178,7 +179,7 @@ export class FunctionHost {
     this.counters.peakConcurrency = Math.max(this.counters.peakConcurrency, this.inFlight);
     try {
       const cpuBefore = container.cpuMs;
-      const outcome = await this.run(container, event, requestId);
+      const outcome = await this.run(container, event, requestId, onChunk);
       const durationMs = Date.now() - started;
       this.observeCpuShare(cpuBefore, container.cpuMs, durationMs);
       this.counters.invocations++;
@@ -353,8 +354,11 @@ export class FunctionHost {
       loaded();
       this.dispatch(container);
     };
-    worker.on('message', (m: { type: string; id?: string; ok?: boolean; value?: unknown; error?: LambdaError; cpuMs?: number }) => {
-      if (m.type === 'ready') becomeReady(m.cpuMs);
+    worker.on('message', (m: { type: string; id?: string; ok?: boolean; value?: unknown; error?: LambdaError; cpuMs?: number; data?: Uint8Array }) => {
+      if (m.type === 'chunk') {
+        const pending = container.pending;
+        if (pending && pending.id === m.id && m.data) pending.onChunk?.(Buffer.from(m.data));
+      } else if (m.type === 'ready') becomeReady(m.cpuMs);
       else if (m.type === 'init-error') {
         // The container stays: it answers every invocation with the import error, as a Lambda sandbox whose init failed.
         this.log(`${name}: init failed: ${m.error?.errorType}: ${m.error?.errorMessage}`);
@@ -389,7 +393,7 @@ export class FunctionHost {
     return container;
   }
 
-  private run(container: Container, event: unknown, requestId: string): Promise<{ ok: true; value: unknown } | { ok: false; error: LambdaError }> {
+  private run(container: Container, event: unknown, requestId: string, onChunk?: (chunk: Buffer) => void): Promise<{ ok: true; value: unknown } | { ok: false; error: LambdaError }> {
     const timeoutMs = this.definition.timeoutSeconds * 1000;
     const deadline = Date.now() + timeoutMs;
     return new Promise((resolve) => {
@@ -404,6 +408,7 @@ export class FunctionHost {
       }, timeoutMs);
       container.pending = {
         id,
+        onChunk,
         settle: (outcome) => {
           clearTimeout(timer);
           resolve(outcome);

@@ -50,6 +50,39 @@ function serializeError(error, fallbackType) {
   return { errorType: fallbackType, errorMessage: typeof error === 'string' ? error : JSON.stringify(error) };
 }
 
+// Lambda's response-streaming globals, as the Node.js runtime defines them: streamifyResponse marks a handler as
+// streaming (it is then called with a writable stream), HttpResponseStream.from writes the HTTP prelude (JSON status
+// and headers, then eight NUL bytes) before the body, as API Gateway's streaming integration reads it.
+const { Writable } = require('node:stream');
+const STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
+const PRELUDE_DELIMITER = new Uint8Array(8);
+globalThis.awslambda = {
+  streamifyResponse(handler) {
+    handler[STREAMING] = 'response';
+    return handler;
+  },
+  HttpResponseStream: {
+    from(stream, prelude) {
+      stream.setContentType?.('application/vnd.awslambda.http-integration-response');
+      stream.write(JSON.stringify(prelude));
+      stream.write(PRELUDE_DELIMITER);
+      return stream;
+    },
+  },
+};
+
+/** The stream a streaming handler writes to: each chunk goes to the host as it is written. */
+function responseStreamFor(id) {
+  const stream = new Writable({
+    write(chunk, _encoding, callback) {
+      parentPort.postMessage({ type: 'chunk', id, data: chunk });
+      callback();
+    },
+  });
+  stream.setContentType = () => {};
+  return stream;
+}
+
 let current;
 process.on('unhandledRejection', (reason) => {
   if (current) current.reject(Object.assign(new Error(String(reason && reason.message ? reason.message : reason)), { name: 'Runtime.UnhandledPromiseRejection' }));
@@ -98,6 +131,13 @@ parentPort.on('message', async (message) => {
     const value = await new Promise((resolve, reject) => {
       current = { resolve, reject };
       const callback = (error, result) => (error ? reject(error) : resolve(result));
+      if (handler[STREAMING] === 'response') {
+        // Done when the handler's promise settles and its stream has ended (as the runtime waits for both).
+        const stream = responseStreamFor(id);
+        const ended = new Promise((done) => stream.once('finish', done));
+        Promise.resolve(handler(event, stream, context)).then(() => (stream.writableEnded ? ended : (stream.end(), ended))).then(() => resolve(null), reject);
+        return;
+      }
       const returned = handler(event, context, callback);
       if (returned && typeof returned.then === 'function') returned.then(resolve, reject);
       else if (handler.length < 3) resolve(returned);

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { FunctionHost } from './function-host';
 import { buildProxyEvent, mapProxyResult, type HttpResponse } from './proxy-event';
+import { ResponseStreamRelay } from './response-stream-relay';
 import type { Log, LocalTopology } from './topology';
 import { UsagePlanLimiter, type UsagePlanDefinition } from './usage-plans';
 
@@ -11,6 +12,8 @@ export interface ApiMethod {
   httpMethod: string;
   /** Logical id of the function an AWS_PROXY integration invokes; undefined for a MOCK integration. */
   functionLogicalId?: string;
+  /** The integration streams the function's response (`ResponseTransferMode: STREAM`). */
+  stream?: boolean;
   /** A MOCK integration: what API Gateway answers by itself. */
   mock?: MockIntegration;
   apiKeyRequired: boolean;
@@ -134,11 +137,12 @@ export function readRestApis(topology: LocalTopology, generateKey: () => string 
       };
       if (integration.Type === 'AWS_PROXY') {
         const uri = topology.resolve<string>(integration.Uri, `${methodId}.Integration.Uri`);
-        const fnArn = /\/functions\/(arn:[^/]+)\/invocations$/.exec(uri)?.[1];
+        const fnArn = /\/functions\/(arn:[^/]+)\/(?:response-streaming-)?invocations$/.exec(uri)?.[1];
         const unqualified = fnArn?.split(':').slice(0, 7).join(':');
         const target = unqualified ? functionByArn.get(unqualified) : undefined;
         if (!target) throw new Error(`${methodId}: integration ${uri} does not invoke a function of this stack`);
         method.functionLogicalId = target;
+        if (integration.ResponseTransferMode === 'STREAM') method.stream = true;
       } else if (integration.Type === 'MOCK') {
         method.mock = readMockIntegration(topology.resolve<Props>(integration, `${methodId}.Integration`));
       } else {
@@ -550,6 +554,19 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       return;
     }
 
+    /** A streaming integration: the function's bytes reach the client as it writes them. */
+    const relayStream = async (fn: FunctionHost, proxyEvent: unknown) => {
+      const relay = new ResponseStreamRelay(res, requestId);
+      const result = await fn.invoke(proxyEvent, (chunk) => relay.push(chunk));
+      if (!result.ok) log(`api ${fn.name} failed: ${result.error.errorType}: ${result.error.errorMessage}`);
+      if (relay.end().complete) {
+        log(`api ${method} ${url.pathname}${url.search} ${relay.statusCode} ${Date.now() - started}ms (streamed)${result.ok ? '' : ' (cut short)'}`);
+        return;
+      }
+      // Nothing was sent: a failed invocation, or a stream without its HTTP prelude, is API Gateway's 502.
+      respond(renderGatewayError(api, errorContext('DEFAULT_5XX', 'Internal server error'), { statusCode: 502, body: '{"message": "Internal server error"}' }), result.ok ? ' (streamed response without its prelude)' : '');
+    };
+
     const host = functions.get(target.functionLogicalId!);
     if (!host) throw new Error(`no local function ${target.functionLogicalId}`);
     const event = buildProxyEvent(
@@ -557,6 +574,10 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       { resourcePath: target.resourcePath, pathParameters: match.pathParameters, stage: api.stage, apiId: api.logicalId },
       { requestId, requestTimeEpoch: started, apiKey: apiKey?.value, apiKeyId: apiKey?.id },
     );
+    if (target.stream) {
+      await relayStream(host, event);
+      return;
+    }
     const result = await host.invoke(event);
     if (!result.ok) {
       log(`api ${host.name} failed: ${result.error.errorType}: ${result.error.errorMessage}`);

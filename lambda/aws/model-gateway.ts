@@ -1,4 +1,4 @@
-import { BedrockRuntimeClient, ConverseCommand } from '@aws-sdk/client-bedrock-runtime';
+import { BedrockRuntimeClient, ConverseCommand, ConverseStreamCommand, type ConverseStreamOutput } from '@aws-sdk/client-bedrock-runtime';
 import type { NormalizedJobRequest } from '../core/job-request';
 import type { Usage } from '../core/job';
 import type { ModelInvoker } from '../core/ports';
@@ -19,17 +19,7 @@ export class ModelGateway implements ModelInvoker {
   constructor(private readonly clientFor: (region: string) => BedrockRuntimeClient) {}
 
   async converse(modelId: string, request: NormalizedJobRequest, options: { region: string; abortSignal?: AbortSignal }): Promise<ModelAnswer> {
-    let client = this.clients.get(options.region);
-    if (!client) this.clients.set(options.region, (client = this.clientFor(options.region)));
-    const response = await client.send(
-      new ConverseCommand({
-        modelId,
-        messages: request.messages,
-        ...(request.system !== undefined && { system: [{ text: request.system }] }),
-        ...(request.inferenceConfig !== undefined && { inferenceConfig: request.inferenceConfig }),
-      }),
-      { abortSignal: options.abortSignal },
-    );
+    const response = await this.client(options.region).send(new ConverseCommand(converseInput(modelId, request)), { abortSignal: options.abortSignal });
     const text = (response.output?.message?.content ?? []).map((block) => block.text ?? '').join('');
     return {
       text,
@@ -37,4 +27,66 @@ export class ModelGateway implements ModelInvoker {
       usage: { inputTokens: response.usage?.inputTokens ?? 0, outputTokens: response.usage?.outputTokens ?? 0 },
     };
   }
+
+  /**
+   * ConverseStream: each piece of text goes to `onText` as it arrives; resolves with the whole answer once the
+   * stream ends. An error event in the stream is thrown as the exception it names, as the SDK throws those it models.
+   */
+  async converseStream(modelId: string, request: NormalizedJobRequest, options: { region: string; abortSignal?: AbortSignal; onText: (text: string) => void }): Promise<ModelAnswer> {
+    const response = await this.client(options.region).send(new ConverseStreamCommand(converseInput(modelId, request)), { abortSignal: options.abortSignal });
+    let text = '';
+    let stopReason = 'end_turn';
+    let usage = { inputTokens: 0, outputTokens: 0 };
+    let stopped = false;
+    for await (const event of response.stream ?? []) {
+      const failure = streamFailure(event);
+      if (failure) throw failure;
+      const delta = event.contentBlockDelta?.delta?.text;
+      if (delta) {
+        text += delta;
+        options.onText(delta);
+      }
+      if (event.messageStop) {
+        stopped = true;
+        if (event.messageStop.stopReason) stopReason = event.messageStop.stopReason;
+      }
+      if (event.metadata?.usage) usage = { inputTokens: event.metadata.usage.inputTokens ?? 0, outputTokens: event.metadata.usage.outputTokens ?? 0 };
+    }
+    // An aborted stream ends its iteration quietly: a cut answer must never pass for a whole one.
+    if (options.abortSignal?.aborted) throw Object.assign(new Error('The call was abandoned before the model finished its answer'), { name: 'AbortError' });
+    if (!stopped) throw Object.assign(new Error('The model stream ended before its messageStop event'), { name: 'ModelStreamErrorException' });
+    return { text, stopReason, usage };
+  }
+
+  private client(region: string): BedrockRuntimeClient {
+    let client = this.clients.get(region);
+    if (!client) this.clients.set(region, (client = this.clientFor(region)));
+    return client;
+  }
+}
+
+function converseInput(modelId: string, request: NormalizedJobRequest) {
+  return {
+    modelId,
+    messages: request.messages,
+    ...(request.system !== undefined && { system: [{ text: request.system }] }),
+    ...(request.inferenceConfig !== undefined && { inferenceConfig: request.inferenceConfig }),
+  };
+}
+
+const STREAM_EXCEPTIONS = {
+  internalServerException: 'InternalServerException',
+  modelStreamErrorException: 'ModelStreamErrorException',
+  validationException: 'ValidationException',
+  throttlingException: 'ThrottlingException',
+  serviceUnavailableException: 'ServiceUnavailableException',
+} as const;
+
+/** An exception event of the stream, as the error the model-error classification knows by name. */
+function streamFailure(event: ConverseStreamOutput): Error | undefined {
+  for (const [member, name] of Object.entries(STREAM_EXCEPTIONS)) {
+    const exception = (event as unknown as Record<string, { message?: string } | undefined>)[member];
+    if (exception) return Object.assign(new Error(exception.message ?? name), { name });
+  }
+  return undefined;
 }

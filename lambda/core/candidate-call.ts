@@ -25,6 +25,11 @@ export type CallDeps = Pick<ProcessingDeps, 'model' | 'breaker' | 'capacity' | '
 /** How long the caller may still run (an SQS delivery's invocation, or a synchronous request's gateway deadline). */
 export interface TimeBudget {
   remainingMillis: () => number;
+  /**
+   * Streamed calls: where the answer's text goes as it comes. A call that fails after its first piece of text is
+   * final (MODEL_STREAM_INTERRUPTED): the caller has already shown that text, so it is never retried or fallen back from.
+   */
+  stream?: { onText(text: string): void };
 }
 
 /** A reservation due within this long is waited for in the invocation; a later one sends the job back to the queue. */
@@ -155,16 +160,30 @@ async function callModel(candidate: Candidate, request: NormalizedJobRequest, de
   const startedAt = deps.clock();
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), Math.max(0, delivery.remainingMillis() - CALL_SAFETY_MARGIN_MS));
+  const options = { region: candidate.region, abortSignal: abort.signal };
+  let produced = false;
   try {
-    const answer = await deps.model.converse(candidate.modelId, request, { region: candidate.region, abortSignal: abort.signal });
+    const answer = delivery.stream ? await streamed(candidate, request, options, delivery.stream, () => (produced = true), deps) : await deps.model.converse(candidate.modelId, request, options);
     return { answer, abandoned: false, startedAt, endedAt: deps.clock() };
   } catch (error) {
-    const failure = classifyModelError(error, { modelId: candidate.modelId, region: candidate.region, abandoned: abort.signal.aborted });
-    if (failure.disposition === 'unexpected') throw error;
-    return { failure, abandoned: failure.code === 'CALL_ABANDONED', startedAt, endedAt: deps.clock() };
+    const classified = classifyModelError(error, { modelId: candidate.modelId, region: candidate.region, abandoned: abort.signal.aborted, contentProduced: produced });
+    if (classified.disposition === 'unexpected') throw error;
+    const failure: ModelFailure = produced && classified.disposition !== 'fail' ? { ...classified, code: 'MODEL_STREAM_INTERRUPTED', disposition: 'fail' } : classified;
+    return { failure, abandoned: classified.code === 'CALL_ABANDONED', startedAt, endedAt: deps.clock() };
   } finally {
     clearTimeout(timer);
   }
+}
+
+function streamed(candidate: Candidate, request: NormalizedJobRequest, options: { region: string; abortSignal: AbortSignal }, sink: { onText(text: string): void }, onFirst: () => void, deps: CallDeps) {
+  if (!deps.model.converseStream) throw new Error('this model invoker cannot stream');
+  return deps.model.converseStream(candidate.modelId, request, {
+    ...options,
+    onText: (text) => {
+      onFirst();
+      sink.onText(text);
+    },
+  });
 }
 
 /** Records the call on the job, gives back unused capacity, tells the breaker (not for an abandoned call) and the metrics. */

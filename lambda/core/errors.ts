@@ -26,6 +26,7 @@ export const API_ERRORS = {
   CONTEXT_WINDOW_EXCEEDED: { status: 422, cause: "POST /invoke: the input is too long for every model of the route" },
   INTERNAL_ERROR: { status: 500, cause: 'a fault on our side; the request can be retried' },
   MODEL_FAILED: { status: 502, cause: 'POST /invoke: the model answered with an error retrying cannot fix (its code in the message)' },
+  MODEL_STREAM_INTERRUPTED: { status: 502, cause: "POST /invoke/stream: the model's stream broke after text was sent (an `error` event with `incomplete: true`; never retried)" },
   ENQUEUE_FAILED: { status: 503, cause: 'the job could not be queued; nothing was kept, retry' },
   BREAKER_STATE_UNAVAILABLE: { status: 503, cause: 'GET /models could not read the circuit breakers; retry' },
   MODELS_UNAVAILABLE: { status: 503, cause: "POST /invoke: no model of the route could answer now (errors, open circuits); `Retry-After`, or submit a job" },
@@ -154,6 +155,7 @@ export class ModelAnswerError extends QuarryError {
   constructor(error: { code: string; message: string }) {
     if (error.code === 'CONTEXT_WINDOW_EXCEEDED') super('CONTEXT_WINDOW_EXCEEDED', error.message, 422);
     else if (error.code === 'MODEL_VALIDATION_ERROR') super('MODEL_REJECTED_REQUEST', `The model refused the request: ${error.message}`, 422);
+    else if (error.code === 'MODEL_STREAM_INTERRUPTED') super('MODEL_STREAM_INTERRUPTED', `The model's stream broke after part of the answer was sent: ${error.message}`, 502);
     else super('MODEL_FAILED', `The model failed with ${error.code}: ${error.message}`, 502);
   }
 }

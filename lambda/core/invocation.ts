@@ -4,7 +4,7 @@ import { InvokeTimeoutError, ModelAnswerError, ModelBusyError, ModelsUnavailable
 import type { Attempt, JobResult, Usage } from './job';
 import { normalizeJobRequest } from './job-request';
 import { acceptRequest } from './job-submission';
-import type { ResponseCache } from './ports';
+import type { ModelCallEvent, ResponseCache } from './ports';
 import { responseCacheKey } from './response-cache-key';
 import type { Tenant } from './tenants';
 
@@ -49,15 +49,45 @@ export interface InvokeAnswer {
   servedFrom?: 'model' | 'cache';
 }
 
+/**
+ * POST /invoke/stream: what the caller is told as it happens. `start` once the request is accepted, `fallback` when
+ * the chain moves to another model before any text was sent, `text` for each piece of the answer.
+ */
+export interface InvocationStream {
+  start(choice: { route: string; modelId: string }): void;
+  text(text: string): void;
+  fallback(change: { from: string; to: string; reason: string }): void;
+}
+
+export interface InvocationOptions extends Pick<TimeBudget, 'remainingMillis'> {
+  /** The integration's timeout, for the 504's message. */
+  seconds: number;
+  /** Stream the answer (ConverseStream) instead of returning it whole only. */
+  stream?: InvocationStream;
+}
+
 /** Answers the request now, or throws the QuarryError that says why not (4xx for the request, 429/502/503/504). */
-export async function invokeNow(invocation: Invocation, budget: TimeBudget & { seconds: number }, deps: InvocationDeps): Promise<InvokeAnswer> {
+export async function invokeNow(invocation: Invocation, options: InvocationOptions, deps: InvocationDeps): Promise<InvokeAnswer> {
   const startedAt = deps.clock().getTime();
   const { request, route, modelId } = acceptRequest({ body: invocation.body, tenant: invocation.tenant }, deps.routing);
   const work: ChainWork = { jobId: invocation.invocationId, tenant: invocation.tenant.name, route, modelId, attempts: [], request: normalizeJobRequest(request) };
   const attempts: Attempt[] = [];
-  const outcome = await answerFromChain(work, attempts, budget, deps);
-  const result = outcome.kind === 'answered' ? outcome.result : await settleUnanswered(work, outcome, budget, deps);
+  const { stream } = options;
+  let produced = false;
+  stream?.start({ route, modelId });
+  const budget: TimeBudget = {
+    remainingMillis: options.remainingMillis,
+    ...(stream && { stream: { onText: (text: string) => ((produced = true), stream.text(text)) } }),
+  };
+  // Moving to another model is news to a stream's reader until text was sent (after that, nothing moves).
+  const observer = stream
+    ? { observe: (event: ModelCallEvent) => (event.type === 'fallback' && !produced && stream.fallback({ from: event.fromModelId, to: event.toModelId, reason: event.reason }), deps.observer.observe(event)) }
+    : deps.observer;
+  const outcome = await answerFromChain(work, attempts, budget, { ...deps, observer });
+  const result = outcome.kind === 'answered' ? outcome.result : await settleUnanswered(work, outcome, options, deps);
   if (outcome.kind === 'answered') await fillCache(work, result, deps);
+  // A cached answer was not streamed from a model: it goes out whole.
+  if (stream && result.servedFrom === 'cache' && result.text) stream.text(result.text);
 
   const latencyMs = deps.clock().getTime() - startedAt;
   deps.log.info('invocation answered', { invocationId: work.jobId, route, modelId: result.modelId, tenant: work.tenant, latencyMs, calls: attempts.filter((a) => a.outcome !== 'skipped').length, servedFrom: result.servedFrom ?? 'model' });

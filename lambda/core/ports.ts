@@ -103,6 +103,8 @@ export interface TerminalEventPublisher {
 
 export interface ModelInvoker {
   converse(modelId: string, request: NormalizedJobRequest, options: { region: string; abortSignal?: AbortSignal }): Promise<{ text: string; stopReason: string; usage: Usage }>;
+  /** The same call streamed: `onText` gets each piece of the answer as it comes. Only streaming paths need it. */
+  converseStream?(modelId: string, request: NormalizedJobRequest, options: { region: string; abortSignal?: AbortSignal; onText: (text: string) => void }): Promise<{ text: string; stopReason: string; usage: Usage }>;
 }
 
 export interface LargeResultStore {

@@ -8,6 +8,7 @@ import type { Context } from 'aws-lambda';
 import { METRIC_NAMESPACE, METRIC_SERVICE } from '../core/metric-names';
 import type { JobLog } from '../core/ports';
 import { LeanLogFormatter } from './log-formatter';
+import type { StreamifyHandler } from 'aws-lambda';
 
 /**
  * The Powertools tracer and its middleware, unless tracing is off: POWERTOOLS_TRACE_ENABLED=false keeps the X-Ray SDK
@@ -45,4 +46,20 @@ export function instrumented<E, R>(handler: (event: E, context: Context) => Prom
   const wrapped = middy(handler);
   if (tracing) wrapped.use(tracing.middleware);
   return wrapped.use(injectLambdaContext(logger)).use(logMetrics(metrics));
+}
+
+/**
+ * A streaming handler with what `instrumented` gives the others (the logger's Lambda context, the metrics published
+ * when it ends). Middy's streaming mode would publish the metrics when the handler returns its stream, before the
+ * answer (and its model calls) is done. Tracing covers the AWS clients only (their segments), not the handler.
+ */
+export function instrumentedStream<E>(handler: StreamifyHandler<E, void>) {
+  return awslambda.streamifyResponse<E, void>(async (event, responseStream, context) => {
+    logger.addContext(context);
+    try {
+      await handler(event, responseStream, context);
+    } finally {
+      metrics.publishStoredMetrics();
+    }
+  });
 }

@@ -18,6 +18,10 @@ export interface JobApiProps {
   readonly invokeFunction?: lambda.IFunction;
   /** The /invoke integration's timeout, set explicitly (the function answers 504 before it). @default Duration.seconds(29) */
   readonly invokeTimeout?: Duration;
+  /** Handles `POST /invoke/stream` through a streaming integration (server-sent events). @default - no /invoke/stream */
+  readonly invokeStreamFunction?: lambda.IFunction;
+  /** The /invoke/stream integration's timeout, set explicitly. @default Duration.minutes(5) */
+  readonly streamTimeout?: Duration;
   /**
    * JSON schema (draft 4) of the POST body, published as the API's `JobRequest` model for exported SDKs and docs.
    * The gateway does not validate with it: the submit function's zod schema is the one validator, so that every 400
@@ -199,6 +203,14 @@ export class JobApi extends Construct {
     if (props.invokeFunction) {
       const invoke = new apigateway.LambdaIntegration(props.invokeFunction, { allowTestInvoke: false, timeout: props.invokeTimeout ?? Duration.seconds(29) });
       this.addEndpoint('/invoke', 'POST', invoke, this.jobRequestModel && { requestModels: { 'application/json': this.jobRequestModel } });
+    }
+    if (props.invokeStreamFunction) {
+      const stream = new apigateway.LambdaIntegration(props.invokeStreamFunction, {
+        allowTestInvoke: false,
+        responseTransferMode: apigateway.ResponseTransferMode.STREAM,
+        timeout: props.streamTimeout ?? Duration.minutes(5),
+      });
+      this.addEndpoint('/invoke/stream', 'POST', stream, this.jobRequestModel && { requestModels: { 'application/json': this.jobRequestModel } });
     }
     for (const routePath of props.routePaths ?? []) this.addEndpoint(routePath, 'POST', submit, submitOptions);
 

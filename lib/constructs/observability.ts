@@ -23,6 +23,8 @@ export interface ObservabilityProps {
     readonly status: lambda.IFunction;
     /** POST /invoke: on the dashboard with the others. @default - none */
     readonly invoke?: lambda.IFunction;
+    /** POST /invoke/stream: on the dashboard with the others. @default - none */
+    readonly invokeStream?: lambda.IFunction;
     readonly worker: lambda.IFunction;
     readonly deadLetter: lambda.IFunction;
     readonly sweep: lambda.IFunction;
@@ -215,7 +217,7 @@ export class Observability extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
 
-    const fns = [functions.submit, functions.status, ...(functions.invoke ? [functions.invoke] : []), functions.worker, functions.deadLetter, functions.sweep];
+    const fns = [functions.submit, functions.status, ...[functions.invoke, functions.invokeStream].filter((fn): fn is lambda.IFunction => fn !== undefined), functions.worker, functions.deadLetter, functions.sweep];
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { dashboardName: props.dashboardName, defaultInterval: Duration.hours(3) });
     this.dashboard.addWidgets(
       new cloudwatch.AlarmStatusWidget({ title: 'Alarms', width: 24, height: 4, alarms: this.alarms }),

@@ -468,7 +468,7 @@ describe('REST API', () => {
   it('routes POST /jobs, GET /jobs/{jobId}, GET /models and a POST per static route path to Lambda proxy integrations, each wanting an API key', () => {
     const proxies = methods().filter((m) => m.Integration.Type === 'AWS_PROXY');
     const routes = proxies.map((m) => `${m.HttpMethod} ${pathOf(m.ResourceId)}`).sort();
-    expect(routes).toEqual(['GET /jobs/{jobId}', 'GET /models', 'POST /api/analyze', 'POST /api/classify', 'POST /api/generate', 'POST /invoke', 'POST /jobs']);
+    expect(routes).toEqual(['GET /jobs/{jobId}', 'GET /models', 'POST /api/analyze', 'POST /api/classify', 'POST /api/generate', 'POST /invoke', 'POST /invoke/stream', 'POST /jobs']);
     for (const method of methods()) {
       expect(method.AuthorizationType).toBe('NONE');
       expect(method.ApiKeyRequired).toBe(true);
@@ -487,10 +487,11 @@ describe('REST API', () => {
       '/api/generate': "'POST, OPTIONS'",
       '/api/analyze': "'POST, OPTIONS'",
       '/invoke': "'POST, OPTIONS'",
+      '/invoke/stream': "'POST, OPTIONS'",
     };
     expect(byPath('ANY')).toEqual(expected);
     expect(byPath('OPTIONS')).toEqual(expected);
-    expect(mocks).toHaveLength(14);
+    expect(mocks).toHaveLength(16);
     for (const mock of mocks) {
       const status = mock.HttpMethod === 'ANY' ? '405' : '204';
       // Every content type the template maps answers the status; any other is refused (415), never passed to the mock.
@@ -610,6 +611,19 @@ describe('POST /invoke', () => {
     expect(post).toMatchObject({ ApiKeyRequired: true, Integration: { Type: 'AWS_PROXY', TimeoutInMillis: defaults.api.invokeTimeoutSeconds * 1000 } });
     expect(fnNamed(invokeId).Timeout).toBe(defaults.api.invokeTimeoutSeconds + 1);
     expect(envOf(invokeId)[ENV.invokeTimeoutSeconds]).toBe(String(defaults.api.invokeTimeoutSeconds));
+  });
+
+  it('streams POST /invoke/stream through a response-streaming integration whose timeout is set explicitly', () => {
+    const streamId = build.stack.resolve((build.stack.invokeStream.function.node.defaultChild as CfnResource).logicalId) as string;
+    const [streamResource] = Object.entries(template.findResources('AWS::ApiGateway::Resource')).find(([, r]) => r.Properties.PathPart === 'stream')!;
+    const post = methods().find((m) => m.HttpMethod === 'POST' && JSON.stringify(m.ResourceId) === JSON.stringify(ref(streamResource)));
+    expect(post).toMatchObject({ ApiKeyRequired: true, Integration: { Type: 'AWS_PROXY', ResponseTransferMode: 'STREAM', TimeoutInMillis: defaults.api.streamTimeoutSeconds * 1000 } });
+    expect(JSON.stringify(post!.Integration.Uri)).toContain('/response-streaming-invocations');
+    expect(fnNamed(streamId).Timeout).toBe(defaults.api.streamTimeoutSeconds + 1);
+    expect(envOf(streamId)[ENV.invokeTimeoutSeconds]).toBe(String(defaults.api.streamTimeoutSeconds));
+    // The same grants as POST /invoke, besides writing its own log group.
+    const grantsOf = (id: string) => statementsOf(template, id.replace(/Function[0-9A-F]{8}$/, 'Role')).filter((st) => !actionsOf(st).some((a) => a.startsWith('logs:')));
+    expect(grantsOf(streamId)).toEqual(grantsOf(invokeId));
   });
 
   it('gets an environment its settings schema accepts, with the routes the worker has', () => {
