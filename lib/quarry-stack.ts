@@ -42,8 +42,8 @@ export function routingTableOf(config: QuarryConfig): RoutingTable {
     };
   }
   const models: RoutingTable['models'] = {};
-  for (const model of Object.values(config.models)) {
-    models[model.modelId] = { contextWindow: model.contextWindow, regions: model.regions, maxOutputTokens: model.maxOutputTokens, ...(model.quota && { quota: model.quota }) };
+  for (const [key, model] of Object.entries(config.models)) {
+    models[model.modelId] = { key, contextWindow: model.contextWindow, regions: model.regions, maxOutputTokens: model.maxOutputTokens, ...(model.quota && { quota: model.quota }) };
   }
   return { defaultRoute: config.defaultRoute, routes, models };
 }

@@ -41,6 +41,8 @@ export const routingTableSchema = z.object({
     z.record(
       z.string(),
       z.object({
+        /** The model's key in the config (`models.<key>`): a name callers may use for it (POST /chat/completions `model`). */
+        key: z.optional(z.string()),
         contextWindow: z.optional(z.number().check(z.int(), z.positive())),
         regions: z._default(z.array(z.string()), []),
         quota: z.optional(z.object({ requestsPerMinute: z.optional(z.number().check(z.positive())), tokensPerMinute: z.optional(z.number().check(z.positive())) })),

@@ -6,11 +6,12 @@ import { readJsonBody } from '../core/http-body';
 import { invokeNow } from '../core/invocation';
 import { ENV } from '../core/settings';
 import { errorResponse, tenantOf } from './http';
+import { answerChat } from './chat-completions';
 import { invocationDeps } from './invocation-deps';
 import { instrumentedStream } from './observability';
 
 /*
- * POST /invoke/stream: server-sent events through API Gateway's response streaming (Lambda `streamifyResponse`; the
+ * POST /invoke/stream (and POST /chat/completions, lambda/handlers/chat-completions.ts, on the same integration): server-sent events through API Gateway's response streaming (Lambda `streamifyResponse`; the
  * `awslambda` globals come from the Node.js runtime, and locally from the function host). A bad request is answered
  * as any other path answers it (its 4xx and JSON error); once accepted, the answer is `200 text/event-stream`:
  * `start`, `fallback` (only before the first `delta`), `delta`..., then `stop` or `error`.
@@ -29,6 +30,14 @@ const EVENT_STREAM_HEADERS = {
 export const sseEvent = (type: string, data: unknown) => `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
 
 export const handler = instrumentedStream(async (event: APIGatewayProxyEvent, responseStream, context) => {
+  if (event.resource === '/chat/completions') {
+    try {
+      await endStream(await answerChat(event, responseStream, context, invocation));
+    } finally {
+      await invocation.flush();
+    }
+    return;
+  }
   let events: Writable | undefined;
   let produced = false;
   const send = (type: string, data: unknown) => {

@@ -18,7 +18,7 @@ export interface JobApiProps {
   readonly invokeFunction?: lambda.IFunction;
   /** The /invoke integration's timeout, set explicitly (the function answers 504 before it). @default Duration.seconds(29) */
   readonly invokeTimeout?: Duration;
-  /** Handles `POST /invoke/stream` through a streaming integration (server-sent events). @default - no /invoke/stream */
+  /** Handles `POST /invoke/stream` and `POST /chat/completions` through a streaming integration. @default - neither path */
   readonly invokeStreamFunction?: lambda.IFunction;
   /** The /invoke/stream integration's timeout, set explicitly. @default Duration.minutes(5) */
   readonly streamTimeout?: Duration;
@@ -211,6 +211,8 @@ export class JobApi extends Construct {
         timeout: props.streamTimeout ?? Duration.minutes(5),
       });
       this.addEndpoint('/invoke/stream', 'POST', stream, this.jobRequestModel && { requestModels: { 'application/json': this.jobRequestModel } });
+      // OpenAI-compatible: the openai client's `baseURL: <api host>/v1` (the stage) reaches it; streamed or not, one function.
+      this.addEndpoint('/chat/completions', 'POST', stream);
     }
     for (const routePath of props.routePaths ?? []) this.addEndpoint(routePath, 'POST', submit, submitOptions);
 

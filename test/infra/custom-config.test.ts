@@ -113,9 +113,9 @@ describe('a stack built from a custom configuration', () => {
         tuned: { modelId: 'arn:aws:bedrock:eu-west-1:123456789012:application-inference-profile/abc123', fallback: [], cacheResponses: false, fallbackWhenBusy: false },
       },
       models: {
-        'amazon.nova-lite-v1:0': { contextWindow: 200000, regions: [], maxOutputTokens: 4096 },
-        'global.anthropic.claude-sonnet-4-20250514-v1:0': { contextWindow: 200000, regions: [], maxOutputTokens: 4096 },
-        'arn:aws:bedrock:eu-west-1:123456789012:application-inference-profile/abc123': { contextWindow: 200000, regions: [], maxOutputTokens: 4096 },
+        'amazon.nova-lite-v1:0': { key: 'nova', contextWindow: 200000, regions: [], maxOutputTokens: 4096 },
+        'global.anthropic.claude-sonnet-4-20250514-v1:0': { key: 'sonnet', contextWindow: 200000, regions: [], maxOutputTokens: 4096 },
+        'arn:aws:bedrock:eu-west-1:123456789012:application-inference-profile/abc123': { key: 'tuned', contextWindow: 200000, regions: [], maxOutputTokens: 4096 },
       },
     });
   });
@@ -136,10 +136,10 @@ describe('a stack built from a custom configuration', () => {
   it('throttles the stage, adds the static path and associates the web ACL', () => {
     template.hasResourceProperties('AWS::ApiGateway::Stage', { MethodSettings: [Match.objectLike({ ThrottlingRateLimit: 7, ThrottlingBurstLimit: 11 })] });
     template.hasResourceProperties('AWS::ApiGateway::Resource', { PathPart: 'summarize' });
-    // POST /jobs, GET /jobs/{jobId}, GET /models, POST /invoke, POST /invoke/stream and POST /api/summarize, each with its ANY (405) and OPTIONS answers.
+    // POST /jobs, GET /jobs/{jobId}, GET /models, POST /invoke, POST /invoke/stream, POST /chat/completions and POST /api/summarize, each with its ANY (405) and OPTIONS answers.
     const methods = Object.values(template.findResources('AWS::ApiGateway::Method')).map((m) => `${m.Properties.HttpMethod} ${m.Properties.Integration.Type}`);
-    expect(methods.filter((m) => m.endsWith('AWS_PROXY'))).toHaveLength(6);
-    expect(methods.filter((m) => m.endsWith('MOCK')).sort()).toEqual([...Array(6).fill('ANY MOCK'), ...Array(6).fill('OPTIONS MOCK')]);
+    expect(methods.filter((m) => m.endsWith('AWS_PROXY'))).toHaveLength(7);
+    expect(methods.filter((m) => m.endsWith('MOCK')).sort()).toEqual([...Array(7).fill('ANY MOCK'), ...Array(7).fill('OPTIONS MOCK')]);
     template.hasResourceProperties('AWS::WAFv2::WebACLAssociation', { WebACLArn: webAclArn });
   });
 

@@ -468,7 +468,7 @@ describe('REST API', () => {
   it('routes POST /jobs, GET /jobs/{jobId}, GET /models and a POST per static route path to Lambda proxy integrations, each wanting an API key', () => {
     const proxies = methods().filter((m) => m.Integration.Type === 'AWS_PROXY');
     const routes = proxies.map((m) => `${m.HttpMethod} ${pathOf(m.ResourceId)}`).sort();
-    expect(routes).toEqual(['GET /jobs/{jobId}', 'GET /models', 'POST /api/analyze', 'POST /api/classify', 'POST /api/generate', 'POST /invoke', 'POST /invoke/stream', 'POST /jobs']);
+    expect(routes).toEqual(['GET /jobs/{jobId}', 'GET /models', 'POST /api/analyze', 'POST /api/classify', 'POST /api/generate', 'POST /chat/completions', 'POST /invoke', 'POST /invoke/stream', 'POST /jobs']);
     for (const method of methods()) {
       expect(method.AuthorizationType).toBe('NONE');
       expect(method.ApiKeyRequired).toBe(true);
@@ -488,10 +488,11 @@ describe('REST API', () => {
       '/api/analyze': "'POST, OPTIONS'",
       '/invoke': "'POST, OPTIONS'",
       '/invoke/stream': "'POST, OPTIONS'",
+      '/chat/completions': "'POST, OPTIONS'",
     };
     expect(byPath('ANY')).toEqual(expected);
     expect(byPath('OPTIONS')).toEqual(expected);
-    expect(mocks).toHaveLength(16);
+    expect(mocks).toHaveLength(18);
     for (const mock of mocks) {
       const status = mock.HttpMethod === 'ANY' ? '405' : '204';
       // Every content type the template maps answers the status; any other is refused (415), never passed to the mock.
@@ -517,7 +518,10 @@ describe('REST API', () => {
       additionalProperties: false,
       properties: expect.objectContaining({ prompt: expect.any(Object), messages: expect.any(Object), route: expect.any(Object), metadata: expect.objectContaining({ type: 'object' }) }),
     });
-    for (const post of methods().filter((m) => m.HttpMethod === 'POST')) expect(post.RequestModels).toEqual({ 'application/json': ref(model.id) });
+    // Every POST takes the job request but the OpenAI-compatible one, whose body is OpenAI's.
+    const posts = methods().filter((m) => m.HttpMethod === 'POST');
+    for (const post of posts.filter((m) => pathOf(m.ResourceId) !== '/chat/completions')) expect(post.RequestModels).toEqual({ 'application/json': ref(model.id) });
+    expect(posts.find((m) => pathOf(m.ResourceId) === '/chat/completions')?.RequestModels).toBeUndefined();
   });
 
   it('answers gateway errors with the API\'s JSON error shape and documented codes', () => {
