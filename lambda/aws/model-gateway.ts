@@ -1,7 +1,16 @@
-import { BedrockRuntimeClient, ConverseCommand, ConverseStreamCommand, type ConverseStreamOutput } from '@aws-sdk/client-bedrock-runtime';
+import {
+  BedrockRuntimeClient,
+  ConverseCommand,
+  ConverseStreamCommand,
+  InvokeModelCommand,
+  InvokeModelWithResponseStreamCommand,
+  type ConverseStreamOutput,
+  type ResponseStream,
+} from '@aws-sdk/client-bedrock-runtime';
+import { nativeChunkOutcome, nativeOutcome } from '../core/native-body';
 import type { NormalizedJobRequest } from '../core/job-request';
 import type { Usage } from '../core/job';
-import type { ModelInvoker } from '../core/ports';
+import type { ModelInvoker, NativeAnswer } from '../core/ports';
 
 export interface ModelAnswer {
   text: string;
@@ -58,6 +67,31 @@ export class ModelGateway implements ModelInvoker {
     return { text, stopReason, usage };
   }
 
+  /** InvokeModel (or, given `onChunk`, InvokeModelWithResponseStream) with the model's native body, as given. */
+  async invokeNative(modelId: string, body: Record<string, unknown>, options: { region: string; abortSignal?: AbortSignal; onChunk?: (chunk: unknown) => void }): Promise<NativeAnswer> {
+    const input = { modelId, body: JSON.stringify(body), contentType: 'application/json', accept: 'application/json' };
+    if (!options.onChunk) {
+      const response = await this.client(options.region).send(new InvokeModelCommand(input), { abortSignal: options.abortSignal });
+      const nativeResponse: unknown = JSON.parse(new TextDecoder().decode(response.body));
+      return { nativeResponse, text: '', ...nativeOutcome(nativeResponse) };
+    }
+    const response = await this.client(options.region).send(new InvokeModelWithResponseStreamCommand(input), { abortSignal: options.abortSignal });
+    let usage = { inputTokens: 0, outputTokens: 0 };
+    let stopReason = 'end_turn';
+    for await (const event of response.body ?? []) {
+      const failure = streamFailure(event);
+      if (failure) throw failure;
+      if (!event.chunk?.bytes) continue;
+      const chunk: unknown = JSON.parse(new TextDecoder().decode(event.chunk.bytes));
+      const outcome = nativeChunkOutcome(chunk);
+      if (outcome.usage) usage = outcome.usage;
+      if (outcome.stopReason) stopReason = outcome.stopReason;
+      options.onChunk(chunk);
+    }
+    if (options.abortSignal?.aborted) throw Object.assign(new Error('The call was abandoned before the model finished its answer'), { name: 'AbortError' });
+    return { text: '', stopReason, usage };
+  }
+
   private client(region: string): BedrockRuntimeClient {
     let client = this.clients.get(region);
     if (!client) this.clients.set(region, (client = this.clientFor(region)));
@@ -80,10 +114,11 @@ const STREAM_EXCEPTIONS = {
   validationException: 'ValidationException',
   throttlingException: 'ThrottlingException',
   serviceUnavailableException: 'ServiceUnavailableException',
+  modelTimeoutException: 'ModelTimeoutException',
 } as const;
 
 /** An exception event of the stream, as the error the model-error classification knows by name. */
-function streamFailure(event: ConverseStreamOutput): Error | undefined {
+function streamFailure(event: ConverseStreamOutput | ResponseStream): Error | undefined {
   for (const [member, name] of Object.entries(STREAM_EXCEPTIONS)) {
     const exception = (event as unknown as Record<string, { message?: string } | undefined>)[member];
     if (exception) return Object.assign(new Error(exception.message ?? name), { name });

@@ -3,6 +3,7 @@ import type { Candidate } from './fallback-chain';
 import type { Attempt, Job, JobError, JobResult, Reservation } from './job';
 import type { NormalizedJobRequest } from './job-request';
 import { classifyModelError, type ModelFailure } from './model-errors';
+import { nativeCost } from './native-body';
 import type { Admission, CapacityGrant } from './ports';
 import { backoffDelayMs, CALL_SAFETY_MARGIN_MS, worthCalling } from './retry-policy';
 import type { ProcessingDeps } from './job-processing';
@@ -17,7 +18,12 @@ import type { ProcessingDeps } from './job-processing';
  * What a walk of a fallback chain calls models for: a queued job, or a synchronous invocation that is never stored
  * (then `jobId` is the invocation's id, and it holds no reservation and has no earlier attempts).
  */
-export type ChainWork = Pick<Job, 'jobId' | 'tenant' | 'route' | 'modelId' | 'attempts' | 'reservation'> & { request: NormalizedJobRequest };
+export type ChainWork = Pick<Job, 'jobId' | 'tenant' | 'route' | 'modelId' | 'attempts' | 'reservation'> &
+  (
+    | { request: NormalizedJobRequest; native?: undefined }
+    /** A native body (lambda/core/native-body.ts): sent as given through InvokeModel, to models of its family only. */
+    | { native: Record<string, unknown>; request?: undefined }
+  );
 
 /** What calling a candidate needs: the resilience ports and policy, not the job store or the queue. */
 export type CallDeps = Pick<ProcessingDeps, 'model' | 'breaker' | 'capacity' | 'observer' | 'log' | 'clock' | 'sleep' | 'random' | 'routing' | 'policy' | 'homeRegion' | 'allowedModels'>;
@@ -29,7 +35,7 @@ export interface TimeBudget {
    * Streamed calls: where the answer's text goes as it comes. A call that fails after its first piece of text is
    * final (MODEL_STREAM_INTERRUPTED): the caller has already shown that text, so it is never retried or fallen back from.
    */
-  stream?: { onText(text: string): void };
+  stream?: { onText(text: string): void; /** A native body's stream: each decoded chunk. */ onChunk?(chunk: unknown): void };
 }
 
 /** A reservation due within this long is waited for in the invocation; a later one sends the job back to the queue. */
@@ -61,8 +67,7 @@ export function requestFor(candidate: Candidate, request: NormalizedJobRequest, 
 /** Calls one candidate up to `attemptsPerModel` times with jittered backoff, as its quota, circuit and the time allow. */
 export async function tryCandidate(job: ChainWork, candidate: Candidate, attempts: Attempt[], delivery: TimeBudget, deps: CallDeps): Promise<CandidateOutcome> {
   const { policy } = deps;
-  const request = requestFor(candidate, job.request, deps);
-  const cost = costOf(request, deps.routing.models[candidate.modelId]?.maxOutputTokens ?? 4096);
+  const { cost, invoke } = callFor(job, candidate, delivery, deps);
   let lastError: JobError | undefined;
   for (let call = 1; call <= policy.retry.attemptsPerModel; call++) {
     if (budgetSpent(job, attempts, deps)) return { kind: 'exhausted', error: lastError ?? { code: 'ALL_MODELS_UNAVAILABLE', message: 'model-call budget spent' } };
@@ -75,7 +80,7 @@ export async function tryCandidate(job: ChainWork, candidate: Candidate, attempt
       return skippedAfterFailures ? { kind: 'exhausted', error: lastError! } : admitted.outcome;
     }
 
-    const called = await callModel(candidate, request, delivery, deps);
+    const called = await callModel(candidate, invoke, delivery, deps);
     await settle(job, candidate, cost, admitted, called, call, attempts, deps);
 
     if (called.answer) return { kind: 'answered', result: { ...called.answer, modelId: candidate.modelId } };
@@ -147,7 +152,7 @@ async function admit(job: ChainWork, candidate: Candidate, cost: Cost, call: num
 }
 
 interface CallResult {
-  answer?: { text: string; stopReason: string; usage: { inputTokens: number; outputTokens: number } };
+  answer?: ModelAnswer;
   failure?: ModelFailure;
   /** The pipeline gave the call up (the invocation's time ran out): says nothing about the model. */
   abandoned: boolean;
@@ -155,15 +160,48 @@ interface CallResult {
   endedAt: Date;
 }
 
+type ModelAnswer = { text: string; stopReason: string; usage: { inputTokens: number; outputTokens: number }; nativeResponse?: unknown };
+
+/** One call of a candidate: `onFirst` is told when the first piece of a streamed answer went out. */
+type Invoke = (options: { region: string; abortSignal: AbortSignal }, onFirst: () => void) => Promise<ModelAnswer>;
+
+/**
+ * What calling this candidate costs the quota and how it is called: Converse (streamed or not) with the request as
+ * this model takes it, or InvokeModel (streamed or not) with the native body as given.
+ */
+function callFor(job: ChainWork, candidate: Candidate, delivery: TimeBudget, deps: CallDeps): { cost: Cost; invoke: Invoke } {
+  const maxOutputTokens = deps.routing.models[candidate.modelId]?.maxOutputTokens ?? 4096;
+  const sink = delivery.stream;
+  if (job.native) {
+    const body = job.native;
+    return {
+      cost: nativeCost(body, maxOutputTokens),
+      invoke: (options, onFirst) => {
+        if (!deps.model.invokeNative) throw new Error('this model invoker cannot take native bodies');
+        const onChunk = sink?.onChunk;
+        return deps.model.invokeNative(candidate.modelId, body, { ...options, ...(onChunk && { onChunk: (chunk: unknown) => (onFirst(), onChunk(chunk)) }) });
+      },
+    };
+  }
+  const request = requestFor(candidate, job.request, deps);
+  return {
+    cost: costOf(request, maxOutputTokens),
+    invoke: (options, onFirst) => {
+      if (!sink) return deps.model.converse(candidate.modelId, request, options);
+      if (!deps.model.converseStream) throw new Error('this model invoker cannot stream');
+      return deps.model.converseStream(candidate.modelId, request, { ...options, onText: (text) => (onFirst(), sink.onText(text)) });
+    },
+  };
+}
+
 /** The model call, aborted `CALL_SAFETY_MARGIN_MS` before the invocation would be killed, so its outcome can be recorded. */
-async function callModel(candidate: Candidate, request: NormalizedJobRequest, delivery: TimeBudget, deps: CallDeps): Promise<CallResult> {
+async function callModel(candidate: Candidate, invoke: Invoke, delivery: TimeBudget, deps: CallDeps): Promise<CallResult> {
   const startedAt = deps.clock();
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), Math.max(0, delivery.remainingMillis() - CALL_SAFETY_MARGIN_MS));
-  const options = { region: candidate.region, abortSignal: abort.signal };
   let produced = false;
   try {
-    const answer = delivery.stream ? await streamed(candidate, request, options, delivery.stream, () => (produced = true), deps) : await deps.model.converse(candidate.modelId, request, options);
+    const answer = await invoke({ region: candidate.region, abortSignal: abort.signal }, () => (produced = true));
     return { answer, abandoned: false, startedAt, endedAt: deps.clock() };
   } catch (error) {
     const classified = classifyModelError(error, { modelId: candidate.modelId, region: candidate.region, abandoned: abort.signal.aborted, contentProduced: produced });
@@ -173,17 +211,6 @@ async function callModel(candidate: Candidate, request: NormalizedJobRequest, de
   } finally {
     clearTimeout(timer);
   }
-}
-
-function streamed(candidate: Candidate, request: NormalizedJobRequest, options: { region: string; abortSignal: AbortSignal }, sink: { onText(text: string): void }, onFirst: () => void, deps: CallDeps) {
-  if (!deps.model.converseStream) throw new Error('this model invoker cannot stream');
-  return deps.model.converseStream(candidate.modelId, request, {
-    ...options,
-    onText: (text) => {
-      onFirst();
-      sink.onText(text);
-    },
-  });
 }
 
 /** Records the call on the job, gives back unused capacity, tells the breaker (not for an abandoned call) and the metrics. */

@@ -1,6 +1,7 @@
 import { budgetSpent, recordSkip, tryCandidate, type CallDeps, type ChainWork, type TimeBudget } from './candidate-call';
 import { candidatesFor, fitsLargerContext, type Candidate } from './fallback-chain';
 import type { Attempt, Job, JobError, JobResult, Reservation } from './job';
+import { sameFamily } from './native-body';
 
 /*
  * A walk down a fallback chain: each candidate (a model in a region) in turn, through admission, the call and its
@@ -24,9 +25,12 @@ export type ChainOutcome =
  * starting after the candidate whose call last ran out of the invocation's time (so a model slower than the
  * worker's timeout cannot hold a job on the same model at every delivery).
  */
-export function chainFor(job: Pick<Job, 'route' | 'modelId' | 'tenant' | 'attempts'>, deps: Pick<CallDeps, 'routing' | 'homeRegion' | 'allowedModels'>): Candidate[] {
+export function chainFor(job: Pick<Job, 'route' | 'modelId' | 'tenant' | 'attempts'> & { native?: unknown }, deps: Pick<CallDeps, 'routing' | 'homeRegion' | 'allowedModels'>): Candidate[] {
   const allowed = deps.allowedModels?.(job.tenant);
-  const chain = candidatesFor(job, deps.routing, deps.homeRegion).filter((c) => !allowed || allowed.includes(c.modelId));
+  const chain = candidatesFor(job, deps.routing, deps.homeRegion).filter(
+    // A native body is only meaningful to models of its own provider family.
+    (c) => (!allowed || allowed.includes(c.modelId)) && (job.native === undefined || sameFamily(c.modelId, job.modelId)),
+  );
   const lastCall = job.attempts.filter((a) => a.outcome !== 'skipped').at(-1);
   if (lastCall?.errorCode !== 'CALL_ABANDONED') return chain;
   const at = chain.findIndex((c) => c.modelId === lastCall.modelId && c.region === (lastCall.region ?? deps.homeRegion));

@@ -3,7 +3,9 @@ import type { CallDeps, ChainWork, TimeBudget } from './candidate-call';
 import { InvokeTimeoutError, ModelAnswerError, ModelBusyError, ModelsUnavailableError } from './errors';
 import type { Attempt, JobResult, Usage } from './job';
 import { normalizeJobRequest } from './job-request';
-import { acceptRequest } from './job-submission';
+import { acceptRequest, routeWithinPlan } from './job-submission';
+import { isNativeRequest, parseNativeRequest, sameFamily } from './native-body';
+import { routeFor } from './routing';
 import type { ModelCallEvent, ResponseCache } from './ports';
 import { responseCacheKey } from './response-cache-key';
 import type { Tenant } from './tenants';
@@ -35,9 +37,10 @@ export interface RoutingDecision {
   reason: string;
 }
 
-/** The 200 body of POST /invoke. */
+/** The 200 body of POST /invoke: `text`, or for a native body `nativeResponse`, the model's own answer. */
 export interface InvokeAnswer {
-  text: string;
+  text?: string;
+  nativeResponse?: unknown;
   stopReason: string;
   usage: Usage;
   modelId: string;
@@ -56,6 +59,8 @@ export interface InvokeAnswer {
 export interface InvocationStream {
   start(choice: { route: string; modelId: string }): void;
   text(text: string): void;
+  /** A native body's stream: each chunk as the model sent it. */
+  chunk(chunk: unknown): void;
   fallback(change: { from: string; to: string; reason: string }): void;
 }
 
@@ -69,15 +74,15 @@ export interface InvocationOptions extends Pick<TimeBudget, 'remainingMillis'> {
 /** Answers the request now, or throws the QuarryError that says why not (4xx for the request, 429/502/503/504). */
 export async function invokeNow(invocation: Invocation, options: InvocationOptions, deps: InvocationDeps): Promise<InvokeAnswer> {
   const startedAt = deps.clock().getTime();
-  const { request, route, modelId } = acceptRequest({ body: invocation.body, tenant: invocation.tenant }, deps.routing);
-  const work: ChainWork = { jobId: invocation.invocationId, tenant: invocation.tenant.name, route, modelId, attempts: [], request: normalizeJobRequest(request) };
+  const work = accepted(invocation, deps);
+  const { route } = work;
   const attempts: Attempt[] = [];
   const { stream } = options;
   let produced = false;
-  stream?.start({ route, modelId });
+  stream?.start({ route, modelId: work.modelId });
   const budget: TimeBudget = {
     remainingMillis: options.remainingMillis,
-    ...(stream && { stream: { onText: (text: string) => ((produced = true), stream.text(text)) } }),
+    ...(stream && { stream: { onText: (text: string) => ((produced = true), stream.text(text)), onChunk: (chunk: unknown) => ((produced = true), stream.chunk(chunk)) } }),
   };
   // Moving to another model is news to a stream's reader until text was sent (after that, nothing moves).
   const observer = stream
@@ -90,9 +95,9 @@ export async function invokeNow(invocation: Invocation, options: InvocationOptio
   if (stream && result.servedFrom === 'cache' && result.text) stream.text(result.text);
 
   const latencyMs = deps.clock().getTime() - startedAt;
-  deps.log.info('invocation answered', { invocationId: work.jobId, route, modelId: result.modelId, tenant: work.tenant, latencyMs, calls: attempts.filter((a) => a.outcome !== 'skipped').length, servedFrom: result.servedFrom ?? 'model' });
+  deps.log.info('invocation answered', { invocationId: work.jobId, route, modelId: result.modelId, native: work.native !== undefined, tenant: work.tenant, latencyMs, calls: attempts.filter((a) => a.outcome !== 'skipped').length, servedFrom: result.servedFrom ?? 'model' });
   return {
-    text: result.text ?? '',
+    ...(work.native ? { nativeResponse: result.nativeResponse } : { text: result.text ?? '' }),
     stopReason: result.stopReason,
     usage: result.usage,
     modelId: result.modelId,
@@ -102,6 +107,18 @@ export async function invokeNow(invocation: Invocation, options: InvocationOptio
     latencyMs,
     ...(result.servedFrom === 'cache' && { servedFrom: 'cache' as const }),
   };
+}
+
+/** The request as the chain walks it: a Converse request, or a native body for models of its family. */
+function accepted(invocation: Invocation, deps: Pick<InvocationDeps, 'routing'>): ChainWork {
+  const base = { jobId: invocation.invocationId, tenant: invocation.tenant.name, attempts: [] };
+  if (isNativeRequest(invocation.body)) {
+    const native = parseNativeRequest(invocation.body);
+    const choice = routeWithinPlan(routeFor(native, deps.routing), native, invocation.tenant, deps.routing);
+    return { ...base, ...choice, native: native.nativeBody };
+  }
+  const { request, route, modelId } = acceptRequest({ body: invocation.body, tenant: invocation.tenant }, deps.routing);
+  return { ...base, route, modelId, request: normalizeJobRequest(request) };
 }
 
 /**
@@ -132,7 +149,8 @@ function refused<E extends Error & { code: string }>(work: ChainWork, error: E, 
 }
 
 async function cachedAnswer(work: ChainWork, deps: InvocationDeps): Promise<JobResult | undefined> {
-  if (!deps.routing.routes[work.route]?.cacheResponses) return undefined;
+  // The response cache holds Converse answers: a native body is never answered from it.
+  if (work.native || !deps.routing.routes[work.route]?.cacheResponses) return undefined;
   const cached = await deps.cache.get(responseCacheKey(work), deps.clock()).catch((error: Error) => {
     deps.log.warn('response cache unavailable', { invocationId: work.jobId, error: error.name });
     return undefined;
@@ -144,7 +162,7 @@ async function cachedAnswer(work: ChainWork, deps: InvocationDeps): Promise<JobR
 
 /** A route that caches answers keeps this one too, as a job's would be (same key: tenant, route, model, request). */
 async function fillCache(work: ChainWork, result: JobResult, deps: InvocationDeps): Promise<void> {
-  if (!deps.routing.routes[work.route]?.cacheResponses) return;
+  if (work.native || !deps.routing.routes[work.route]?.cacheResponses) return;
   await deps.cache.put(responseCacheKey(work), { ...result, servedFrom: 'model' }, deps.clock()).catch((error: Error) => {
     deps.log.warn('could not fill the response cache', { invocationId: work.jobId, error: error.name });
   });
@@ -152,7 +170,7 @@ async function fillCache(work: ChainWork, result: JobResult, deps: InvocationDep
 
 function routingOf(work: ChainWork, chosen: string, attempts: Attempt[], deps: Pick<InvocationDeps, 'routing'>): RoutingDecision {
   const route = deps.routing.routes[work.route];
-  const candidates = [...new Set([work.modelId, ...(route?.fallback ?? [])])];
+  const candidates = [...new Set([work.modelId, ...(route?.fallback ?? [])])].filter((id) => work.native === undefined || sameFamily(id, work.modelId));
   if (chosen === work.modelId) return { strategy: 'static', candidates, chosen, reason: work.modelId === route?.modelId ? "the route's model" : 'the model the request named' };
   const before = attempts.filter((a) => a.modelId !== chosen && a.errorCode).at(-1);
   return { strategy: 'static', candidates, chosen, reason: `fallback: ${before ? `${before.modelId} ${before.errorCode}` : 'the models before it could not answer'}` };

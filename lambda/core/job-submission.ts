@@ -112,7 +112,7 @@ async function enqueue(job: RunnableJob, deps: SubmissionDeps): Promise<void> {
 }
 
 /** The tenant's plan may limit routes and models: refuse what it excludes, and serve a route by a model it allows. */
-function routeWithinPlan(choice: RouteChoice, request: JobRequest, tenant: Tenant, table: RoutingTable): RouteChoice {
+export function routeWithinPlan(choice: RouteChoice, request: Pick<JobRequest, 'modelId'>, tenant: Tenant, table: RoutingTable): RouteChoice {
   if (tenant.routes && !tenant.routes.includes(choice.route)) throw new RouteNotInPlanError(choice.route, tenant.routes);
   const allowed = tenant.models;
   if (!allowed || allowed.includes(choice.modelId)) return choice;

@@ -31,6 +31,8 @@ export interface JobResult {
   modelId: string;
   /** `cache` when every model failed and a cached answer to the same request was served instead. */
   servedFrom?: 'model' | 'cache';
+  /** A native body's answer, as the model gave it (synchronous invocations only; never stored). */
+  nativeResponse?: unknown;
 }
 
 export interface ResultLocation {

@@ -105,6 +105,19 @@ export interface ModelInvoker {
   converse(modelId: string, request: NormalizedJobRequest, options: { region: string; abortSignal?: AbortSignal }): Promise<{ text: string; stopReason: string; usage: Usage }>;
   /** The same call streamed: `onText` gets each piece of the answer as it comes. Only streaming paths need it. */
   converseStream?(modelId: string, request: NormalizedJobRequest, options: { region: string; abortSignal?: AbortSignal; onText: (text: string) => void }): Promise<{ text: string; stopReason: string; usage: Usage }>;
+  /**
+   * InvokeModel with the model's native body (InvokeModelWithResponseStream when `onChunk` is given: each decoded
+   * chunk goes to it as it comes). Only POST /invoke and /invoke/stream with `nativeBody` need it.
+   */
+  invokeNative?(modelId: string, body: Record<string, unknown>, options: { region: string; abortSignal?: AbortSignal; onChunk?: (chunk: unknown) => void }): Promise<NativeAnswer>;
+}
+
+/** A native call's answer: the model's own response (undefined when streamed), and what Quarry reads of it. */
+export interface NativeAnswer {
+  nativeResponse?: unknown;
+  text: string;
+  stopReason: string;
+  usage: Usage;
 }
 
 export interface LargeResultStore {

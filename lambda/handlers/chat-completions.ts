@@ -41,6 +41,7 @@ export async function answerChat(event: APIGatewayProxyEvent, responseStream: Wr
             start: (choice) => ((model = choice.modelId), data(chunks.role(model))),
             fallback: (change) => (model = change.to),
             text: (text) => data(chunks.text(model, text)),
+            chunk: () => undefined,
           },
         }),
       },

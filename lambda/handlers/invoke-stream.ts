@@ -55,6 +55,7 @@ export const handler = instrumentedStream(async (event: APIGatewayProxyEvent, re
           start: (choice) => send('start', choice),
           fallback: (change) => send('fallback', change),
           text: (text) => ((produced = true), send('delta', { text })),
+          chunk: (chunk) => ((produced = true), send('chunk', chunk)),
         },
       },
       invocation.deps,
