@@ -168,12 +168,17 @@ export class QuarryStack extends Stack {
         [ENV.maxRequestBytes]: String(config.api.maxRequestBytes),
         [ENV.invokeTimeoutSeconds]: String(config.api.streamTimeoutSeconds),
         [ENV.resilience]: JSON.stringify(config.resilience),
+        // Conversations: a turn in job mode is submitted as POST /jobs submits; histories expire with jobs.
+        [ENV.jobsQueueUrl]: this.jobQueue.queue.queueUrl,
+        [ENV.jobTtlDays]: String(config.jobs.ttlDays),
       },
     });
     for (const fn of [this.invoke.function, this.invokeStream.function]) {
       this.jobTable.grantModelCallState(fn);
       fn.addToRolePolicy(this.invokeModelsStatement());
     }
+    this.jobTable.grantConversations(this.invokeStream.function);
+    this.jobQueue.grantSendJobs(this.invokeStream.function);
 
     this.worker = new JobWorker(this, 'JobWorker', {
       queue: this.jobQueue.queue,

@@ -1,5 +1,6 @@
 import type { Attempt, Claimant, Job, JobError, JobResult, Reservation, ResultLocation, RunnableJob, Usage } from './job';
 import type { NormalizedJobRequest } from './job-request';
+import type { Conversation, ConversationMessage, PendingTurn } from './conversation';
 
 /*
  * What the job use cases need from the outside world. The adapters in lambda/aws implement these;
@@ -186,3 +187,21 @@ export interface CircuitBreaker {
   flush(now: Date): Promise<void>;
   describe(targets: BreakerTarget[], now: Date): Promise<BreakerView[]>;
 }
+
+/** What the conversation use cases need stored (lambda/core/conversation-turns.ts; lambda/aws/conversation-store.ts). */
+export interface ConversationStore {
+  create(conversation: Conversation): Promise<void>;
+  /** The conversation, if it exists and has not expired (strongly consistent: turns are decided on it). */
+  get(conversationId: string, now: Date): Promise<Conversation | undefined>;
+  /** Puts `pending` in flight if no turn is and the conversation still has `expectTurns` turns; false otherwise. */
+  claim(conversationId: string, expectTurns: number, pending: PendingTurn, now: Date): Promise<boolean>;
+  /** Names the job that answers the pending turn `turn`. */
+  setJob(conversationId: string, turn: number, jobId: string): Promise<void>;
+  /** Appends the messages of turn `turn` and ends it (if it is still the one in flight); false if it is not. */
+  record(conversationId: string, turn: number, messages: ConversationMessage[], now: Date): Promise<boolean>;
+  /** Ends the pending turn `turn` without recording it. */
+  clear(conversationId: string, turn: number): Promise<void>;
+  /** Deletes the tenant's conversation; false if there is none of that tenant's. */
+  delete(conversationId: string, tenant: string): Promise<boolean>;
+}
+

@@ -138,6 +138,13 @@ export const invokeSettingsSchema = z.object({
   [ENV.invokeTimeoutSeconds]: z._default(positiveInt, 29),
 });
 
+/** Conversations (on the streaming function): a turn in job mode is submitted as POST /jobs would. */
+export const conversationSettingsSchema = z.object({
+  [ENV.jobsTable]: name,
+  [ENV.jobsQueueUrl]: name,
+  [ENV.jobTtlDays]: z._default(positiveInt, 30),
+});
+
 export const statusSettingsSchema = z.object({
   [ENV.tenants]: tenants,
   [ENV.jobsTable]: name,

@@ -7,11 +7,13 @@ import { invokeNow } from '../core/invocation';
 import { ENV } from '../core/settings';
 import { errorResponse, tenantOf } from './http';
 import { answerChat } from './chat-completions';
+import { answerConversation, conversationDeps } from './conversations';
 import { invocationDeps } from './invocation-deps';
 import { instrumentedStream } from './observability';
 
 /*
- * POST /invoke/stream (and POST /chat/completions, lambda/handlers/chat-completions.ts, on the same integration): server-sent events through API Gateway's response streaming (Lambda `streamifyResponse`; the
+ * POST /invoke/stream (and, on the same kind of integration, POST /chat/completions and the /conversations paths:
+ * lambda/handlers/chat-completions.ts, lambda/handlers/conversations.ts): server-sent events through API Gateway's response streaming (Lambda `streamifyResponse`; the
  * `awslambda` globals come from the Node.js runtime, and locally from the function host). A bad request is answered
  * as any other path answers it (its 4xx and JSON error); once accepted, the answer is `200 text/event-stream`:
  * `start`, `fallback` (only before the first `delta`), `delta`..., then `stop` or `error`.
@@ -19,6 +21,7 @@ import { instrumentedStream } from './observability';
 
 const invocation = invocationDeps(process.env);
 const { settings } = invocation;
+const conversations = conversationDeps(process.env, invocation);
 
 const EVENT_STREAM_HEADERS = {
   'Content-Type': 'text/event-stream; charset=utf-8',
@@ -30,9 +33,10 @@ const EVENT_STREAM_HEADERS = {
 export const sseEvent = (type: string, data: unknown) => `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
 
 export const handler = instrumentedStream(async (event: APIGatewayProxyEvent, responseStream, context) => {
-  if (event.resource === '/chat/completions') {
+  const other = event.resource === '/chat/completions' ? answerChat : event.resource?.startsWith('/conversations') ? answerConversation : undefined;
+  if (other) {
     try {
-      await endStream(await answerChat(event, responseStream, context, invocation));
+      await endStream(await other(event, responseStream, context, invocation, conversations));
     } finally {
       await invocation.flush();
     }

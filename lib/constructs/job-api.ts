@@ -18,7 +18,7 @@ export interface JobApiProps {
   readonly invokeFunction?: lambda.IFunction;
   /** The /invoke integration's timeout, set explicitly (the function answers 504 before it). @default Duration.seconds(29) */
   readonly invokeTimeout?: Duration;
-  /** Handles `POST /invoke/stream` and `POST /chat/completions` through a streaming integration. @default - neither path */
+  /** Handles `POST /invoke/stream`, `POST /chat/completions` and the `/conversations` paths through a streaming integration. @default - none of them */
   readonly invokeStreamFunction?: lambda.IFunction;
   /** The /invoke/stream integration's timeout, set explicitly. @default Duration.minutes(5) */
   readonly streamTimeout?: Duration;
@@ -213,6 +213,12 @@ export class JobApi extends Construct {
       this.addEndpoint('/invoke/stream', 'POST', stream, this.jobRequestModel && { requestModels: { 'application/json': this.jobRequestModel } });
       // OpenAI-compatible: the openai client's `baseURL: <api host>/v1` (the stage) reaches it; streamed or not, one function.
       this.addEndpoint('/chat/completions', 'POST', stream);
+      // Conversations: a turn may stream, so they are served by the same function.
+      this.addEndpoint('/conversations', 'POST', stream);
+      const byId = { requestParameters: { 'method.request.path.conversationId': true } };
+      this.addEndpoint('/conversations/{conversationId}', 'GET', stream, byId);
+      this.addEndpoint('/conversations/{conversationId}', 'DELETE', stream, byId);
+      this.addEndpoint('/conversations/{conversationId}/messages', 'POST', stream, byId);
     }
     for (const routePath of props.routePaths ?? []) this.addEndpoint(routePath, 'POST', submit, submitOptions);
 

@@ -74,6 +74,13 @@ export class JobTable extends Construct {
       .combine(this.grantModelCallState(grantee));
   }
 
+  /** Conversations: their items, and a turn's job (submitted as POST /jobs does, and read back for its answer). */
+  public grantConversations(grantee: iam.IGrantable): iam.Grant {
+    return this.grantItems(grantee, 'conversation', 'GetItem', 'PutItem', 'UpdateItem', 'DeleteItem')
+      .combine(this.grantItems(grantee, 'job', 'GetItem', 'PutItem'))
+      .combine(this.grantItems(grantee, 'input', 'PutItem'));
+  }
+
   /** What calling a model through the resilience path touches: the response cache, circuit breakers and quota schedules; no job. */
   public grantModelCallState(grantee: iam.IGrantable): iam.Grant {
     return this.grantItems(grantee, 'cache', 'GetItem', 'PutItem')

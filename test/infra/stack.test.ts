@@ -468,7 +468,21 @@ describe('REST API', () => {
   it('routes POST /jobs, GET /jobs/{jobId}, GET /models and a POST per static route path to Lambda proxy integrations, each wanting an API key', () => {
     const proxies = methods().filter((m) => m.Integration.Type === 'AWS_PROXY');
     const routes = proxies.map((m) => `${m.HttpMethod} ${pathOf(m.ResourceId)}`).sort();
-    expect(routes).toEqual(['GET /jobs/{jobId}', 'GET /models', 'POST /api/analyze', 'POST /api/classify', 'POST /api/generate', 'POST /chat/completions', 'POST /invoke', 'POST /invoke/stream', 'POST /jobs']);
+    expect(routes).toEqual([
+      'DELETE /conversations/{conversationId}',
+      'GET /conversations/{conversationId}',
+      'GET /jobs/{jobId}',
+      'GET /models',
+      'POST /api/analyze',
+      'POST /api/classify',
+      'POST /api/generate',
+      'POST /chat/completions',
+      'POST /conversations',
+      'POST /conversations/{conversationId}/messages',
+      'POST /invoke',
+      'POST /invoke/stream',
+      'POST /jobs',
+    ]);
     for (const method of methods()) {
       expect(method.AuthorizationType).toBe('NONE');
       expect(method.ApiKeyRequired).toBe(true);
@@ -489,10 +503,13 @@ describe('REST API', () => {
       '/invoke': "'POST, OPTIONS'",
       '/invoke/stream': "'POST, OPTIONS'",
       '/chat/completions': "'POST, OPTIONS'",
+      '/conversations': "'POST, OPTIONS'",
+      '/conversations/{conversationId}': "'DELETE, GET, OPTIONS'",
+      '/conversations/{conversationId}/messages': "'POST, OPTIONS'",
     };
     expect(byPath('ANY')).toEqual(expected);
     expect(byPath('OPTIONS')).toEqual(expected);
-    expect(mocks).toHaveLength(18);
+    expect(mocks).toHaveLength(24);
     for (const mock of mocks) {
       const status = mock.HttpMethod === 'ANY' ? '405' : '204';
       // Every content type the template maps answers the status; any other is refused (415), never passed to the mock.
@@ -520,8 +537,8 @@ describe('REST API', () => {
     });
     // Every POST takes the job request but the OpenAI-compatible one, whose body is OpenAI's.
     const posts = methods().filter((m) => m.HttpMethod === 'POST');
-    for (const post of posts.filter((m) => pathOf(m.ResourceId) !== '/chat/completions')) expect(post.RequestModels).toEqual({ 'application/json': ref(model.id) });
-    expect(posts.find((m) => pathOf(m.ResourceId) === '/chat/completions')?.RequestModels).toBeUndefined();
+    const jobBodies = ['/jobs', '/invoke', '/invoke/stream', '/api/classify', '/api/generate', '/api/analyze'];
+    for (const post of posts) expect([pathOf(post.ResourceId), post.RequestModels]).toEqual([pathOf(post.ResourceId), jobBodies.includes(pathOf(post.ResourceId)) ? { 'application/json': ref(model.id) } : undefined]);
   });
 
   it('answers gateway errors with the API\'s JSON error shape and documented codes', () => {
@@ -625,9 +642,16 @@ describe('POST /invoke', () => {
     expect(JSON.stringify(post!.Integration.Uri)).toContain('/response-streaming-invocations');
     expect(fnNamed(streamId).Timeout).toBe(defaults.api.streamTimeoutSeconds + 1);
     expect(envOf(streamId)[ENV.invokeTimeoutSeconds]).toBe(String(defaults.api.streamTimeoutSeconds));
-    // The same grants as POST /invoke, besides writing its own log group.
+    // The grants of POST /invoke, and for conversations their items, a turn's job and sending it to the queue.
     const grantsOf = (id: string) => statementsOf(template, id.replace(/Function[0-9A-F]{8}$/, 'Role')).filter((st) => !actionsOf(st).some((a) => a.startsWith('logs:')));
-    expect(grantsOf(streamId)).toEqual(grantsOf(invokeId));
+    const extra = grantsOf(streamId).filter((st) => !grantsOf(invokeId).some((g) => JSON.stringify(g) === JSON.stringify(st)));
+    expect(grantsOf(streamId)).toEqual(expect.arrayContaining(grantsOf(invokeId)));
+    expect(extra.map((st) => [actionsOf(st).sort(), (st as { Condition?: Record<string, Record<string, unknown>> }).Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys'] ?? st.Resource])).toEqual([
+      [['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], [`${ITEM_KINDS.conversation}*`]],
+      [['dynamodb:GetItem', 'dynamodb:PutItem'], [`${ITEM_KINDS.job}*`]],
+      [['dynamodb:PutItem'], [`${ITEM_KINDS.input}*`]],
+      [['sqs:SendMessage'], arnOf(build.resources.jobsQueue)],
+    ]);
   });
 
   it('gets an environment its settings schema accepts, with the routes the worker has', () => {

@@ -1,0 +1,108 @@
+import type { Writable } from 'node:stream';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { documentClient, sqsClient } from '../aws/clients';
+import { DynamoConversationStore } from '../aws/conversation-store';
+import { JobQueue } from '../aws/job-queue';
+import { JobRepository } from '../aws/job-repository';
+import { conversationView } from '../core/conversation';
+import { createConversation, deleteConversation, postTurn, readConversation, type ConversationDeps } from '../core/conversation-turns';
+import { QuarryError } from '../core/errors';
+import { readJsonBody } from '../core/http-body';
+import { conversationSettingsSchema, ENV, readSettings } from '../core/settings';
+import { errorResponse, jsonResponse, locationOf, tenantOf } from './http';
+import type { invocationDeps } from './invocation-deps';
+import { jobLog, tracer } from './observability';
+
+type Invocation = ReturnType<typeof invocationDeps>;
+
+/** Seconds a crashed synchronous turn blocks its conversation, beyond the stream timeout: then it is cleared. */
+const TURN_LEASE_MARGIN_MS = 60_000;
+
+const EVENT_STREAM_HEADERS = { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' };
+
+/** The conversation dependencies of the streaming function: one set per container. */
+export function conversationDeps(env: Record<string, string | undefined>, invocation: Invocation): ConversationDeps {
+  const settings = readSettings(conversationSettingsSchema, env);
+  const documents = tracer.captureAWSv3Client(documentClient());
+  const store = new JobRepository(documents, settings[ENV.jobsTable]);
+  const queue = new JobQueue(tracer.captureAWSv3Client(sqsClient()));
+  return {
+    conversations: new DynamoConversationStore(documents, settings[ENV.jobsTable]),
+    jobs: store,
+    submission: {
+      store,
+      queue: { enqueue: (message) => queue.enqueue(settings[ENV.jobsQueueUrl], message) },
+      routing: invocation.settings[ENV.routes],
+      jobTtlDays: settings[ENV.jobTtlDays],
+      clock: () => new Date(),
+      log: jobLog,
+    },
+    invocation: invocation.deps,
+    turnLeaseMs: invocation.timeoutSeconds * 1000 + TURN_LEASE_MARGIN_MS,
+    ttlDays: settings[ENV.jobTtlDays],
+  };
+}
+
+/**
+ * The /conversations paths, on the streaming integration so that a turn can stream: every other answer is JSON,
+ * written through the stream's HTTP prelude. Returns the stream to end.
+ */
+export async function answerConversation(event: APIGatewayProxyEvent, responseStream: Writable, context: Context, invocation: Invocation, deps: ConversationDeps): Promise<Writable> {
+  let events: Writable | undefined;
+  let produced = false;
+  const json = (result: APIGatewayProxyResult) => {
+    const out = awslambda.HttpResponseStream.from(responseStream, { statusCode: result.statusCode, headers: result.headers as Record<string, string> });
+    out.write(result.body);
+    return out;
+  };
+  const send = (type: string, data: unknown) => {
+    events ??= awslambda.HttpResponseStream.from(responseStream, { statusCode: 200, headers: EVENT_STREAM_HEADERS });
+    events.write(`event: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
+  };
+  const tenant = tenantOf(event, invocation.settings[ENV.tenants]);
+  const conversationId = event.pathParameters?.conversationId ?? '';
+  try {
+    if (event.resource === '/conversations') {
+      const conversation = await createConversation(readJsonBody(event, invocation.settings[ENV.maxRequestBytes]), tenant, deps);
+      return json(jsonResponse(201, { conversationId: conversation.conversationId }, { Location: locationOf(event, `/conversations/${conversation.conversationId}`) }));
+    }
+    if (!/^[A-Za-z0-9-]{1,64}$/.test(conversationId)) throw new QuarryError('CONVERSATION_NOT_FOUND', `No conversation with id ${conversationId}.`, 404);
+    if (event.resource === '/conversations/{conversationId}' && event.httpMethod === 'GET') {
+      return json(jsonResponse(200, conversationView(await readConversation(conversationId, tenant, deps))));
+    }
+    if (event.resource === '/conversations/{conversationId}' && event.httpMethod === 'DELETE') {
+      await deleteConversation(conversationId, tenant, deps);
+      return json({ statusCode: 204, headers: { 'Cache-Control': 'no-store' }, body: '' });
+    }
+    const outcome = await postTurn(
+      conversationId,
+      readJsonBody(event, invocation.settings[ENV.maxRequestBytes]),
+      tenant,
+      {
+        remainingMillis: invocation.remainingMillis(event, context),
+        seconds: invocation.timeoutSeconds,
+        stream: {
+          start: (choice) => send('start', choice),
+          fallback: (change) => send('fallback', change),
+          text: (text) => ((produced = true), send('delta', { text })),
+          chunk: () => undefined,
+        },
+      },
+      deps,
+    );
+    if (outcome.mode === 'job') {
+      return json(jsonResponse(202, { jobId: outcome.jobId, turn: outcome.turn }, { Location: locationOf(event, `/jobs/${outcome.jobId}`) }));
+    }
+    if (outcome.mode === 'sync') return json(jsonResponse(200, { ...outcome.answer, turn: outcome.turn }));
+    const { answer } = outcome;
+    send('stop', { stopReason: answer.stopReason, usage: answer.usage, modelId: answer.modelId, latencyMs: answer.latencyMs, turn: outcome.turn });
+    return events!;
+  } catch (error) {
+    const response = errorResponse(error);
+    if (!events) return json(response);
+    const { code, message } = (JSON.parse(response.body) as { error: { code: string; message: string } }).error;
+    const retryAfterSeconds = error instanceof QuarryError ? error.retryAfterSeconds : undefined;
+    send('error', { code, message, incomplete: produced, ...(retryAfterSeconds !== undefined && { retryAfterSeconds }) });
+    return events;
+  }
+}
