@@ -1,15 +1,14 @@
-import type { Writable } from 'node:stream';
-import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { documentClient, sqsClient } from '../aws/clients';
 import { DynamoConversationStore } from '../aws/conversation-store';
 import { JobQueue } from '../aws/job-queue';
 import { JobRepository } from '../aws/job-repository';
-import { conversationView } from '../core/conversation';
+import { ConversationNotFoundError, conversationView } from '../core/conversation';
 import { createConversation, deleteConversation, postTurn, readConversation, type ConversationDeps } from '../core/conversation-turns';
-import { QuarryError } from '../core/errors';
 import { readJsonBody } from '../core/http-body';
 import { conversationSettingsSchema, ENV, readSettings } from '../core/settings';
-import { errorResponse, jsonResponse, locationOf, tenantOf } from './http';
+import type { ResponseWriter } from './event-stream';
+import { jsonResponse, locationOf, tenantOf } from './http';
 import type { invocationDeps } from './invocation-deps';
 import { jobLog, tracer } from './observability';
 
@@ -18,7 +17,6 @@ type Invocation = ReturnType<typeof invocationDeps>;
 /** Seconds a crashed synchronous turn blocks its conversation, beyond the stream timeout: then it is cleared. */
 const TURN_LEASE_MARGIN_MS = 60_000;
 
-const EVENT_STREAM_HEADERS = { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' };
 
 /** The conversation dependencies of the streaming function: one set per container. */
 export function conversationDeps(env: Record<string, string | undefined>, invocation: Invocation): ConversationDeps {
@@ -45,64 +43,32 @@ export function conversationDeps(env: Record<string, string | undefined>, invoca
 
 /**
  * The /conversations paths, on the streaming integration so that a turn can stream: every other answer is JSON,
- * written through the stream's HTTP prelude. Returns the stream to end.
+ * written through the stream's HTTP prelude.
  */
-export async function answerConversation(event: APIGatewayProxyEvent, responseStream: Writable, context: Context, invocation: Invocation, deps: ConversationDeps): Promise<Writable> {
-  let events: Writable | undefined;
-  let produced = false;
-  const json = (result: APIGatewayProxyResult) => {
-    const out = awslambda.HttpResponseStream.from(responseStream, { statusCode: result.statusCode, headers: result.headers as Record<string, string> });
-    out.write(result.body);
-    return out;
-  };
-  const send = (type: string, data: unknown) => {
-    events ??= awslambda.HttpResponseStream.from(responseStream, { statusCode: 200, headers: EVENT_STREAM_HEADERS });
-    events.write(`event: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
-  };
+export async function answerConversation(event: APIGatewayProxyEvent, writer: ResponseWriter, context: Context, invocation: Invocation, deps: ConversationDeps): Promise<void> {
   const tenant = tenantOf(event, invocation.settings[ENV.tenants]);
   const conversationId = event.pathParameters?.conversationId ?? '';
-  try {
-    if (event.resource === '/conversations') {
-      const conversation = await createConversation(readJsonBody(event, invocation.settings[ENV.maxRequestBytes]), tenant, deps);
-      return json(jsonResponse(201, { conversationId: conversation.conversationId }, { Location: locationOf(event, `/conversations/${conversation.conversationId}`) }));
-    }
-    if (!/^[A-Za-z0-9-]{1,64}$/.test(conversationId)) throw new QuarryError('CONVERSATION_NOT_FOUND', `No conversation with id ${conversationId}.`, 404);
-    if (event.resource === '/conversations/{conversationId}' && event.httpMethod === 'GET') {
-      return json(jsonResponse(200, conversationView(await readConversation(conversationId, tenant, deps))));
-    }
-    if (event.resource === '/conversations/{conversationId}' && event.httpMethod === 'DELETE') {
-      await deleteConversation(conversationId, tenant, deps);
-      return json({ statusCode: 204, headers: { 'Cache-Control': 'no-store' }, body: '' });
-    }
-    const outcome = await postTurn(
-      conversationId,
-      readJsonBody(event, invocation.settings[ENV.maxRequestBytes]),
-      tenant,
-      {
-        remainingMillis: invocation.remainingMillis(event, context),
-        seconds: invocation.timeoutSeconds,
-        stream: {
-          start: (choice) => send('start', choice),
-          fallback: (change) => send('fallback', change),
-          text: (text) => ((produced = true), send('delta', { text })),
-          chunk: () => undefined,
-        },
-      },
-      deps,
-    );
-    if (outcome.mode === 'job') {
-      return json(jsonResponse(202, { jobId: outcome.jobId, turn: outcome.turn }, { Location: locationOf(event, `/jobs/${outcome.jobId}`) }));
-    }
-    if (outcome.mode === 'sync') return json(jsonResponse(200, { ...outcome.answer, turn: outcome.turn }));
-    const { answer } = outcome;
-    send('stop', { stopReason: answer.stopReason, usage: answer.usage, modelId: answer.modelId, latencyMs: answer.latencyMs, turn: outcome.turn });
-    return events!;
-  } catch (error) {
-    const response = errorResponse(error);
-    if (!events) return json(response);
-    const { code, message } = (JSON.parse(response.body) as { error: { code: string; message: string } }).error;
-    const retryAfterSeconds = error instanceof QuarryError ? error.retryAfterSeconds : undefined;
-    send('error', { code, message, incomplete: produced, ...(retryAfterSeconds !== undefined && { retryAfterSeconds }) });
-    return events;
+  if (event.resource === '/conversations') {
+    const conversation = await createConversation(readJsonBody(event, invocation.settings[ENV.maxRequestBytes]), tenant, deps);
+    return writer.json(jsonResponse(201, { conversationId: conversation.conversationId }, { Location: locationOf(event, `/conversations/${conversation.conversationId}`) }));
   }
+  if (!/^[A-Za-z0-9-]{1,64}$/.test(conversationId)) throw new ConversationNotFoundError(conversationId);
+  if (event.resource === '/conversations/{conversationId}' && event.httpMethod === 'GET') {
+    return writer.json(jsonResponse(200, conversationView(await readConversation(conversationId, tenant, deps))));
+  }
+  if (event.resource === '/conversations/{conversationId}' && event.httpMethod === 'DELETE') {
+    await deleteConversation(conversationId, tenant, deps);
+    return writer.json({ statusCode: 204, headers: { 'Cache-Control': 'no-store' }, body: '' });
+  }
+  const outcome = await postTurn(
+    conversationId,
+    readJsonBody(event, invocation.settings[ENV.maxRequestBytes]),
+    tenant,
+    { remainingMillis: invocation.remainingMillis(event, context), seconds: invocation.timeoutSeconds, stream: writer.invocationEvents() },
+    deps,
+  );
+  if (outcome.mode === 'job') return writer.json(jsonResponse(202, { jobId: outcome.jobId, turn: outcome.turn }, { Location: locationOf(event, `/jobs/${outcome.jobId}`) }));
+  if (outcome.mode === 'sync') return writer.json(jsonResponse(200, { ...outcome.answer, turn: outcome.turn }));
+  const { answer } = outcome;
+  writer.event('stop', { stopReason: answer.stopReason, usage: answer.usage, modelId: answer.modelId, latencyMs: answer.latencyMs, turn: outcome.turn });
 }
