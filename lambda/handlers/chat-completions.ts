@@ -48,8 +48,8 @@ export async function answerChat(event: APIGatewayProxyEvent, writer: ResponseWr
     if (mapped.chat.stream_options?.include_usage) data(chunks.usage(answer));
     data('[DONE]');
   } catch (error) {
-    const pointed = mapped ? chatError(error, mapped) : error;
-    if (!writer.streaming) return writer.json(errorResponse(pointed));
-    data(JSON.parse(errorResponse(pointed).body));
+    const response = errorResponse(mapped ? chatError(error, mapped) : error);
+    if (!writer.streaming) return writer.json(response);
+    data(JSON.parse(response.body));
   }
 }

@@ -1,49 +1,29 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { BreakerStore } from '../aws/breaker-store';
-import { CapacityStore } from '../aws/capacity-store';
-import { bedrockClient, documentClient, s3Client, snsClient, sqsClient } from '../aws/clients';
+import { documentClient, s3Client, snsClient, sqsClient } from '../aws/clients';
 import { JobEvents } from '../aws/job-events';
 import { JobQueue, jobMessageBodySchema } from '../aws/job-queue';
 import { JobRepository } from '../aws/job-repository';
-import { ModelGateway } from '../aws/model-gateway';
-import { DynamoResponseCache } from '../aws/response-cache';
 import { ResultStore } from '../aws/result-store';
 import { METRICS } from '../core/metric-names';
 import { processDelivery, RedeliverLater, type ProcessingDeps } from '../core/job-processing';
 import { redeliveryDelaySeconds } from '../core/job-lifecycle';
-import { modelsByTenant } from '../core/tenants';
 import { ENV, readSettings, workerSettingsSchema } from '../core/settings';
-import { modelMetrics } from './model-metrics';
-import { instrumented, jobLog, logger, metrics, tracer } from './observability';
+import { modelCallDeps } from './model-call-deps';
+import { instrumented, logger, metrics, tracer } from './observability';
 
 const settings = readSettings(workerSettingsSchema, process.env);
 const table = settings[ENV.jobsTable];
 const policy = settings[ENV.resilience];
-const documents = tracer.captureAWSv3Client(documentClient());
 const queue = new JobQueue(tracer.captureAWSv3Client(sqsClient()));
-const breakers = new BreakerStore(documents, table, policy.breaker, jobLog);
-const modelObserver = modelMetrics(metrics);
+const modelCalls = modelCallDeps({ table, policy, routing: settings[ENV.routes], tenants: settings[ENV.tenants] });
 const deps: ProcessingDeps = {
-  store: new JobRepository(documents, table),
-  model: new ModelGateway((region) => tracer.captureAWSv3Client(bedrockClient(region, policy.sdkMaxAttempts))),
+  ...modelCalls.deps,
+  store: new JobRepository(tracer.captureAWSv3Client(documentClient()), table),
   results: new ResultStore(tracer.captureAWSv3Client(s3Client()), settings[ENV.resultsBucket]),
   events: new JobEvents(tracer.captureAWSv3Client(snsClient()), settings[ENV.eventsTopicArn]),
   requeuer: { requeue: (message, delaySeconds) => queue.requeue(settings[ENV.jobsQueueUrl], message, delaySeconds) },
-  breaker: breakers,
-  capacity: new CapacityStore(documents, table, (modelId) => settings[ENV.routes].models[modelId]?.quota, jobLog),
-  cache: new DynamoResponseCache(documents, table, policy.cacheTtlSeconds),
-  observer: modelObserver,
-  log: jobLog,
-  clock: () => new Date(),
-  sleep: (ms) => sleep(ms),
-  random: Math.random,
-  routing: settings[ENV.routes],
-  allowedModels: modelsByTenant(settings[ENV.tenants]),
-  policy,
-  homeRegion: process.env.AWS_REGION ?? 'us-east-1',
   resultInlineMaxBytes: settings[ENV.resultInlineMaxBytes],
   logText: settings[ENV.logPromptText],
 };
@@ -89,7 +69,6 @@ export const handler = instrumented(async (event: SQSEvent, context: Context): P
     return await processPartialResponse(event, (record: SQSRecord) => processRecord(record, context), processor, { context, throwOnFullBatchFailure: false });
   } finally {
     // The batch's model metrics, one EMF object per model; its successful calls, one breaker write per model.
-    modelObserver.flush();
-    await breakers.flush(new Date());
+    await modelCalls.flush();
   }
 });
