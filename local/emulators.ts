@@ -1,5 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import type { RequestListener, Server } from 'node:http';
+import type { RequestListener, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { memoizeDynaliteExpressions } from './dynalite-expressions';
@@ -25,7 +25,7 @@ export interface EmulatorOptions {
   env?: Record<string, string | undefined>;
 }
 
-/** How long stop() lets dynalite's requests in flight finish before it closes the database anyway. */
+/** How long stop() lets the operations dynalite has started finish before it closes the database anyway. */
 const DRAIN_TIMEOUT_MS = 5_000;
 
 const children = new Set<ChildProcess>();
@@ -79,22 +79,44 @@ async function startDynalite(stops: Array<() => Promise<void>>): Promise<{ url: 
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
   });
-  // Requests in flight (over HTTP or through the handler a proxy calls directly) finish before the database closes:
-  // closing it under an operation dynalite has already queued throws "Database is closed" out of a timer.
+  // Every operation dynalite has started finishes before its database closes: closing it under one still queued (on
+  // an item's lock, say) makes the operation's callback throw "Database is closed" out of a timer, which ends the
+  // process. An operation is done when dynalite answers it, not when its caller hangs up (a stopped function's
+  // socket closes at once while dynalite goes on); it never starts when the caller hangs up before the body is read.
   const dynaliteHandler = server.listeners('request')[0] as RequestListener;
+  let stopping = false;
   let inFlight = 0;
   let drained: (() => void) | undefined;
   const handler: RequestListener = (request, response) => {
+    if (stopping) {
+      response.writeHead(500, { 'content-type': 'application/x-amz-json-1.0' });
+      response.end(JSON.stringify({ __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError', message: 'dynalite is stopping' }));
+      return;
+    }
     inFlight += 1;
-    response.once('close', () => {
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
       inFlight -= 1;
       if (inFlight === 0) drained?.();
+    };
+    let bodyRead = false;
+    request.once('end', () => (bodyRead = true));
+    response.once('close', () => {
+      if (!bodyRead) finish();
     });
+    const end = response.end.bind(response) as (...args: unknown[]) => ServerResponse;
+    response.end = ((...args: unknown[]) => {
+      finish();
+      return end(...args);
+    }) as ServerResponse['end'];
     dynaliteHandler(request, response);
   };
   server.removeAllListeners('request');
   server.on('request', handler);
   stops.push(async () => {
+    stopping = true;
     if (inFlight > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([new Promise<void>((resolve) => (drained = resolve)), new Promise<void>((resolve) => (timer = setTimeout(resolve, DRAIN_TIMEOUT_MS)))]);
