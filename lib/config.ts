@@ -264,6 +264,24 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    inputs: z
+      .object({
+        expirationDays: z.number().int().min(1).default(7).describe("Days before objects in the inputs bucket (attachments named by s3Location) expire"),
+        uploadUrlSeconds: z.number().int().min(60).max(3600).default(900).describe('Lifetime of the upload URL POST /inputs returns (s), capped as results.presignedUrlSeconds is'),
+      })
+      .strict()
+      .prefault({}),
+    guardrails: z
+      .array(
+        z
+          .object({
+            id: z.string().regex(/^[a-z0-9]+$/, 'a guardrail id (as in its ARN), not the ARN').describe('The guardrail id'),
+            description: z.string().optional().describe('What it guards against (for the reader of the config)'),
+          })
+          .strict(),
+      )
+      .default([])
+      .describe("Bedrock guardrails a request's guardrailConfig may name (any version); the functions that call models may apply only these (bedrock:ApplyGuardrail)"),
     jobs: z
       .object({
         ttlDays: z.number().int().min(1).default(30).describe('Days before a job record expires (DynamoDB TTL)'),

@@ -19,6 +19,7 @@ import { JobWorker } from './constructs/job-worker';
 import { Observability } from './constructs/observability';
 import { QuarryFunction } from './constructs/quarry-function';
 import { ResultsBucket } from './constructs/results-bucket';
+import { InputsBucket } from './constructs/inputs-bucket';
 import { jobRequestJsonSchema } from './job-request-model';
 
 export interface QuarryStackProps extends StackProps {
@@ -68,6 +69,7 @@ export class QuarryStack extends Stack {
   public readonly config: QuarryConfig;
   public readonly jobTable: JobTable;
   public readonly results: ResultsBucket;
+  public readonly inputs: InputsBucket;
   public readonly jobQueue: JobQueue;
   public readonly jobEvents: JobEvents;
   public readonly submit: QuarryFunction;
@@ -94,6 +96,12 @@ export class QuarryStack extends Stack {
 
     this.jobTable = new JobTable(this, 'Jobs', { removalPolicy: dataRemovalPolicy });
     this.results = new ResultsBucket(this, 'Results', { expirationDays: config.results.expirationDays, removalPolicy: dataRemovalPolicy });
+    this.inputs = new InputsBucket(this, 'Inputs', { expirationDays: config.inputs.expirationDays, accessLogsBucket: this.results.accessLogsBucket, removalPolicy: dataRemovalPolicy });
+    // What a request may name beyond routes and models: attachments in the inputs bucket, the configured guardrails.
+    const requestPolicy = {
+      [ENV.inputsBucket]: this.inputs.bucket.bucketName,
+      [ENV.guardrails]: JSON.stringify(config.guardrails.map((g) => g.id)),
+    };
     this.jobQueue = new JobQueue(this, 'JobQueue', {
       visibilityTimeout,
       maxReceiveCount: config.worker.maxReceiveCount,
@@ -113,9 +121,12 @@ export class QuarryStack extends Stack {
         [ENV.jobTtlDays]: String(config.jobs.ttlDays),
         [ENV.maxRequestBytes]: String(config.api.maxRequestBytes),
         [ENV.resilience]: JSON.stringify(config.resilience),
+        [ENV.inputUploadSeconds]: String(config.inputs.uploadUrlSeconds),
+        ...requestPolicy,
       },
     });
     this.jobTable.grantSubmitJobs(this.submit.function);
+    this.inputs.grantSignUploads(this.submit.function);
     this.jobQueue.grantSendJobs(this.submit.function);
 
     this.status = new QuarryFunction(this, 'Status', {
@@ -155,6 +166,7 @@ export class QuarryStack extends Stack {
         [ENV.maxRequestBytes]: String(config.api.maxRequestBytes),
         [ENV.invokeTimeoutSeconds]: String(config.api.invokeTimeoutSeconds),
         [ENV.resilience]: JSON.stringify(config.resilience),
+        ...requestPolicy,
       },
     });
     this.invokeStream = new QuarryFunction(this, 'InvokeStream', {
@@ -168,6 +180,7 @@ export class QuarryStack extends Stack {
         [ENV.maxRequestBytes]: String(config.api.maxRequestBytes),
         [ENV.invokeTimeoutSeconds]: String(config.api.streamTimeoutSeconds),
         [ENV.resilience]: JSON.stringify(config.resilience),
+        ...requestPolicy,
         // Conversations: a turn in job mode is submitted as POST /jobs submits; histories expire with jobs.
         [ENV.jobsQueueUrl]: this.jobQueue.queue.queueUrl,
         [ENV.jobTtlDays]: String(config.jobs.ttlDays),
@@ -175,7 +188,7 @@ export class QuarryStack extends Stack {
     });
     for (const fn of [this.invoke.function, this.invokeStream.function]) {
       this.jobTable.grantModelCallState(fn);
-      fn.addToRolePolicy(this.invokeModelsStatement());
+      this.grantCallModels(fn);
     }
     this.jobTable.grantConversations(this.invokeStream.function);
     this.jobQueue.grantSendJobs(this.invokeStream.function);
@@ -197,6 +210,7 @@ export class QuarryStack extends Stack {
         [ENV.resultInlineMaxBytes]: String(config.results.inlineMaxBytes),
         [ENV.logPromptText]: String(config.logPromptText),
         [ENV.resilience]: JSON.stringify(config.resilience),
+        [ENV.inputsBucket]: this.inputs.bucket.bucketName,
       },
     });
     const workerFn = this.worker.fn.function;
@@ -205,7 +219,7 @@ export class QuarryStack extends Stack {
     this.jobQueue.grantSendJobs(workerFn);
     this.results.grantWriteResults(workerFn);
     this.jobEvents.grantPublish(workerFn);
-    workerFn.addToRolePolicy(this.invokeModelsStatement());
+    this.grantCallModels(workerFn);
 
     this.deadLetter = new DeadLetterHandler(this, 'DeadLetterHandler', {
       deadLetterQueue: this.jobQueue.deadLetterQueue,
@@ -322,6 +336,27 @@ export class QuarryStack extends Stack {
   }
 
   /** Calling the configured models (the worker's and POST /invoke's one Bedrock permission). */
+  /** A function that calls models: the configured models, their attachments in the inputs bucket, the configured guardrails. */
+  private grantCallModels(fn: iam.IGrantable & { addToRolePolicy(statement: iam.PolicyStatement): void }): void {
+    fn.addToRolePolicy(this.invokeModelsStatement());
+    this.inputs.grantReadInputs(fn);
+    if (this.config.guardrails.length > 0) {
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'ApplyConfiguredGuardrails',
+          // Converse with a guardrailConfig is authorized by ApplyGuardrail on the guardrail, in each region a call goes to.
+          actions: ['bedrock:ApplyGuardrail'],
+          resources: this.config.guardrails.flatMap((g) => this.callRegions().map((region) => `arn:${this.partition}:bedrock:${region}:${this.account}:guardrail/${g.id}`)),
+        }),
+      );
+    }
+  }
+
+  /** The stack's region and every failover region a model is configured with. */
+  private callRegions(): string[] {
+    return [...new Set([this.region, ...Object.values(this.config.models).flatMap((m) => m.regions ?? [])])];
+  }
+
   private invokeModelsStatement(): iam.PolicyStatement {
     return new iam.PolicyStatement({
       sid: 'InvokeConfiguredModels',
@@ -343,6 +378,13 @@ export class QuarryStack extends Stack {
       Validations.of(fn).acknowledge({
         id: resultsObjects,
         reason: `Result objects are keyed by job id under ${RESULTS_PREFIX}; the statement is limited to that prefix and to one action (PutObject for the worker, GetObject for status).`,
+      });
+    }
+    const inputObjects = `AwsSolutions-IAM5[Resource::<${this.getLogicalId(this.inputs.bucket.node.defaultChild as CfnBucket)}.Arn>/*]`;
+    for (const fn of [this.submit, this.invoke, this.invokeStream, this.worker.fn]) {
+      Validations.of(fn).acknowledge({
+        id: inputObjects,
+        reason: 'The inputs bucket holds only attachments requests name, keyed <tenant>/<id>; one action per function (GetObject for the functions that call models, PutObject for submit, which signs upload URLs). Which tenant may name which key is checked by the request validation, as IAM cannot know the tenant of an API key.',
       });
     }
     // Only a global. profile (without profileDestinationRegions) has a wildcard: its model in any commercial region.

@@ -4,19 +4,18 @@ import {
   ConverseStreamCommand,
   InvokeModelCommand,
   InvokeModelWithResponseStreamCommand,
+  type ContentBlock as SdkBlock,
+  type ConverseCommandInput,
   type ConverseStreamOutput,
   type ResponseStream,
 } from '@aws-sdk/client-bedrock-runtime';
+import { ATTACHMENT_LIMITS, type AttachmentSource, type ContentBlock, type OutputBlock, type ToolResultContent } from '../core/converse-fields';
 import { nativeChunkOutcome, nativeOutcome } from '../core/native-body';
 import type { NormalizedJobRequest } from '../core/job-request';
-import type { Usage } from '../core/job';
-import type { ModelInvoker, NativeAnswer } from '../core/ports';
+import type { ConverseAnswer, InputReader, ModelInvoker, NativeAnswer } from '../core/ports';
 
-export interface ModelAnswer {
-  text: string;
-  stopReason: string;
-  usage: Usage;
-}
+type ModelAnswer = ConverseAnswer;
+type SdkContentBlock = SdkBlock;
 
 /**
  * Calls a model through the Converse API (one request shape for every model family), in the region asked for:
@@ -25,13 +24,19 @@ export interface ModelAnswer {
 export class ModelGateway implements ModelInvoker {
   private readonly clients = new Map<string, BedrockRuntimeClient>();
 
-  constructor(private readonly clientFor: (region: string) => BedrockRuntimeClient) {}
+  /** Attachments already read for a request, so a retry or a fallback does not read them again. */
+  private readonly resolved = new WeakMap<NormalizedJobRequest, Promise<ConverseCommandInput['messages']>>();
+
+  constructor(
+    private readonly clientFor: (region: string) => BedrockRuntimeClient,
+    /** Reads attachments stored in the inputs bucket; without it, a request that has one fails (InputNotReadable). */
+    private readonly inputs?: InputReader,
+  ) {}
 
   async converse(modelId: string, request: NormalizedJobRequest, options: { region: string; abortSignal?: AbortSignal }): Promise<ModelAnswer> {
-    const response = await this.client(options.region).send(new ConverseCommand(converseInput(modelId, request)), { abortSignal: options.abortSignal });
-    const text = (response.output?.message?.content ?? []).map((block) => block.text ?? '').join('');
+    const response = await this.client(options.region).send(new ConverseCommand(await this.converseInput(modelId, request)), { abortSignal: options.abortSignal });
     return {
-      text,
+      ...outputOf(response.output?.message?.content ?? []),
       stopReason: response.stopReason ?? 'end_turn',
       usage: { inputTokens: response.usage?.inputTokens ?? 0, outputTokens: response.usage?.outputTokens ?? 0 },
     };
@@ -42,18 +47,27 @@ export class ModelGateway implements ModelInvoker {
    * stream ends. An error event in the stream is thrown as the exception it names, as the SDK throws those it models.
    */
   async converseStream(modelId: string, request: NormalizedJobRequest, options: { region: string; abortSignal?: AbortSignal; onText: (text: string) => void }): Promise<ModelAnswer> {
-    const response = await this.client(options.region).send(new ConverseStreamCommand(converseInput(modelId, request)), { abortSignal: options.abortSignal });
-    let text = '';
+    const response = await this.client(options.region).send(new ConverseStreamCommand(await this.converseInput(modelId, request)), { abortSignal: options.abortSignal });
     let stopReason = 'end_turn';
     let usage = { inputTokens: 0, outputTokens: 0 };
     let stopped = false;
+    // The answer's blocks by index: text as it comes, a tool call's input as JSON text in pieces until its block stops.
+    const blocks: Array<{ text: string } | { toolUseId: string; name: string; input: string }> = [];
     for await (const event of response.stream ?? []) {
       const failure = streamFailure(event);
       if (failure) throw failure;
-      const delta = event.contentBlockDelta?.delta?.text;
-      if (delta) {
-        text += delta;
-        options.onText(delta);
+      const start = event.contentBlockStart;
+      if (start?.start?.toolUse) blocks[start.contentBlockIndex ?? blocks.length] = { toolUseId: start.start.toolUse.toolUseId ?? '', name: start.start.toolUse.name ?? '', input: '' };
+      const delta = event.contentBlockDelta;
+      if (delta?.delta?.text) {
+        const index = delta.contentBlockIndex ?? 0;
+        const block = (blocks[index] ??= { text: '' });
+        if ('text' in block) block.text += delta.delta.text;
+        options.onText(delta.delta.text);
+      }
+      if (delta?.delta?.toolUse?.input) {
+        const block = blocks[delta.contentBlockIndex ?? 0];
+        if (block && 'input' in block) block.input += delta.delta.toolUse.input;
       }
       if (event.messageStop) {
         stopped = true;
@@ -64,7 +78,8 @@ export class ModelGateway implements ModelInvoker {
     // An aborted stream ends its iteration quietly: a cut answer must never pass for a whole one.
     if (options.abortSignal?.aborted) throw Object.assign(new Error('The call was abandoned before the model finished its answer'), { name: 'AbortError' });
     if (!stopped) throw Object.assign(new Error('The model stream ended before its messageStop event'), { name: 'ModelStreamErrorException' });
-    return { text, stopReason, usage };
+    const content = blocks.filter(Boolean).map((b): SdkBlock => ('text' in b ? { text: b.text } : { toolUse: { toolUseId: b.toolUseId, name: b.name, input: parseToolInput(b.input) as NonNullable<SdkBlock['toolUse']>['input'] } }));
+    return { ...outputOf(content), stopReason, usage };
   }
 
   /** InvokeModel (or, given `onChunk`, InvokeModelWithResponseStream) with the model's native body, as given. */
@@ -92,6 +107,42 @@ export class ModelGateway implements ModelInvoker {
     return { text: '', stopReason, usage };
   }
 
+  /** The Converse input of a request: its messages with every attachment's bytes (read once per request). */
+  private async converseInput(modelId: string, request: NormalizedJobRequest): Promise<ConverseCommandInput> {
+    let messages = this.resolved.get(request);
+    if (!messages) {
+      messages = Promise.all(request.messages.map(async (m) => ({ role: m.role, content: await Promise.all(m.content.map((b) => this.sdkBlock(b))) })));
+      this.resolved.set(request, messages);
+      messages.catch(() => this.resolved.delete(request));
+    }
+    return {
+      modelId,
+      messages: await messages,
+      ...(request.system !== undefined && { system: [{ text: request.system }] }),
+      ...(request.inferenceConfig !== undefined && { inferenceConfig: request.inferenceConfig }),
+      ...(request.toolConfig !== undefined && { toolConfig: request.toolConfig as ConverseCommandInput['toolConfig'] }),
+      ...(request.guardrailConfig !== undefined && { guardrailConfig: request.guardrailConfig }),
+      ...(request.additionalModelRequestFields !== undefined && { additionalModelRequestFields: request.additionalModelRequestFields as ConverseCommandInput['additionalModelRequestFields'] }),
+      ...(request.serviceTier !== undefined && { serviceTier: { type: request.serviceTier } }),
+    };
+  }
+
+  private async sdkBlock(block: ContentBlock | ToolResultContent): Promise<SdkContentBlock> {
+    if ('image' in block) return { image: { format: block.image.format, source: { bytes: await this.bytesOf(block.image.source, ATTACHMENT_LIMITS.imageBytes) } } };
+    if ('document' in block) return { document: { format: block.document.format, name: block.document.name, source: { bytes: await this.bytesOf(block.document.source, ATTACHMENT_LIMITS.documentBytes) } } };
+    if ('toolResult' in block) {
+      const content = await Promise.all(block.toolResult.content.map((c) => this.sdkBlock(c)));
+      return { toolResult: { toolUseId: block.toolResult.toolUseId, content: content as NonNullable<SdkBlock['toolResult']>['content'], ...(block.toolResult.status && { status: block.toolResult.status }) } };
+    }
+    return block as SdkContentBlock;
+  }
+
+  private async bytesOf(source: AttachmentSource, maxBytes: number): Promise<Uint8Array> {
+    if ('bytes' in source) return Buffer.from(source.bytes, 'base64');
+    if (!this.inputs) throw Object.assign(new Error(`${source.s3Location.uri} cannot be read: this function has no inputs bucket`), { name: 'InputNotReadable' });
+    return this.inputs.read(source.s3Location.uri, maxBytes);
+  }
+
   private client(region: string): BedrockRuntimeClient {
     let client = this.clients.get(region);
     if (!client) this.clients.set(region, (client = this.clientFor(region)));
@@ -99,13 +150,25 @@ export class ModelGateway implements ModelInvoker {
   }
 }
 
-function converseInput(modelId: string, request: NormalizedJobRequest) {
-  return {
-    modelId,
-    messages: request.messages,
-    ...(request.system !== undefined && { system: [{ text: request.system }] }),
-    ...(request.inferenceConfig !== undefined && { inferenceConfig: request.inferenceConfig }),
-  };
+/** An answer's text (its text blocks joined) and, when it holds tool calls, its blocks as Quarry returns them. */
+function outputOf(content: SdkBlock[]): { text: string; content?: OutputBlock[] } {
+  const text = content.map((block) => block.text ?? '').join('');
+  if (!content.some((block) => block.toolUse)) return { text };
+  const blocks = content.flatMap((block): OutputBlock[] => {
+    if (block.toolUse) return [{ toolUse: { toolUseId: block.toolUse.toolUseId ?? '', name: block.toolUse.name ?? '', input: (block.toolUse.input ?? {}) as Record<string, unknown> } }];
+    return block.text !== undefined ? [{ text: block.text }] : [];
+  });
+  return { text, content: blocks };
+}
+
+/** A streamed tool call's input: JSON text; an empty input is `{}`. */
+function parseToolInput(text: string): Record<string, unknown> {
+  if (text.trim() === '') return {};
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    throw Object.assign(new Error('The model streamed a tool call whose input is not JSON'), { name: 'ModelStreamErrorException' });
+  }
 }
 
 const STREAM_EXCEPTIONS = {

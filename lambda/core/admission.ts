@@ -1,3 +1,4 @@
+import { estimateMessageTokens, estimateOverheadTokens } from './converse-fields';
 import type { NormalizedJobRequest } from './job-request';
 
 /**
@@ -100,10 +101,9 @@ export function unusedMs(quota: ModelQuota, reserved: Cost, used: { inputTokens:
   return Math.max(0, schedule.intervalMs - actual.intervalMs * scale);
 }
 
-/** Input tokens as Bedrock's quota counts them, estimated from text (about four characters a token). */
+/** Input tokens as Bedrock's quota counts them, estimated (lambda/core/converse-fields.ts estimateBlockTokens). */
 export function estimateInputTokens(request: NormalizedJobRequest): number {
-  const chars = request.messages.reduce((n, m) => n + m.content.reduce((k, b) => k + b.text.length, 0), 0) + (request.system?.length ?? 0);
-  return Math.ceil(chars / 4);
+  return request.messages.reduce((n, m) => n + estimateMessageTokens(m), 0) + estimateOverheadTokens(request);
 }
 
 export function costOf(request: NormalizedJobRequest, defaultMaxTokens: number): Cost {

@@ -4,6 +4,7 @@ import {
   newConversation,
   parseTurn,
   resolvePending,
+  turnIssues,
   turnMessages,
   type Conversation,
   type PendingTurn,
@@ -14,6 +15,9 @@ import { submitJob, type SubmissionDeps } from './job-submission';
 import type { ConversationStore, JobStore } from './ports';
 import { routeFor } from './routing';
 import type { Tenant } from './tenants';
+import { estimateOverheadTokens } from './converse-fields';
+import { ValidationError } from './errors';
+import { CLOSED_POLICY } from './job-request';
 
 /*
  * The conversation use cases of the HTTP API: create, read (recording a finished job's turn first), delete, and post a
@@ -75,6 +79,8 @@ export async function postTurn(conversationId: string, body: unknown, tenant: Te
   const request = parseTurn(body);
   const conversation = await readConversation(conversationId, tenant, deps);
   if (conversation.pending) throw new TurnInProgressError(conversation.pending);
+  const issues = turnIssues(request, conversation.messages, { tenant: tenant.name, policy: deps.invocation.requestPolicy ?? CLOSED_POLICY });
+  if (issues.length > 0) throw new ValidationError('The turn is invalid.', issues);
   const now = deps.invocation.clock();
   const pending: PendingTurn = { turn: conversation.turns + 1, content: request.content, mode: request.mode, since: now.getTime() };
   if (!(await deps.conversations.claim(conversationId, conversation.turns, pending, now))) {
@@ -100,11 +106,12 @@ async function answerTurn(
   const { route, modelId } = routeFor({ route: conversation.route }, routing);
   const model = routing.models[modelId];
   const maxOutputTokens = request.inferenceConfig?.maxTokens ?? model?.maxOutputTokens ?? 4096;
+  const { content: _content, mode: _mode, ...options } = request;
   const body = {
     route,
     ...(conversation.system !== undefined && { system: conversation.system }),
-    messages: turnMessages(conversation.messages, request.content, conversation.system, model?.contextWindow, maxOutputTokens),
-    ...(request.inferenceConfig && { inferenceConfig: request.inferenceConfig }),
+    messages: turnMessages(conversation.messages, request.content, estimateOverheadTokens({ ...conversation, ...options }), model?.contextWindow, maxOutputTokens),
+    ...options,
   };
   const mode: TurnMode = request.mode;
   if (mode === 'job') {
@@ -123,7 +130,7 @@ async function answerTurn(
     pending.turn,
     [
       { role: 'user', content: pending.content, turn: pending.turn },
-      { role: 'assistant', content: answer.text ?? '', turn: pending.turn, usage: answer.usage },
+      { role: 'assistant', content: answer.content ?? answer.text ?? '', turn: pending.turn, usage: answer.usage },
     ],
     now,
   );

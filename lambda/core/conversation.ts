@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import * as z from 'zod/mini';
 import { QuarryError, ValidationError } from './errors';
 import { isTerminal, type Job, type Usage } from './job';
-import { MAX_TEXT_CHARS } from './job-request';
-import { requestIssues } from './request-issues';
+import { attachmentsOf, buildConverseFieldSchemas, contentBlocks, converseIssues, estimateMessageTokens, type ContentBlock, type ConverseMessage, type RequestPolicy } from './converse-fields';
+import { requestIssues, type RequestIssue } from './request-issues';
 import { routeFor } from './routing';
 import type { RoutingTable } from './settings';
 import type { Tenant } from './tenants';
@@ -19,7 +19,8 @@ import type { Tenant } from './tenants';
 
 export interface ConversationMessage {
   role: 'user' | 'assistant';
-  content: string;
+  /** As posted (text, or content blocks), or as answered (text, or blocks when the answer calls tools). */
+  content: string | ContentBlock[];
   turn: number;
   usage?: Usage;
   jobId?: string;
@@ -28,7 +29,7 @@ export interface ConversationMessage {
 /** The turn in flight: its user message until it is answered; a job's id once it was submitted. */
 export interface PendingTurn {
   turn: number;
-  content: string;
+  content: string | ContentBlock[];
   mode: TurnMode;
   /** Epoch ms: a synchronous turn older than its lease was abandoned by a crashed function, and is cleared. */
   since: number;
@@ -55,22 +56,16 @@ export const TURN_MODES = ['job', 'sync', 'stream'] as const;
 export type TurnMode = (typeof TURN_MODES)[number];
 
 function buildSchemas() {
-  const text = z.string().check(z.minLength(1), z.maxLength(MAX_TEXT_CHARS));
+  const converse = buildConverseFieldSchemas();
+  const { text } = converse;
   const name = z.string().check(z.regex(/^[a-z][a-z0-9-]{0,39}$/, 'lower-case letters, digits and dashes'));
   const metadata = z.custom<Record<string, unknown>>((v) => v !== null && typeof v === 'object' && !Array.isArray(v), 'Invalid input: expected object');
   return {
     create: z.strictObject({ route: z.optional(name), system: z.optional(text), metadata: z.optional(metadata) }),
     turn: z.strictObject({
-      content: text,
+      content: converse.content,
       mode: z.optional(z.enum(TURN_MODES)),
-      inferenceConfig: z.optional(
-        z.strictObject({
-          maxTokens: z.optional(z.number().check(z.int(), z.gte(1), z.lte(200_000))),
-          temperature: z.optional(z.number().check(z.gte(0), z.lte(1))),
-          topP: z.optional(z.number().check(z.gte(0), z.lte(1))),
-          stopSequences: z.optional(z.array(z.string().check(z.minLength(1), z.maxLength(100))).check(z.maxLength(4))),
-        }),
-      ),
+      ...converse.fields,
     }),
   };
 }
@@ -104,6 +99,27 @@ export function parseTurn(body: unknown): TurnRequest & { mode: TurnMode } {
   const parsed = (schemas ??= buildSchemas()).turn.safeParse(body);
   if (!parsed.success) throw new ValidationError('The turn is invalid.', requestIssues(parsed.error));
   return { ...parsed.data, mode: parsed.data.mode ?? 'job' };
+}
+
+/**
+ * What a turn's content must satisfy given the conversation so far, each issue naming a field of the turn: tool
+ * results answering the last answer's tool calls (with a `toolConfig`), attachments as for a job, and those by S3
+ * location only: the history is kept in one item, which inline bytes would soon fill.
+ */
+export function turnIssues(turn: TurnRequest, history: ConversationMessage[], context: { tenant: string; policy: RequestPolicy }): RequestIssue[] {
+  const user: ConverseMessage = { role: 'user', content: contentBlocks(turn.content) };
+  const last = history.at(-1);
+  const before: ConverseMessage[] = last?.role === 'assistant' ? [{ role: 'assistant', content: contentBlocks(last.content) }] : [];
+  const issues = converseIssues([...before, user], turn, { ...context, messagesPath: 'messages' }).map((issue) => ({
+    ...issue,
+    path: issue.path.replace(new RegExp(`^messages\\.${before.length}\\.content`), 'content').replace(/^messages$/, 'content'),
+  }));
+  user.content.forEach((block, j) => {
+    for (const { attachment, path, kind } of attachmentsOf(block, `content.${j}`)) {
+      if ('bytes' in attachment.source) issues.push({ path: `${path}.source.bytes`, message: `a conversation keeps its history: give the ${kind} as an s3Location in the inputs bucket (POST /inputs)` });
+    }
+  });
+  return issues;
 }
 
 export class ConversationNotFoundError extends QuarryError {
@@ -141,35 +157,33 @@ export function resolvePending(pending: PendingTurn | undefined, job: Job | unde
     if (!job) return now - pending.since > leaseMs ? { kind: 'clear' } : { kind: 'busy' };
     if (!isTerminal(job.status)) return { kind: 'busy' };
     if (job.status !== 'SUCCEEDED' || job.result?.text === undefined) return { kind: 'record', messages: [user] };
-    return { kind: 'record', messages: [user, { role: 'assistant', content: job.result.text, turn: pending.turn, usage: job.result.usage, jobId: pending.jobId }] };
+    return { kind: 'record', messages: [user, { role: 'assistant', content: job.result.content ?? job.result.text, turn: pending.turn, usage: job.result.usage, jobId: pending.jobId }] };
   }
   return now - pending.since > leaseMs ? { kind: 'clear' } : { kind: 'busy' };
 }
-
-/** Bytes of text per token, as the history is trimmed to a context window (the same estimate admission uses). */
-const CHARS_PER_TOKEN = 4;
 
 /**
  * The messages a turn sends: the history with the new user message, alternating roles, trimmed oldest turns first
  * until what remains (with the system prompt) fits the model's context window less the output it may produce. The
  * newest user message is always sent, even alone (the model then says if it is too long).
  */
-export function turnMessages(history: ConversationMessage[], content: string, system: string | undefined, contextWindow: number | undefined, maxOutputTokens: number): { role: 'user' | 'assistant'; content: string }[] {
+export function turnMessages(history: ConversationMessage[], content: string | ContentBlock[], overheadTokens: number, contextWindow: number | undefined, maxOutputTokens: number): ConverseMessage[] {
   // Alternation: a user message left without an answer (a failed job's) is merged into the next user message.
-  const messages: { role: 'user' | 'assistant'; content: string }[] = [];
+  const messages: ConverseMessage[] = [];
   for (const m of [...history, { role: 'user' as const, content }]) {
     const last = messages.at(-1);
-    if (last && last.role === m.role) last.content = `${last.content}\n\n${m.content}`;
-    else messages.push({ role: m.role, content: m.content });
+    if (last && last.role === m.role) last.content = [...last.content, ...contentBlocks(m.content)];
+    else messages.push({ role: m.role, content: [...contentBlocks(m.content)] });
   }
   if (contextWindow === undefined) return messages;
-  const tokens = (text: string) => Math.ceil(text.length / CHARS_PER_TOKEN);
-  const budget = contextWindow - maxOutputTokens - tokens(system ?? '');
-  let total = messages.reduce((n, m) => n + tokens(m.content), 0);
-  // Drop whole turns (a user message and its answer) from the oldest, keeping the first message a user one.
-  while (total > budget && messages.length > 1) {
+  const budget = contextWindow - maxOutputTokens - overheadTokens;
+  let total = messages.reduce((n, m) => n + estimateMessageTokens(m), 0);
+  const answersTools = (m: ConverseMessage | undefined) => m?.content.some((b) => 'toolResult' in b) ?? false;
+  // Drop whole turns (a user message and its answer) from the oldest, keeping the first message a user one, and
+  // never one that answers tool calls whose request was dropped.
+  while ((total > budget || answersTools(messages[0])) && messages.length > 1) {
     const dropped = messages.splice(0, 2);
-    total -= dropped.reduce((n, m) => n + tokens(m.content), 0);
+    total -= dropped.reduce((n, m) => n + estimateMessageTokens(m), 0);
   }
   return messages;
 }

@@ -12,6 +12,7 @@ export const API_ERRORS = {
   NOT_FOUND: { status: 404, cause: 'no such path' },
   JOB_NOT_FOUND: { status: 404, cause: "no job with this id for this tenant (an unknown id, a malformed one, another tenant's job)" },
   CONVERSATION_NOT_FOUND: { status: 404, cause: "no conversation with this id for this tenant (an unknown id, a deleted or expired one, another tenant's)" },
+  INPUTS_NOT_CONFIGURED: { status: 404, cause: 'POST /inputs: this deployment has no inputs bucket' },
   METHOD_NOT_ALLOWED: { status: 405, cause: 'the path exists but not with this method; `Allow` lists its methods' },
   IDEMPOTENCY_KEY_REUSED: { status: 409, cause: 'the `Idempotency-Key` was used before with a different body' },
   TURN_IN_PROGRESS: { status: 409, cause: 'a turn of this conversation is still being answered; `Retry-After`' },
@@ -25,6 +26,7 @@ export const API_ERRORS = {
   THROTTLED: { status: 429, cause: "over the usage plan's rate or burst, or the stage's; `Retry-After`" },
   QUOTA_EXCEEDED: { status: 429, cause: "the usage plan's quota is spent for the period; `Retry-After`" },
   MODEL_BUSY: { status: 429, cause: "POST /invoke: the model's quota has no room within a second; `Retry-After` says when it has (or submit a job)" },
+  INPUT_NOT_READABLE: { status: 422, cause: 'an attachment named by `s3Location` does not exist in the inputs bucket, or is over its size limit' },
   MODEL_REJECTED_REQUEST: { status: 422, cause: 'POST /invoke: the model refused the request as invalid (its reason in the message)' },
   CONTEXT_WINDOW_EXCEEDED: { status: 422, cause: "POST /invoke: the input is too long for every model of the route" },
   INTERNAL_ERROR: { status: 500, cause: 'a fault on our side; the request can be retried' },
@@ -157,6 +159,7 @@ export class ModelsUnavailableError extends QuarryError {
 export class ModelAnswerError extends QuarryError {
   constructor(error: { code: string; message: string }) {
     if (error.code === 'CONTEXT_WINDOW_EXCEEDED') super('CONTEXT_WINDOW_EXCEEDED', error.message, 422);
+    else if (error.code === 'INPUT_NOT_READABLE') super('INPUT_NOT_READABLE', `An attachment could not be read: ${error.message}`, 422);
     else if (error.code === 'MODEL_VALIDATION_ERROR') super('MODEL_REJECTED_REQUEST', `The model refused the request: ${error.message}`, 422);
     else if (error.code === 'MODEL_STREAM_INTERRUPTED') super('MODEL_STREAM_INTERRUPTED', `The model's stream broke after part of the answer was sent: ${error.message}`, 502);
     else super('MODEL_FAILED', `The model failed with ${error.code}: ${error.message}`, 502);

@@ -7,8 +7,9 @@ import { acceptRequest, routeWithinPlan } from './job-submission';
 import { isNativeRequest, parseNativeRequest, sameFamily } from './native-body';
 import { routeFor } from './routing';
 import type { ModelCallEvent, ResponseCache } from './ports';
-import { responseCacheKey } from './response-cache-key';
+import { isCacheable, responseCacheKey } from './response-cache-key';
 import type { Tenant } from './tenants';
+import type { OutputBlock, RequestPolicy } from './converse-fields';
 
 /*
  * POST /invoke: a synchronous answer through the same routing, admission, circuit breaker and fallback chain as a
@@ -26,6 +27,8 @@ export interface Invocation {
 
 export interface InvocationDeps extends CallDeps {
   cache: ResponseCache;
+  /** Where attachments may be and which guardrails a request may name. @default CLOSED_POLICY (neither) */
+  requestPolicy?: RequestPolicy;
 }
 
 /** How the model was chosen (static routing: the route's model, or a fallback and why). */
@@ -40,6 +43,8 @@ export interface RoutingDecision {
 /** The 200 body of POST /invoke: `text`, or for a native body `nativeResponse`, the model's own answer. */
 export interface InvokeAnswer {
   text?: string;
+  /** The answer's content blocks when they hold more than text (tool calls, `stopReason: "tool_use"`). */
+  content?: OutputBlock[];
   nativeResponse?: unknown;
   stopReason: string;
   usage: Usage;
@@ -97,7 +102,7 @@ export async function invokeNow(invocation: Invocation, options: InvocationOptio
   const latencyMs = deps.clock().getTime() - startedAt;
   deps.log.info('invocation answered', { invocationId: work.jobId, route, modelId: result.modelId, native: work.native !== undefined, tenant: work.tenant, latencyMs, calls: attempts.filter((a) => a.outcome !== 'skipped').length, servedFrom: result.servedFrom ?? 'model' });
   return {
-    ...(work.native ? { nativeResponse: result.nativeResponse } : { text: result.text ?? '' }),
+    ...(work.native ? { nativeResponse: result.nativeResponse } : { text: result.text ?? '', ...(result.content && { content: result.content }) }),
     stopReason: result.stopReason,
     usage: result.usage,
     modelId: result.modelId,
@@ -110,14 +115,14 @@ export async function invokeNow(invocation: Invocation, options: InvocationOptio
 }
 
 /** The request as the chain walks it: a Converse request, or a native body for models of its family. */
-function accepted(invocation: Invocation, deps: Pick<InvocationDeps, 'routing'>): ChainWork {
+function accepted(invocation: Invocation, deps: Pick<InvocationDeps, 'routing' | 'requestPolicy'>): ChainWork {
   const base = { jobId: invocation.invocationId, tenant: invocation.tenant.name, attempts: [] };
   if (isNativeRequest(invocation.body)) {
     const native = parseNativeRequest(invocation.body);
     const choice = routeWithinPlan(routeFor(native, deps.routing), native, invocation.tenant, deps.routing);
     return { ...base, ...choice, native: native.nativeBody };
   }
-  const { request, route, modelId } = acceptRequest({ body: invocation.body, tenant: invocation.tenant }, deps.routing);
+  const { request, route, modelId } = acceptRequest({ body: invocation.body, tenant: invocation.tenant }, deps.routing, deps.requestPolicy);
   return { ...base, route, modelId, request: normalizeJobRequest(request) };
 }
 
@@ -150,7 +155,7 @@ function refused<E extends Error & { code: string }>(work: ChainWork, error: E, 
 
 async function cachedAnswer(work: ChainWork, deps: InvocationDeps): Promise<JobResult | undefined> {
   // The response cache holds Converse answers: a native body is never answered from it.
-  if (work.native || !deps.routing.routes[work.route]?.cacheResponses) return undefined;
+  if (!isCacheable(work, deps.routing)) return undefined;
   const cached = await deps.cache.get(responseCacheKey(work), deps.clock()).catch((error: Error) => {
     deps.log.warn('response cache unavailable', { invocationId: work.jobId, error: error.name });
     return undefined;
@@ -162,7 +167,7 @@ async function cachedAnswer(work: ChainWork, deps: InvocationDeps): Promise<JobR
 
 /** A route that caches answers keeps this one too, as a job's would be (same key: tenant, route, model, request). */
 async function fillCache(work: ChainWork, result: JobResult, deps: InvocationDeps): Promise<void> {
-  if (work.native || !deps.routing.routes[work.route]?.cacheResponses) return;
+  if (!isCacheable(work, deps.routing)) return;
   await deps.cache.put(responseCacheKey(work), { ...result, servedFrom: 'model' }, deps.clock()).catch((error: Error) => {
     deps.log.warn('could not fill the response cache', { invocationId: work.jobId, error: error.name });
   });

@@ -5,7 +5,7 @@ import { modelCalls, type Attempt, type Job, type JobResult, type Reservation, t
 import type { NormalizedJobRequest } from './job-request';
 import { finishFailed, finishSucceeded, messageOf, persistently, settleRefusedClaim } from './job-settlement';
 import type { CapacityGate, CircuitBreaker, Clock, JobLog, JobRequeuer, JobStore, LargeResultStore, ModelCallObserver, ModelInvoker, ResponseCache, TerminalEventPublisher } from './ports';
-import { responseCacheKey } from './response-cache-key';
+import { isCacheable, responseCacheKey } from './response-cache-key';
 import { requeueDelaySeconds } from './retry-policy';
 import type { ResiliencePolicy, RoutingTable } from './settings';
 
@@ -138,7 +138,7 @@ async function runClaimed(job: RunnableJob, attempts: Attempt[], delivery: Deliv
 
 /** Every model failed: an answer the route cached for the same tenant, model and request, if it opted in. */
 async function cachedAnswer(job: RunnableJob, deps: ProcessingDeps): Promise<JobResult | undefined> {
-  if (!deps.routing.routes[job.route]?.cacheResponses) return undefined;
+  if (!isCacheable(job, deps.routing)) return undefined;
   const cached = await deps.cache.get(responseCacheKey(job), deps.clock()).catch((error: Error) => {
     deps.log.warn('response cache unavailable', { jobId: job.jobId, error: error.name });
     return undefined;

@@ -2,16 +2,23 @@ import { createHash } from 'node:crypto';
 import * as z from 'zod/mini';
 import { ValidationError } from './errors';
 import './schema-config';
-import { isWellFormedText, jsonObjectIssues, requestIssues, storableNumberProblem, type JsonObjectLimits, type RequestIssue } from './request-issues';
+import {
+  buildConverseFieldSchemas,
+  contentBlocks,
+  CONVERSE_OPTION_KEYS,
+  converseIssues,
+  jsonObject,
+  type ConverseMessage,
+  type ConverseOptions,
+  type RequestPolicy,
+} from './converse-fields';
+import { requestIssues, type JsonObjectLimits, type RequestIssue } from './request-issues';
 
 export type { RequestIssue } from './request-issues';
 
-/** Characters per text field (prompt, system, each message or text block). */
-export const MAX_TEXT_CHARS = 200_000;
+export { MAX_CONTENT_BLOCKS, MAX_TEXT_CHARS } from './converse-fields';
 /** Messages per request. */
 export const MAX_MESSAGES = 200;
-/** Content blocks per message. */
-export const MAX_CONTENT_BLOCKS = 100;
 /** What `metadata` may hold: small, JSON-safe, and storable in the job's DynamoDB item as given. */
 export const METADATA_LIMITS: JsonObjectLimits = { maxBytes: 2048, maxDepth: 5, maxKeys: 32, maxKeyLength: 128 };
 
@@ -20,45 +27,16 @@ export const METADATA_LIMITS: JsonObjectLimits = { maxBytes: 2048, maxDepth: 5, 
  * submit function parses requests.
  */
 function buildJobRequestSchema() {
-  const text = z.string().check(z.minLength(1), z.maxLength(MAX_TEXT_CHARS), z.refine(isWellFormedText, 'contains an unpaired UTF-16 surrogate'));
-
-  /** A number the job's DynamoDB item can hold as given. */
-  const storable = (schema: z.ZodMiniNumber) =>
-    schema.check(
-      z.superRefine((value: number, ctx) => {
-        const problem = storableNumberProblem(value);
-        if (problem) ctx.addIssue({ code: 'custom', message: problem });
-      }),
-    );
-  const fraction = () => storable(z.number().check(z.gte(0), z.lte(1)));
-
-  const contentBlock = z.strictObject({ text }).check(z.describe('A text content block, as in the Converse API'));
-
-  const message = z.strictObject({
-    role: z.enum(['user', 'assistant']),
-    content: z.union([text, z.array(contentBlock).check(z.minLength(1), z.maxLength(MAX_CONTENT_BLOCKS))]),
-  });
-
-  const inferenceConfig = z.strictObject({
-    maxTokens: z.optional(z.number().check(z.int(), z.gte(1), z.lte(200_000))),
-    temperature: z.optional(fraction()),
-    topP: z.optional(fraction()),
-    stopSequences: z.optional(z.array(z.string().check(z.minLength(1), z.maxLength(100))).check(z.maxLength(4))),
-  });
+  const converse = buildConverseFieldSchemas();
+  const { text } = converse;
+  const message = z.strictObject({ role: z.enum(['user', 'assistant']), content: converse.content });
 
   /** Free-form JSON the job keeps and echoes in its view and events: an object within METADATA_LIMITS. */
-  const metadata = z
-    // A custom type, not z.record: the record would copy the object and silently drop a "__proto__" key.
-    .custom<Record<string, unknown>>((value) => value !== null && typeof value === 'object' && !Array.isArray(value), 'Invalid input: expected object')
-    .check(
-      z.superRefine((value: Record<string, unknown>, ctx) => {
-        for (const issue of jsonObjectIssues(value, METADATA_LIMITS)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
-      }),
-      z.describe(
-        `Free-form JSON object kept with the job: at most ${METADATA_LIMITS.maxBytes} bytes as JSON, ${METADATA_LIMITS.maxDepth} levels, ` +
-          `${METADATA_LIMITS.maxKeys} keys per object, keys of 1-${METADATA_LIMITS.maxKeyLength} characters, numbers DynamoDB stores exactly`,
-      ),
-    );
+  const metadata = jsonObject(
+    METADATA_LIMITS,
+    `Free-form JSON object kept with the job: at most ${METADATA_LIMITS.maxBytes} bytes as JSON, ${METADATA_LIMITS.maxDepth} levels, ` +
+      `${METADATA_LIMITS.maxKeys} keys per object, keys of 1-${METADATA_LIMITS.maxKeyLength} characters, numbers DynamoDB stores exactly`,
+  );
 
   const name = z.string().check(z.regex(/^[a-z][a-z0-9-]{0,39}$/, 'lower-case letters, digits and dashes'));
 
@@ -68,7 +46,7 @@ function buildJobRequestSchema() {
     system: z.optional(text),
     route: z.optional(name),
     modelId: z.optional(z.string().check(z.minLength(1), z.maxLength(2048))),
-    inferenceConfig: z.optional(inferenceConfig),
+    ...converse.fields,
     metadata: z.optional(metadata),
   });
 }
@@ -78,20 +56,23 @@ export const jobRequestSchema = z.lazy(buildJobRequestSchema);
 
 export type JobRequest = z.infer<typeof jobRequestSchema>;
 
-export interface ConversationMessage {
-  role: 'user' | 'assistant';
-  content: { text: string }[];
+/** What the worker needs to call a model: the request in one shape (Converse's), whatever form the client used. */
+export interface NormalizedJobRequest extends ConverseOptions {
+  messages: ConverseMessage[];
+  system?: string;
 }
 
-/** What the worker needs to call a model: the request in one shape, whatever form the client used. */
-export interface NormalizedJobRequest {
-  messages: ConversationMessage[];
-  system?: string;
-  inferenceConfig?: JobRequest['inferenceConfig'];
+/** Where the request is checked: the tenant it is for (its part of the inputs bucket) and the stack's policy. */
+export interface RequestContext {
+  tenant: string;
+  policy: RequestPolicy;
 }
+
+/** No inputs bucket, no guardrails: attachments by S3 location and guardrails are refused. */
+export const CLOSED_POLICY: RequestPolicy = { guardrailIds: [] };
 
 /** Rules the schema cannot express; each names the field it is about. */
-export function conversationIssues(request: JobRequest): RequestIssue[] {
+export function conversationIssues(request: JobRequest, context: RequestContext = { tenant: '', policy: CLOSED_POLICY }): RequestIssue[] {
   const issues: RequestIssue[] = [];
   if ((request.prompt === undefined) === (request.messages === undefined)) {
     issues.push({ path: 'prompt', message: 'give exactly one of "prompt" or "messages"' });
@@ -104,30 +85,29 @@ export function conversationIssues(request: JobRequest): RequestIssue[] {
   if (messages.length > 0 && messages[messages.length - 1].role !== 'user') {
     issues.push({ path: `messages.${messages.length - 1}.role`, message: 'the last message must come from "user"' });
   }
-  return issues;
+  if (issues.length > 0) return issues;
+  return converseIssues(normalizeJobRequest(request).messages, request, context);
 }
 
 /**
  * The job request in a body, or a 400 VALIDATION_ERROR whose details name every offending field: the schema's
  * issues, then the rules it cannot express.
  */
-export function parseJobRequest(body: unknown): JobRequest {
+export function parseJobRequest(body: unknown, context?: RequestContext): JobRequest {
   const parsed = jobRequestSchema.safeParse(body);
   if (!parsed.success) throw new ValidationError('The job request is invalid.', requestIssues(parsed.error));
-  const extra = conversationIssues(parsed.data);
+  const extra = conversationIssues(parsed.data, context);
   if (extra.length > 0) throw new ValidationError('The job request is invalid.', extra);
   return parsed.data;
 }
 
 export function normalizeJobRequest(request: JobRequest): NormalizedJobRequest {
-  const messages: ConversationMessage[] = request.messages
-    ? request.messages.map((m) => ({ role: m.role, content: typeof m.content === 'string' ? [{ text: m.content }] : m.content }))
+  const messages: ConverseMessage[] = request.messages
+    ? request.messages.map((m) => ({ role: m.role, content: contentBlocks(m.content) }))
     : [{ role: 'user', content: [{ text: request.prompt as string }] }];
-  return {
-    messages,
-    ...(request.system !== undefined && { system: request.system }),
-    ...(request.inferenceConfig !== undefined && { inferenceConfig: request.inferenceConfig }),
-  };
+  const normalized: NormalizedJobRequest = { messages, ...(request.system !== undefined && { system: request.system }) };
+  for (const key of CONVERSE_OPTION_KEYS) if (request[key] !== undefined) Object.assign(normalized, { [key]: request[key] });
+  return normalized;
 }
 
 /** Canonical JSON (sorted keys), so two bodies that mean the same hash the same. */

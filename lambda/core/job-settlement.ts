@@ -2,7 +2,7 @@ import { shouldOffloadResult } from './delivery';
 import { afterDeadLetter, afterRefusedClaim, sweepAtFor } from './job-lifecycle';
 import type { Attempt, Job, JobError, JobResult, ResultLocation } from './job';
 import type { Delivery, DeliveryOutcome, ProcessingDeps } from './job-processing';
-import { responseCacheKey } from './response-cache-key';
+import { isCacheable, responseCacheKey } from './response-cache-key';
 import { CALL_SAFETY_MARGIN_MS } from './retry-policy';
 import type { JobMessage } from './ports';
 
@@ -64,7 +64,7 @@ export async function finishSucceeded(job: Job, full: JobResult, attempts: Attem
     calls: attempts.filter((a) => a.outcome !== 'skipped').length,
     ...(deps.logText && { prompt: job.request, completion: text }),
   });
-  if (full.servedFrom !== 'cache' && deps.routing.routes[job.route]?.cacheResponses && !resultLocation) {
+  if (full.servedFrom !== 'cache' && isCacheable(job, deps.routing) && !resultLocation) {
     await deps.cache.put(responseCacheKey(job), { ...full, servedFrom: 'model' }, deps.clock()).catch((error: Error) => {
       deps.log.warn('could not fill the response cache', { jobId: job.jobId, error: error.name });
     });

@@ -1,6 +1,7 @@
 import { EnqueueFailedError, IdempotencyConflictError, ModelNotInPlanError, RouteNotInPlanError, ValidationError } from './errors';
 import { expiryFor, type Job, type RunnableJob } from './job';
-import { normalizeJobRequest, parseJobRequest, requestFingerprint, type JobRequest } from './job-request';
+import { CLOSED_POLICY, normalizeJobRequest, parseJobRequest, requestFingerprint, type JobRequest } from './job-request';
+import type { RequestPolicy } from './converse-fields';
 import { requestTravelsInMessage } from './delivery';
 import type { Tenant } from './tenants';
 import { idempotentReplay, newJobId } from './idempotency';
@@ -23,6 +24,8 @@ export interface SubmissionDeps {
   jobTtlDays: number;
   clock: Clock;
   log: JobLog;
+  /** Where attachments may be and which guardrails a request may name. @default CLOSED_POLICY (neither) */
+  requestPolicy?: RequestPolicy;
 }
 
 /** 202 for a new job, 200 when an Idempotency-Key replays an earlier one. */
@@ -41,7 +44,7 @@ export interface Accepted {
  * then stored nowhere else; a larger one is written as an item of its own before the message is sent.
  */
 export async function submitJob(submission: Submission, deps: SubmissionDeps): Promise<Accepted> {
-  const { request, route, modelId } = acceptRequest(submission, deps.routing);
+  const { request, route, modelId } = acceptRequest(submission, deps.routing, deps.requestPolicy);
   const requestHash = requestFingerprint(request, route);
   const now = deps.clock();
   const job: RunnableJob = {
@@ -83,8 +86,8 @@ export async function submitJob(submission: Submission, deps: SubmissionDeps): P
  * A request body as every path takes it (jobs, synchronous invocations): valid, on a route and a model the tenant's
  * plan allows, asking for no more output than the model gives. Throws the 4xx that names what is wrong.
  */
-export function acceptRequest(input: Pick<Submission, 'body' | 'tenant' | 'pathRoute'>, routing: RoutingTable): RouteChoice & { request: JobRequest } {
-  const request = parseJobRequest(input.body);
+export function acceptRequest(input: Pick<Submission, 'body' | 'tenant' | 'pathRoute'>, routing: RoutingTable, policy: RequestPolicy = CLOSED_POLICY): RouteChoice & { request: JobRequest } {
+  const request = parseJobRequest(input.body, { tenant: input.tenant.name, policy });
   if (input.pathRoute && request.route && request.route !== input.pathRoute) {
     throw new ValidationError(`This path submits to route "${input.pathRoute}"; the body asks for "${request.route}".`, [{ path: 'route', message: 'conflicts with the path' }]);
   }

@@ -1,3 +1,4 @@
+import type { OutputBlock } from './converse-fields';
 import type { NormalizedJobRequest } from './job-request';
 
 export const JOB_STATUSES = ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
@@ -26,6 +27,8 @@ export interface Attempt {
 /** The model's answer. `text` is absent from the record when the result was offloaded to S3. */
 export interface JobResult {
   text?: string;
+  /** The answer's content blocks, when they hold more than text: the tool calls a `tool_use` stop asks the caller to answer. */
+  content?: OutputBlock[];
   stopReason: string;
   usage: Usage;
   modelId: string;

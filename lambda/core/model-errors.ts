@@ -90,6 +90,9 @@ export function classifyModelError(error: unknown, call: CallContext = { modelId
   const final = (code: string, text = message): ModelFailure => ({ code, disposition: 'fail', message: text, countsAgainstModel: false });
 
   if (call.abandoned || name === 'AbortError') return transient('CALL_ABANDONED', false);
+  // An attachment in the inputs bucket, read before the call: the caller's to fix, or S3's failure, never the model's.
+  if (name === 'InputNotReadable') return final('INPUT_NOT_READABLE');
+  if (name === 'InputReadFailed') return transient('INPUT_READ_FAILED', false);
   if (name === 'ModelStreamErrorException') return call.contentProduced ? final('MODEL_STREAM_INTERRUPTED') : transient('MODEL_STREAM_ERROR');
   if (name === 'ValidationException' && NEEDS_PROFILE.test(message)) {
     const profile = suggestedProfileId(call.modelId, call.region);

@@ -1,4 +1,5 @@
 import type { Attempt, Claimant, Job, JobError, JobResult, Reservation, ResultLocation, RunnableJob, Usage } from './job';
+import type { OutputBlock } from './converse-fields';
 import type { NormalizedJobRequest } from './job-request';
 import type { Conversation, ConversationMessage, PendingTurn } from './conversation';
 
@@ -102,15 +103,28 @@ export interface TerminalEventPublisher {
   publishTerminal(job: Job, now: Date): Promise<void>;
 }
 
+/** A Converse answer: its text, and its content blocks when they hold more than text (a tool use). */
+export interface ConverseAnswer {
+  text: string;
+  stopReason: string;
+  usage: Usage;
+  content?: OutputBlock[];
+}
+
 export interface ModelInvoker {
-  converse(modelId: string, request: NormalizedJobRequest, options: { region: string; abortSignal?: AbortSignal }): Promise<{ text: string; stopReason: string; usage: Usage }>;
+  converse(modelId: string, request: NormalizedJobRequest, options: { region: string; abortSignal?: AbortSignal }): Promise<ConverseAnswer>;
   /** The same call streamed: `onText` gets each piece of the answer as it comes. Only streaming paths need it. */
-  converseStream?(modelId: string, request: NormalizedJobRequest, options: { region: string; abortSignal?: AbortSignal; onText: (text: string) => void }): Promise<{ text: string; stopReason: string; usage: Usage }>;
+  converseStream?(modelId: string, request: NormalizedJobRequest, options: { region: string; abortSignal?: AbortSignal; onText: (text: string) => void }): Promise<ConverseAnswer>;
   /**
    * InvokeModel with the model's native body (InvokeModelWithResponseStream when `onChunk` is given: each decoded
    * chunk goes to it as it comes). Only POST /invoke and /invoke/stream with `nativeBody` need it.
    */
   invokeNative?(modelId: string, body: Record<string, unknown>, options: { region: string; abortSignal?: AbortSignal; onChunk?: (chunk: unknown) => void }): Promise<NativeAnswer>;
+}
+
+/** Reads an attachment stored in the stack's inputs bucket, when a model is called with it. */
+export interface InputReader {
+  read(uri: string, maxBytes: number): Promise<Uint8Array>;
 }
 
 /** A native call's answer: the model's own response (undefined when streamed), and what Quarry reads of it. */

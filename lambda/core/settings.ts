@@ -1,6 +1,7 @@
 import * as z from 'zod/mini';
 import { jsonText as json } from './json-text';
 import { tenantDirectorySchema } from './tenants';
+import type { RequestPolicy } from './converse-fields';
 
 /** Environment variable names: the contract between the stack (lib/) and the functions (lambda/). */
 export const ENV = {
@@ -17,6 +18,12 @@ export const ENV = {
   resilience: 'QUARRY_RESILIENCE',
   /** Seconds a synchronous call (POST /invoke) may take: the API integration's timeout. */
   invokeTimeoutSeconds: 'INVOKE_TIMEOUT_SECONDS',
+  /** The stack's inputs bucket: the one bucket a request's attachments may be read from. */
+  inputsBucket: 'INPUTS_BUCKET_NAME',
+  /** Seconds an upload URL of POST /inputs lasts. */
+  inputUploadSeconds: 'INPUT_UPLOAD_SECONDS',
+  /** JSON array of the guardrail ids (config `guardrails`) a request's guardrailConfig may name. */
+  guardrails: 'QUARRY_GUARDRAILS',
   /** JSON {[apiKeyId]: {name, routes?, models?}}: each tenant's name and what its plan allows (lambda/core/tenants.ts). */
   tenants: 'QUARRY_TENANTS',
 } as const;
@@ -102,8 +109,20 @@ const name = z.string().check(z.minLength(1));
 const resilience = z._default(json(resiliencePolicySchema), DEFAULT_RESILIENCE);
 
 const tenants = z._default(json(tenantDirectorySchema), {});
+/** What a request may name beyond routes and models (lambda/core/converse-fields.ts RequestPolicy). */
+const requestPolicy = {
+  [ENV.inputsBucket]: z.optional(name),
+  [ENV.guardrails]: z._default(json(z.array(z.string())), []),
+};
+
+/** The request policy in a function's parsed settings. */
+export function requestPolicyOf(settings: { [ENV.inputsBucket]?: string; [ENV.guardrails]: string[] }): RequestPolicy {
+  return { ...(settings[ENV.inputsBucket] !== undefined && { inputsBucket: settings[ENV.inputsBucket] }), guardrailIds: settings[ENV.guardrails] };
+}
 
 export const submitSettingsSchema = z.object({
+  ...requestPolicy,
+  [ENV.inputUploadSeconds]: z._default(positiveInt, 900),
   [ENV.tenants]: tenants,
   [ENV.resilience]: resilience,
   [ENV.jobsTable]: name,
@@ -114,6 +133,7 @@ export const submitSettingsSchema = z.object({
 });
 
 export const workerSettingsSchema = z.object({
+  [ENV.inputsBucket]: z.optional(name),
   [ENV.tenants]: tenants,
   [ENV.jobsTable]: name,
   [ENV.jobsQueueUrl]: name,
@@ -130,6 +150,7 @@ export const workerSettingsSchema = z.object({
 
 /** POST /invoke: what a worker needs to call models (routes, resilience, breakers, quotas), but no queue or topic. */
 export const invokeSettingsSchema = z.object({
+  ...requestPolicy,
   [ENV.tenants]: tenants,
   [ENV.resilience]: resilience,
   [ENV.jobsTable]: name,

@@ -1,11 +1,14 @@
 import type { APIGatewayProxyEvent } from 'aws-lambda';
-import { ENV, invokeSettingsSchema, readSettings } from '../core/settings';
+import { ENV, invokeSettingsSchema, readSettings, requestPolicyOf } from '../core/settings';
 import { modelCallDeps } from './model-call-deps';
 
 /** What POST /invoke and the streaming function call models with: one container-wide set per function. */
 export function invocationDeps(env: Record<string, string | undefined>) {
   const settings = readSettings(invokeSettingsSchema, env);
-  const { deps, flush } = modelCallDeps({ table: settings[ENV.jobsTable], policy: settings[ENV.resilience], routing: settings[ENV.routes], tenants: settings[ENV.tenants] });
+  const requestPolicy = requestPolicyOf(settings);
+  const calls = modelCallDeps({ table: settings[ENV.jobsTable], policy: settings[ENV.resilience], routing: settings[ENV.routes], tenants: settings[ENV.tenants], inputsBucket: requestPolicy.inputsBucket });
+  const deps = { ...calls.deps, requestPolicy };
+  const { flush } = calls;
   const timeoutSeconds = settings[ENV.invokeTimeoutSeconds];
   return {
     settings,

@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BreakerStore } from '../aws/breaker-store';
 import { CapacityStore } from '../aws/capacity-store';
-import { bedrockClient, documentClient } from '../aws/clients';
+import { bedrockClient, documentClient, s3Client } from '../aws/clients';
+import { InputStore } from '../aws/input-store';
 import { ModelGateway } from '../aws/model-gateway';
 import { DynamoResponseCache } from '../aws/response-cache';
 import type { InvocationDeps } from '../core/invocation';
@@ -16,13 +17,16 @@ import { jobLog, metrics, tracer } from './observability';
  * one container-wide set. `flush` ends an invocation: its model metrics, one EMF object per model, and its
  * successful calls, one breaker write per model.
  */
-export function modelCallDeps(settings: { table: string; policy: ResiliencePolicy; routing: RoutingTable; tenants: TenantDirectory }) {
+export function modelCallDeps(settings: { table: string; policy: ResiliencePolicy; routing: RoutingTable; tenants: TenantDirectory; inputsBucket?: string }) {
   const { table, policy, routing } = settings;
   const documents = tracer.captureAWSv3Client(documentClient());
   const breakers = new BreakerStore(documents, table, policy.breaker, jobLog);
   const modelObserver = modelMetrics(metrics);
   const deps: InvocationDeps = {
-    model: new ModelGateway((region) => tracer.captureAWSv3Client(bedrockClient(region, policy.sdkMaxAttempts))),
+    model: new ModelGateway(
+      (region) => tracer.captureAWSv3Client(bedrockClient(region, policy.sdkMaxAttempts)),
+      settings.inputsBucket ? new InputStore(tracer.captureAWSv3Client(s3Client())) : undefined,
+    ),
     breaker: breakers,
     capacity: new CapacityStore(documents, table, (modelId) => routing.models[modelId]?.quota, jobLog),
     cache: new DynamoResponseCache(documents, table, policy.cacheTtlSeconds),

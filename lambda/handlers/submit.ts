@@ -1,12 +1,14 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { documentClient, sqsClient } from '../aws/clients';
+import { documentClient, s3Client, sqsClient } from '../aws/clients';
+import { presignedUpload } from '../aws/result-store';
+import { uploadPlace } from '../core/input-upload';
 import { JobQueue } from '../aws/job-queue';
 import { JobRepository } from '../aws/job-repository';
 import { headerValue, readJsonBody } from '../core/http-body';
 import { submitJob } from '../core/job-submission';
 import { METRICS } from '../core/metric-names';
 import { routeForPath } from '../core/routing';
-import { ENV, readSettings, submitSettingsSchema } from '../core/settings';
+import { ENV, readSettings, requestPolicyOf, submitSettingsSchema } from '../core/settings';
 import { errorResponse, jsonResponse, locationOf, tenantOf } from './http';
 import { instrumented, jobLog, metrics, tracer } from './observability';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
@@ -15,8 +17,21 @@ const settings = readSettings(submitSettingsSchema, process.env);
 const store = new JobRepository(tracer.captureAWSv3Client(documentClient()), settings[ENV.jobsTable]);
 const queue = new JobQueue(tracer.captureAWSv3Client(sqsClient()));
 const routing = settings[ENV.routes];
+const requestPolicy = requestPolicyOf(settings);
+
+const objects = tracer.captureAWSv3Client(s3Client());
+
+/** POST /inputs: where to upload an attachment (the tenant's prefix of the inputs bucket), and a URL to PUT it to. */
+async function placeUpload(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
+  const tenant = tenantOf(event, settings[ENV.tenants]);
+  const place = uploadPlace(event.body ? readJsonBody(event, 4096) : {}, tenant.name, requestPolicy.inputsBucket);
+  const upload = await presignedUpload(objects, place, settings[ENV.inputUploadSeconds]);
+  jobLog.info('input upload placed', { tenant: tenant.name, key: place.key });
+  return jsonResponse(201, { s3Uri: place.s3Uri, uploadUrl: upload.url, method: 'PUT', headers: { 'content-type': place.contentType }, expiresAt: upload.expiresAt });
+}
 
 export const handler = instrumented(async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
+  if (event.resource === '/inputs') return placeUpload(event).catch(errorResponse);
   try {
     // Parsed here too so that details name every field the way the API reports them (lambda/core/request-issues.ts).
     const body = readJsonBody(event, settings[ENV.maxRequestBytes]);
@@ -34,6 +49,7 @@ export const handler = instrumented(async (event: APIGatewayProxyEvent): Promise
         jobTtlDays: settings[ENV.jobTtlDays],
         clock: () => new Date(),
         log: jobLog,
+        requestPolicy,
       },
     );
     if (httpStatus === 202) metrics.addMetric(METRICS.jobs.submitted, MetricUnit.Count, 1);

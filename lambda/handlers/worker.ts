@@ -17,7 +17,7 @@ const settings = readSettings(workerSettingsSchema, process.env);
 const table = settings[ENV.jobsTable];
 const policy = settings[ENV.resilience];
 const queue = new JobQueue(tracer.captureAWSv3Client(sqsClient()));
-const modelCalls = modelCallDeps({ table, policy, routing: settings[ENV.routes], tenants: settings[ENV.tenants] });
+const modelCalls = modelCallDeps({ table, policy, routing: settings[ENV.routes], tenants: settings[ENV.tenants], inputsBucket: settings[ENV.inputsBucket] });
 const deps: ProcessingDeps = {
   ...modelCalls.deps,
   store: new JobRepository(tracer.captureAWSv3Client(documentClient()), table),

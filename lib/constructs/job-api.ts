@@ -8,7 +8,7 @@ import { Construct } from 'constructs';
 export const API_STAGE = 'v1';
 
 export interface JobApiProps {
-  /** Handles `POST /jobs` and every static route path. */
+  /** Handles `POST /jobs`, every static route path and `POST /inputs`. */
   readonly submitFunction: lambda.IFunction;
   /** Handles `GET /jobs/{jobId}`. */
   readonly statusFunction: lambda.IFunction;
@@ -199,6 +199,8 @@ export class JobApi extends Construct {
 
     this.addEndpoint('/jobs', 'POST', submit, submitOptions);
     this.addEndpoint('/jobs/{jobId}', 'GET', status, { requestParameters: { 'method.request.path.jobId': true } });
+    // Attachments: where to upload one, in the tenant's part of the inputs bucket (the submit function signs it).
+    this.addEndpoint('/inputs', 'POST', submit);
     this.addEndpoint('/models', 'GET', new apigateway.LambdaIntegration(props.modelsFunction, { allowTestInvoke: false }));
     if (props.invokeFunction) {
       const invoke = new apigateway.LambdaIntegration(props.invokeFunction, { allowTestInvoke: false, timeout: props.invokeTimeout ?? Duration.seconds(29) });

@@ -8,6 +8,8 @@ export interface Prompt {
   lastUserText: string;
   /** The caller's explicit output limit, if any. */
   maxTokens?: number;
+  /** Input tokens beyond the text's (images, binary documents). */
+  extraInputTokens?: number;
 }
 
 export interface Completion {
@@ -68,7 +70,7 @@ export function generate(prompt: Prompt, seed: number, count: number, truncated:
     deltas,
     text: deltas.join(''),
     truncated,
-    inputTokens: countInputTokens(prompt.text),
+    inputTokens: countInputTokens(prompt.text) + (prompt.extraInputTokens ?? 0),
     outputTokens: count,
   };
 }

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { converseResponse, converseStreamParts, parseConverseRequest } from './converse';
+import { converseAnswer, converseResponse, converseStreamParts, parseConverseRequest, type ConversePrompt } from './converse';
 import { BedrockError, MESSAGES, malformedInput } from './errors';
 import { encodeEvent, encodeException } from './event-stream';
 import type { Exchange } from './exchange';
@@ -58,7 +58,10 @@ export async function handleInvocation(
     }
 
     const planned = plannedOutputTokens(prompt, settings.outputTokens, defaultMaxTokens);
-    const completion = generate(prompt, state.seed, planned.count, planned.truncated);
+    const generated = generate(prompt, state.seed, planned.count, planned.truncated);
+    // Converse may answer with a tool call or a guardrail's message instead of the generated text.
+    const answer = isNative(operation) ? undefined : converseAnswer(prompt as ConversePrompt, generated);
+    const completion = answer?.completion ?? generated;
     const reservation = state.quotas.tryReserve(
       modelId,
       settings.quota,
@@ -75,7 +78,7 @@ export async function handleInvocation(
 
     const context: InvocationContext = { modelId, baseId: model.baseId };
     if (isStreaming(operation)) {
-      const parts = operation === 'converse-stream' ? converseStreamParts(completion) : family.streamChunks(completion, context);
+      const parts = answer ? converseStreamParts(answer) : family.streamChunks(completion, context);
       await stream(state, exchange, { modelId, completion, parts, settings, started, streamError: faults.streamError, native: isNative(operation) });
       return;
     }
@@ -87,7 +90,7 @@ export async function handleInvocation(
       'x-amzn-bedrock-output-token-count': String(completion.outputTokens),
       'x-amzn-bedrock-invocation-latency': String(latency),
     };
-    const payload = operation === 'converse' ? converseResponse(completion, latency) : family.response(completion, context);
+    const payload = answer ? converseResponse(answer, latency) : family.response(completion, context);
     exchange.sendJson(200, payload, headers);
     state.stats.ok(modelId);
     state.stats.tokens(modelId, completion.inputTokens, completion.outputTokens);

@@ -86,7 +86,8 @@ const messageCases: Array<[string, unknown, string]> = [
   ['content ""', messages(user('')), 'messages.0.content'],
   ['content []', messages(user([])), 'messages.0.content'],
   ['content too long', messages(user(long(200_001))), 'messages.0.content'],
-  ['a block without text', messages(user([{}])), 'messages.0.content.0.text'],
+  ['a block with no member', messages(user([{}])), 'messages.0.content.0'],
+  ['a block with two members', messages(user([{ text: 'a', image: { format: 'png', source: { bytes: 'iVBORw0KGgo=' } } }])), 'messages.0.content.0'],
   ['a block with empty text', messages(user([{ text: '' }])), 'messages.0.content.0.text'],
   ['a block with text 5', messages(user([{ text: 'a' }, { text: 5 }])), 'messages.0.content.1.text'],
   ['a block with text too long', messages(user([{ text: long(200_001) }])), 'messages.0.content.0.text'],
@@ -106,7 +107,7 @@ for (const [label, body, path] of messageCases) submit(label, body, [path]);
 const unknownFields: Array<[string, unknown, string[]]> = [
   ['model', { prompt: 'x', model: 'claude' }, ['model']],
   ['stream', { prompt: 'x', stream: true }, ['stream']],
-  ['toolConfig', { prompt: 'x', toolConfig: { tools: [] } }, ['toolConfig']],
+  ['toolConfig.tools.0.function', { prompt: 'x', toolConfig: { tools: [{ function: { name: 'f' } }] } }, ['toolConfig.tools.0.function', 'toolConfig.tools.0.toolSpec']],
   ['temperature at the top', { prompt: 'x', temperature: 0.2 }, ['temperature']],
   ['a field in the wrong case', { Prompt: 'x' }, ['Prompt']],
   ['several at once', { prompt: 'x', a: 1, b: 2 }, ['a', 'b']],
@@ -114,9 +115,44 @@ const unknownFields: Array<[string, unknown, string[]]> = [
   ['inferenceConfig.max_tokens', { prompt: 'x', inferenceConfig: { max_tokens: 10 } }, ['inferenceConfig.max_tokens']],
   ['a message field', messages({ role: 'user', content: 'a', name: 'bob' }), ['messages.0.name']],
   ['a block field', messages(user([{ text: 'a', cachePoint: {} }])), ['messages.0.content.0.cachePoint']],
-  ['an image block (not supported yet)', messages(user([{ image: { format: 'png' } }])), ['messages.0.content.0.image', 'messages.0.content.0.text']],
+  ['an image url (not a Converse source)', messages(user([{ image: { format: 'png', source: { url: 'https://example.com/a.png' } } }])), ['messages.0.content.0.image.source.url']],
 ];
 for (const [label, body, paths] of unknownFields) submit(`unknown field: ${label}`, body, paths);
+
+// Rich requests: attachments, tools, guardrails, model fields and service tiers, each rule naming its field.
+const png = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg==';
+const tools = { tools: [{ toolSpec: { name: 'lookup', inputSchema: { json: { type: 'object' } } } }] };
+const toolCall = { role: 'assistant', content: [{ toolUse: { toolUseId: 't1', name: 'lookup', input: {} } }] };
+const richCases: Array<[string, unknown, string]> = [
+  ['an image format', messages(user([{ image: { format: 'bmp', source: { bytes: png } } }])), 'messages.0.content.0.image.format'],
+  ['an image without source', messages(user([{ image: { format: 'png' } }])), 'messages.0.content.0.image.source'],
+  ['an image with two sources', messages(user([{ image: { format: 'png', source: { bytes: png, s3Location: { uri: 's3://b/k' } } } }])), 'messages.0.content.0.image.source'],
+  ['image bytes not base64', messages(user([{ image: { format: 'png', source: { bytes: 'not base64!' } } }])), 'messages.0.content.0.image.source.bytes'],
+  ['an image in another bucket', messages(user([{ image: { format: 'png', source: { s3Location: { uri: 's3://someone-elses-bucket/a.png' } } } }])), 'messages.0.content.0.image.source.s3Location.uri'],
+  ['an image URI that is not s3://', messages(user([{ image: { format: 'png', source: { s3Location: { uri: 'https://example.com/a.png' } } } }])), 'messages.0.content.0.image.source.s3Location.uri'],
+  ['an image from the assistant', messages(user('a'), { role: 'assistant', content: [{ image: { format: 'png', source: { bytes: png } } }] }, user('b')), 'messages.1.content.0.image'],
+  ['21 images', messages(user(Array.from({ length: 21 }, () => ({ image: { format: 'png', source: { bytes: png } } })))), 'messages'],
+  ['a document name', messages(user([{ document: { format: 'txt', name: 'notes.txt', source: { bytes: 'aGk=' } } }])), 'messages.0.content.0.document.name'],
+  ['a document format', messages(user([{ document: { format: 'exe', name: 'notes', source: { bytes: 'aGk=' } } }])), 'messages.0.content.0.document.format'],
+  ['tool use from the user', { ...messages(user([{ toolUse: { toolUseId: 't1', name: 'lookup', input: {} } }])), toolConfig: tools }, 'messages.0.content.0.toolUse'],
+  ['tool use without toolConfig', messages(user('a'), toolCall, user([{ toolResult: { toolUseId: 't1', content: [{ text: 'r' }] } }])), 'toolConfig'],
+  ['a tool result answering nothing', { ...messages(user('a'), toolCall, user([{ toolResult: { toolUseId: 't9', content: [{ text: 'r' }] } }])), toolConfig: tools }, 'messages.2.content.0.toolResult.toolUseId'],
+  ['a tool call left unanswered', { ...messages(user('a'), toolCall, user('never mind')), toolConfig: tools }, 'messages.2.content'],
+  ['a tool result without content', { ...messages(user('a'), toolCall, user([{ toolResult: { toolUseId: 't1', content: [] } }])), toolConfig: tools }, 'messages.2.content.0.toolResult.content'],
+  ['a tool name', { prompt: 'x', toolConfig: { tools: [{ toolSpec: { name: 'has space', inputSchema: { json: {} } } }] } }, 'toolConfig.tools.0.toolSpec.name'],
+  ['no tools', { prompt: 'x', toolConfig: { tools: [] } }, 'toolConfig.tools'],
+  ['two tools of one name', { prompt: 'x', toolConfig: { tools: [tools.tools[0], tools.tools[0]] } }, 'toolConfig.tools.1.toolSpec.name'],
+  ['a tool input schema that is not an object', { prompt: 'x', toolConfig: { tools: [{ toolSpec: { name: 'f', inputSchema: { json: 'object' } } }] } }, 'toolConfig.tools.0.toolSpec.inputSchema.json'],
+  ['a toolChoice naming no tool', { prompt: 'x', toolConfig: { ...tools, toolChoice: { tool: { name: 'other' } } } }, 'toolConfig.toolChoice.tool.name'],
+  ['a toolChoice of two kinds', { prompt: 'x', toolConfig: { ...tools, toolChoice: { auto: {}, any: {} } } }, 'toolConfig.toolChoice'],
+  ['a guardrail not configured', { prompt: 'x', guardrailConfig: { guardrailIdentifier: 'notlisted1', guardrailVersion: '1' } }, 'guardrailConfig.guardrailIdentifier'],
+  ['a guardrail version', { prompt: 'x', guardrailConfig: { guardrailIdentifier: 'abc123', guardrailVersion: 'latest' } }, 'guardrailConfig.guardrailVersion'],
+  ['a guardrail trace', { prompt: 'x', guardrailConfig: { guardrailIdentifier: 'abc123', guardrailVersion: '1', trace: 'on' } }, 'guardrailConfig.trace'],
+  ['a service tier', { prompt: 'x', serviceTier: 'fast' }, 'serviceTier'],
+  ['a service tier as an object', { prompt: 'x', serviceTier: { type: 'flex' } }, 'serviceTier'],
+  ['model fields that are a list', { prompt: 'x', additionalModelRequestFields: [1] }, 'additionalModelRequestFields'],
+];
+for (const [label, body, path] of richCases) submit(`rich: ${label}`, body, [path]);
 
 // Metadata: numbers DynamoDB cannot hold, depth, size, keys.
 const metadataCases: Array<[string, string, string]> = [

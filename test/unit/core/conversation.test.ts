@@ -8,10 +8,10 @@ const turn = (n: number, user: string, assistant?: string): ConversationMessage[
 
 describe('turnMessages', () => {
   it('sends the whole history and the new message while they fit', () => {
-    expect(turnMessages([...turn(1, 'a', 'b')], 'c', undefined, 1000, 100)).toEqual([
-      { role: 'user', content: 'a' },
-      { role: 'assistant', content: 'b' },
-      { role: 'user', content: 'c' },
+    expect(turnMessages([...turn(1, 'a', 'b')], 'c', 0, 1000, 100)).toEqual([
+      { role: 'user', content: [{ text: 'a' }] },
+      { role: 'assistant', content: [{ text: 'b' }] },
+      { role: 'user', content: [{ text: 'c' }] },
     ]);
   });
 
@@ -19,21 +19,36 @@ describe('turnMessages', () => {
     const long = 'x'.repeat(400); // 100 tokens
     const history = [...turn(1, long, long), ...turn(2, long, long), ...turn(3, long, long)];
     // Window 600 - 100 output - 25 system (100 chars) = 475 tokens: the new message and two messages (one turn) fit.
-    const sent = turnMessages(history, long, 's'.repeat(100), 600, 100);
+    const sent = turnMessages(history, long, 25, 600, 100);
     expect(sent).toHaveLength(3);
     expect(sent[0].role).toBe('user');
   });
 
   it('always sends the newest message, even alone over the window', () => {
-    expect(turnMessages(turn(1, 'a', 'b'), 'y'.repeat(10_000), undefined, 100, 10)).toEqual([{ role: 'user', content: 'y'.repeat(10_000) }]);
+    expect(turnMessages(turn(1, 'a', 'b'), 'y'.repeat(10_000), 0, 100, 10)).toEqual([{ role: 'user', content: [{ text: 'y'.repeat(10_000) }] }]);
   });
 
   it("merges a user message left unanswered (a failed job's) into the next one, so roles alternate", () => {
-    expect(turnMessages([...turn(1, 'a', 'b'), ...turn(2, 'lost')], 'again', undefined, undefined, 10)).toEqual([
-      { role: 'user', content: 'a' },
-      { role: 'assistant', content: 'b' },
-      { role: 'user', content: 'lost\n\nagain' },
+    expect(turnMessages([...turn(1, 'a', 'b'), ...turn(2, 'lost')], 'again', 0, undefined, 10)).toEqual([
+      { role: 'user', content: [{ text: 'a' }] },
+      { role: 'assistant', content: [{ text: 'b' }] },
+      { role: 'user', content: [{ text: 'lost' }, { text: 'again' }] },
     ]);
+  });
+
+  it('never keeps a tool result whose tool call was trimmed away: the pair goes together', () => {
+    const long = 'x'.repeat(400); // 100 tokens
+    const toolUse = { toolUse: { toolUseId: 't1', name: 'lookup', input: { q: long } } };
+    const toolResult = { toolResult: { toolUseId: 't1', content: [{ text: 'found' }] } };
+    const history: ConversationMessage[] = [
+      { role: 'user', content: long, turn: 1 },
+      { role: 'assistant', content: [toolUse], turn: 1 },
+      { role: 'user', content: [toolResult], turn: 2 },
+      { role: 'assistant', content: 'done', turn: 2 },
+    ];
+    // 100 tokens of room for ~210: dropping turn 1 fits, but would leave a tool result first, answering nothing.
+    const sent = turnMessages(history, 'next', 0, 150, 50);
+    expect(sent).toEqual([{ role: 'user', content: [{ text: 'next' }] }]);
   });
 });
 

@@ -27,7 +27,7 @@ describe('zod issues as the API reports them', () => {
         { path: 'inferenceConfig.foo', message: 'unknown field "foo"' },
       ]),
     );
-    expect(pathsOf({ messages: [{ role: 'user', content: [{ text: 'a', image: {} }], name: 'n' }] })).toEqual(['messages.0.content.0.image', 'messages.0.name']);
+    expect(pathsOf({ messages: [{ role: 'user', content: [{ text: 'a', video: {} }], name: 'n' }] })).toEqual(['messages.0.content.0.video', 'messages.0.name']);
   });
 
   it('names the full path of a value of the wrong type', () => {
