@@ -54,7 +54,7 @@ export interface QuarryBuild extends QuarryApp {
   readonly template: { Resources: Record<string, { Type: string; Properties?: Record<string, unknown>; Metadata?: Record<string, unknown> }>; Outputs?: Record<string, unknown> } & Record<string, unknown>;
   readonly functions: Record<QuarryFunctionRole, SynthesizedFunction>;
   /** Logical ids of the resources the local runtime emulates. */
-  readonly resources: { jobsTable: string; jobsQueue: string; deadLetterQueue: string; eventsTopic: string; resultsBucket: string; restApi: string };
+  readonly resources: { jobsTable: string; jobsQueue: string; deadLetterQueue: string; eventsTopic: string; resultsBucket: string; inputsBucket: string; restApi: string };
 }
 
 /** cdk.json's context, so an in-process synth behaves as `cdk synth` does (feature flags). */
@@ -119,6 +119,7 @@ export function buildApp(options: CreateAppOptions = {}): QuarryBuild {
       deadLetterQueue: child(stack.jobQueue.deadLetterQueue),
       eventsTopic: child(stack.jobEvents.topic),
       resultsBucket: child(stack.results.bucket),
+      inputsBucket: child(stack.inputs.bucket),
       restApi: child(stack.jobApi.api),
     },
   };

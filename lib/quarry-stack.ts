@@ -289,6 +289,7 @@ export class QuarryStack extends Stack {
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: this.jobQueue.deadLetterQueue.queueUrl });
     new CfnOutput(this, 'EventsTopicArn', { value: this.jobEvents.topic.topicArn, description: 'Subscribe here for job.succeeded / job.failed events' });
     new CfnOutput(this, 'ResultsBucketName', { value: this.results.bucket.bucketName });
+    new CfnOutput(this, 'InputsBucketName', { value: this.inputs.bucket.bucketName, description: 'Attachments requests name by s3Location, under <tenant>/' });
     new CfnOutput(this, 'DashboardName', { value: this.observability.dashboard.dashboardName });
     for (const [tenant, key] of Object.entries(this.tenants.apiKeys)) {
       new CfnOutput(this, `ApiKeyId${outputIdOf(tenant)}`, {

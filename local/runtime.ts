@@ -55,6 +55,8 @@ export interface LocalResources {
   deadLetterQueueUrl?: string;
   topicArn?: string;
   resultsBucket?: string;
+  /** The bucket a request's attachments may be in (`s3Location`), under `<tenant>/`. */
+  inputsBucket?: string;
 }
 
 export interface LocalRuntime {
@@ -378,6 +380,7 @@ function findResourcesByRole(topology: LocalTopology, stack: StackArtifact): Loc
     deadLetterQueueUrl,
     topicArn: valueOf(ENV.eventsTopicArn),
     resultsBucket: valueOf(ENV.resultsBucket),
+    inputsBucket: valueOf(ENV.inputsBucket),
   };
 }
 
@@ -397,6 +400,7 @@ export function writeEndpointsFile(runtime: LocalRuntime, file = join('.local', 
       deadLetterQueueUrl: runtime.resources.deadLetterQueueUrl,
       topicArn: runtime.resources.topicArn,
       resultsBucket: runtime.resources.resultsBucket,
+      inputsBucket: runtime.resources.inputsBucket,
     },
     ...(runtime.apiKey ? { apiKey: runtime.apiKey, apiKeys: runtime.apiKeys } : {}),
   };

@@ -45,6 +45,8 @@ export interface InvokeAnswer {
   text?: string;
   /** The answer's content blocks when they hold more than text (tool calls, `stopReason: "tool_use"`). */
   content?: OutputBlock[];
+  /** The service tier that served the answer, when Bedrock says. */
+  serviceTier?: string;
   nativeResponse?: unknown;
   stopReason: string;
   usage: Usage;
@@ -102,7 +104,7 @@ export async function invokeNow(invocation: Invocation, options: InvocationOptio
   const latencyMs = deps.clock().getTime() - startedAt;
   deps.log.info('invocation answered', { invocationId: work.jobId, route, modelId: result.modelId, native: work.native !== undefined, tenant: work.tenant, latencyMs, calls: attempts.filter((a) => a.outcome !== 'skipped').length, servedFrom: result.servedFrom ?? 'model' });
   return {
-    ...(work.native ? { nativeResponse: result.nativeResponse } : { text: result.text ?? '', ...(result.content && { content: result.content }) }),
+    ...(work.native ? { nativeResponse: result.nativeResponse } : { text: result.text ?? '', ...(result.content && { content: result.content }), ...(result.serviceTier && { serviceTier: result.serviceTier }) }),
     stopReason: result.stopReason,
     usage: result.usage,
     modelId: result.modelId,

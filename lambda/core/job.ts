@@ -32,6 +32,8 @@ export interface JobResult {
   stopReason: string;
   usage: Usage;
   modelId: string;
+  /** The service tier that served the answer (as Bedrock reports it), when the request asked for one. */
+  serviceTier?: string;
   /** `cache` when every model failed and a cached answer to the same request was served instead. */
   servedFrom?: 'model' | 'cache';
   /** A native body's answer, as the model gave it (synchronous invocations only; never stored). */

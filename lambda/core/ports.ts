@@ -109,6 +109,8 @@ export interface ConverseAnswer {
   stopReason: string;
   usage: Usage;
   content?: OutputBlock[];
+  /** The service tier that served the call, when Bedrock says. */
+  serviceTier?: string;
 }
 
 export interface ModelInvoker {

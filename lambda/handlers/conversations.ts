@@ -71,5 +71,5 @@ export async function answerConversation(event: APIGatewayProxyEvent, writer: Re
   if (outcome.mode === 'job') return writer.json(jsonResponse(202, { jobId: outcome.jobId, turn: outcome.turn }, { Location: locationOf(event, `/jobs/${outcome.jobId}`) }));
   if (outcome.mode === 'sync') return writer.json(jsonResponse(200, { ...outcome.answer, turn: outcome.turn }));
   const { answer } = outcome;
-  writer.event('stop', { stopReason: answer.stopReason, usage: answer.usage, modelId: answer.modelId, latencyMs: answer.latencyMs, turn: outcome.turn });
+  writer.event('stop', { stopReason: answer.stopReason, usage: answer.usage, modelId: answer.modelId, latencyMs: answer.latencyMs, ...(answer.content && { content: answer.content }), turn: outcome.turn });
 }

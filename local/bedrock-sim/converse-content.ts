@@ -47,8 +47,10 @@ export function readBlocks(blocks: unknown[], field: string): ConverseContent {
     if (member === 'text') {
       if (typeof value !== 'string') throw validation(`Value at '${at}.text' must be a string.`);
       texts.push(value);
-    } else if (member === 'image') content.extraTokens += imageTokens(value, `${at}.image`), (content.images += 1);
-    else if (member === 'document') {
+    } else if (member === 'image') {
+      content.extraTokens += imageTokens(value, `${at}.image`);
+      content.images += 1;
+    } else if (member === 'document') {
       const document = readDocument(value, `${at}.document`);
       if (document.text !== undefined) texts.push(document.text);
       content.extraTokens += document.tokens;

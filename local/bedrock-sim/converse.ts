@@ -69,6 +69,11 @@ export function parseConverseRequest(body: unknown): ConversePrompt {
   if (additionalModelRequestFields !== undefined && (additionalModelRequestFields === null || typeof additionalModelRequestFields !== 'object' || Array.isArray(additionalModelRequestFields))) {
     throw validation("Value at 'additionalModelRequestFields' must be a JSON object.");
   }
+  // The model reads its own fields: a top_k it cannot use is refused, as Anthropic's models refuse it.
+  const topK = (additionalModelRequestFields as { top_k?: unknown } | undefined)?.top_k;
+  if (topK !== undefined && !(typeof topK === 'number' && Number.isInteger(topK) && topK >= 0)) {
+    throw validation('The model returned the following errors: top_k: Input should be a valid integer greater than or equal to 0');
+  }
   const tier = readServiceTier(serviceTier);
   const guardrail = readGuardrail(guardrailConfig);
   const tools = readTools(toolConfig);

@@ -41,6 +41,7 @@ describe('buildApp (in-process synth with bundling, as the local runtime uses it
       deadLetterQueue: 'AWS::SQS::Queue',
       eventsTopic: 'AWS::SNS::Topic',
       resultsBucket: 'AWS::S3::Bucket',
+      inputsBucket: 'AWS::S3::Bucket',
       restApi: 'AWS::ApiGateway::RestApi',
     });
   });

@@ -16,6 +16,8 @@ const config = {
   worker: { memorySize: 1536, timeoutSeconds: 300, batchSize: 25, maxBatchingWindowSeconds: 3, maxConcurrency: 40, maxReceiveCount: 3 },
   results: { expirationDays: 7, inlineMaxBytes: 1000, presignedUrlSeconds: 120 },
   jobs: { ttlDays: 3 },
+  inputs: { expirationDays: 2, uploadUrlSeconds: 300 },
+  guardrails: [{ id: 'pii1a2b', description: 'PII' }, { id: 'topics9z' }],
   removalPolicy: 'destroy' as const,
   logRetentionDays: 7,
   logPromptText: true,
@@ -136,10 +138,10 @@ describe('a stack built from a custom configuration', () => {
   it('throttles the stage, adds the static path and associates the web ACL', () => {
     template.hasResourceProperties('AWS::ApiGateway::Stage', { MethodSettings: [Match.objectLike({ ThrottlingRateLimit: 7, ThrottlingBurstLimit: 11 })] });
     template.hasResourceProperties('AWS::ApiGateway::Resource', { PathPart: 'summarize' });
-    // POST /jobs, GET /jobs/{jobId}, GET /models, POST /invoke, POST /invoke/stream, POST /chat/completions, the conversation paths and POST /api/summarize, each with its ANY (405) and OPTIONS answers.
+    // POST /jobs, GET /jobs/{jobId}, POST /inputs, GET /models, POST /invoke, POST /invoke/stream, POST /chat/completions, the conversation paths and POST /api/summarize, each with its ANY (405) and OPTIONS answers.
     const methods = Object.values(template.findResources('AWS::ApiGateway::Method')).map((m) => `${m.Properties.HttpMethod} ${m.Properties.Integration.Type}`);
-    expect(methods.filter((m) => m.endsWith('AWS_PROXY'))).toHaveLength(11);
-    expect(methods.filter((m) => m.endsWith('MOCK')).sort()).toEqual([...Array(10).fill('ANY MOCK'), ...Array(10).fill('OPTIONS MOCK')]);
+    expect(methods.filter((m) => m.endsWith('AWS_PROXY'))).toHaveLength(12);
+    expect(methods.filter((m) => m.endsWith('MOCK')).sort()).toEqual([...Array(11).fill('ANY MOCK'), ...Array(11).fill('OPTIONS MOCK')]);
     template.hasResourceProperties('AWS::WAFv2::WebACLAssociation', { WebACLArn: webAclArn });
   });
 
@@ -149,5 +151,25 @@ describe('a stack built from a custom configuration', () => {
     template.allResources('AWS::S3::Bucket', { DeletionPolicy: 'Delete' });
     template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 7 });
     template.hasResourceProperties('AWS::S3::Bucket', { LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Prefix: 'results/', ExpirationInDays: 7 })]) } });
+  });
+
+  it('lets the functions that call models apply exactly the configured guardrails, and tells the request validation which they are', () => {
+    const idOf = (fn: { function: { node: { defaultChild?: unknown } } }) => build.stack.resolve((fn.function.node.defaultChild as { logicalId: string }).logicalId) as string;
+    for (const fn of [build.stack.invoke, build.stack.invokeStream, build.stack.worker.fn]) {
+      const guardrails = statementsOf(template, idOf(fn).replace(/Function[0-9A-F]{8}$/, 'Role')).filter((st) => actionsOf(st).includes('bedrock:ApplyGuardrail'));
+      expect(guardrails).toHaveLength(1);
+      expect(actionsOf(guardrails[0])).toEqual(['bedrock:ApplyGuardrail']);
+      const resources = JSON.stringify(guardrails[0].Resource);
+      expect(resources).toContain(':guardrail/pii1a2b');
+      expect(resources).toContain(':guardrail/topics9z');
+      expect(resources).not.toContain('*');
+    }
+    const submitEnv = template.toJSON().Resources[idOf(build.stack.submit)].Properties.Environment.Variables;
+    expect(submitEnv[ENV.guardrails]).toBe('["pii1a2b","topics9z"]');
+    expect(submitEnv[ENV.inputUploadSeconds]).toBe('300');
+  });
+
+  it('expires inputs after the configured days', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', { LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Id: 'expire-inputs', ExpirationInDays: 2 })]) } });
   });
 });

@@ -129,9 +129,9 @@ describe('results bucket', () => {
     expect(bucket().LoggingConfiguration).toEqual({ DestinationBucketName: ref(resourceNamed(template, 'AWS::S3::Bucket', 'ResultsAccessLogs').id), LogFilePrefix: 'results-bucket/' });
   });
 
-  it('denies non-TLS access to both buckets', () => {
+  it('denies non-TLS access to every bucket (results, inputs, access logs)', () => {
     const policies = Object.values(template.findResources('AWS::S3::BucketPolicy'));
-    expect(policies).toHaveLength(2);
+    expect(policies).toHaveLength(3);
     for (const policy of policies) {
       expect(policy.Properties.PolicyDocument.Statement).toEqual(expect.arrayContaining([expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]));
     }
@@ -248,7 +248,9 @@ describe('functions', () => {
   it('gives submit, status, the DLQ handler and the sweep exactly their settings', () => {
     const base = ['NODE_OPTIONS', 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE', 'POWERTOOLS_LOG_LEVEL', 'POWERTOOLS_TRACE_ENABLED'];
     const keys = (prefix: string) => Object.keys(envOf(prefix)).filter((k) => !base.includes(k)).sort();
-    expect(keys(build.functions.submit.logicalId)).toEqual([ENV.jobsTable, ENV.jobsQueueUrl, ENV.routes, ENV.jobTtlDays, ENV.maxRequestBytes, ENV.tenants, ENV.resilience].sort());
+    expect(keys(build.functions.submit.logicalId)).toEqual(
+      [ENV.jobsTable, ENV.jobsQueueUrl, ENV.routes, ENV.jobTtlDays, ENV.maxRequestBytes, ENV.tenants, ENV.resilience, ENV.inputsBucket, ENV.guardrails, ENV.inputUploadSeconds].sort(),
+    );
     expect(envOf(build.functions.submit.logicalId)[ENV.jobsQueueUrl]).toEqual(ref(build.resources.jobsQueue));
     expect(envOf(build.functions.submit.logicalId)[ENV.maxRequestBytes]).toBe(String(defaults.api.maxRequestBytes));
     expect(keys(build.functions.status.logicalId)).toEqual([ENV.jobsTable, ENV.resultUrlSeconds, ENV.tenants, ENV.resilience].sort());
@@ -317,6 +319,25 @@ describe('event source mappings', () => {
   });
 });
 
+describe('inputs bucket', () => {
+  const bucket = () => resourceNamed(template, 'AWS::S3::Bucket', build.resources.inputsBucket).resource.Properties;
+
+  it('is encrypted, blocks all public access, expires inputs after the configured days and logs to the access-log bucket', () => {
+    expect(bucket().BucketEncryption).toEqual({ ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] });
+    expect(bucket().PublicAccessBlockConfiguration).toEqual({ BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+    expect(bucket().LifecycleConfiguration.Rules).toContainEqual(expect.objectContaining({ ExpirationInDays: defaults.inputs.expirationDays, Status: 'Enabled' }));
+    expect(bucket().LoggingConfiguration).toEqual({ DestinationBucketName: ref(resourceNamed(template, 'AWS::S3::Bucket', 'ResultsAccessLogs').id), LogFilePrefix: 'inputs-bucket/' });
+  });
+
+  it('is named to the functions that take requests and call models', () => {
+    const idOf = (fn: { function: { node: { defaultChild?: unknown } } }) => build.stack.resolve((fn.function.node.defaultChild as CfnResource).logicalId) as string;
+    for (const fn of [build.functions.submit.logicalId, build.functions.worker.logicalId, idOf(build.stack.invoke), idOf(build.stack.invokeStream)]) {
+      expect(envOf(fn)[ENV.inputsBucket]).toEqual(ref(build.resources.inputsBucket));
+    }
+    expect(envOf(build.functions.submit.logicalId)[ENV.guardrails]).toBe('[]');
+  });
+});
+
 describe('IAM', () => {
   type Role = keyof typeof build.functions | 'sweep' | 'models';
   const logicalIdOf = (role: Role) => (role === 'sweep' ? sweepId : role === 'models' ? modelsId : build.functions[role].logicalId);
@@ -331,6 +352,7 @@ describe('IAM', () => {
         return { actions: actionsOf(s).sort(), resource: s.Resource, ...(prefixes !== undefined && { items: prefixes }) };
       });
   const resultObjects = () => ({ 'Fn::Join': ['', [arnOf(build.resources.resultsBucket), '/results/*']] });
+  const inputObjects = () => ({ 'Fn::Join': ['', [arnOf(build.resources.inputsBucket), '/*']] });
   const items = (kind: keyof typeof ITEM_KINDS, ...actions: string[]) => ({ actions: actions.map((a) => `dynamodb:${a}`), resource: arnOf(build.resources.jobsTable), items: [`${ITEM_KINDS[kind]}*`] });
   const keyArn = () => arnOf(resourceNamed(template, 'AWS::KMS::Key', 'EventsKey').id);
   const publish = () => [
@@ -339,7 +361,13 @@ describe('IAM', () => {
   ];
 
   it('lets submit create, read and discard jobs and enqueue them, nothing else (no UpdateItem)', () => {
-    expect(grants('submit')).toEqual([items('job', 'DeleteItem', 'GetItem', 'PutItem'), items('input', 'PutItem'), { actions: ['sqs:SendMessage'], resource: arnOf(build.resources.jobsQueue) }]);
+    expect(grants('submit')).toEqual([
+      items('job', 'DeleteItem', 'GetItem', 'PutItem'),
+      items('input', 'PutItem'),
+      // POST /inputs signs upload URLs: a presigned PUT carries the signer's permission.
+      { actions: ['s3:PutObject'], resource: inputObjects() },
+      { actions: ['sqs:SendMessage'], resource: arnOf(build.resources.jobsQueue) },
+    ]);
   });
 
   it('lets status read jobs and result objects, nothing else', () => {
@@ -359,6 +387,7 @@ describe('IAM', () => {
       items('bucket', 'GetItem', 'UpdateItem'),
       { actions: ['s3:PutObject'], resource: resultObjects() },
       ...publish(),
+      { actions: ['s3:GetObject'], resource: inputObjects() },
     ]);
   });
 
@@ -479,6 +508,7 @@ describe('REST API', () => {
       'POST /chat/completions',
       'POST /conversations',
       'POST /conversations/{conversationId}/messages',
+      'POST /inputs',
       'POST /invoke',
       'POST /invoke/stream',
       'POST /jobs',
@@ -506,10 +536,11 @@ describe('REST API', () => {
       '/conversations': "'POST, OPTIONS'",
       '/conversations/{conversationId}': "'DELETE, GET, OPTIONS'",
       '/conversations/{conversationId}/messages': "'POST, OPTIONS'",
+      '/inputs': "'POST, OPTIONS'",
     };
     expect(byPath('ANY')).toEqual(expected);
     expect(byPath('OPTIONS')).toEqual(expected);
-    expect(mocks).toHaveLength(24);
+    expect(mocks).toHaveLength(26);
     for (const mock of mocks) {
       const status = mock.HttpMethod === 'ANY' ? '405' : '204';
       // Every content type the template maps answers the status; any other is refused (415), never passed to the mock.
@@ -614,7 +645,7 @@ describe('observability', () => {
 
   it('exports the endpoints a client and the local runtime need', () => {
     expect(Object.keys(template.toJSON().Outputs).sort()).toEqual(
-      ['ApiKeyIdDefault', 'ApiUrl', 'DashboardName', 'DeadLetterQueueUrl', 'EventsTopicArn', 'JobsQueueUrl', 'JobsTableName', 'ResultsBucketName'],
+      ['ApiKeyIdDefault', 'ApiUrl', 'DashboardName', 'DeadLetterQueueUrl', 'EventsTopicArn', 'InputsBucketName', 'JobsQueueUrl', 'JobsTableName', 'ResultsBucketName'],
     );
   });
 });
@@ -676,6 +707,9 @@ describe('POST /invoke', () => {
     expect(bedrock).toHaveLength(1);
     const resources = (bedrock[0].Resource as unknown[]).map((r) => JSON.stringify(build.stack.resolve(r)));
     expect(resources.sort()).toEqual(build.stack.bedrockModelArns().map((a) => JSON.stringify(build.stack.resolve(a))).sort());
-    expect(statements.filter((s) => !actionsOf(s).some((a) => a.startsWith('dynamodb:') || a.startsWith('bedrock:')))).toEqual([]);
+    // Besides: reading the attachments a request names in the inputs bucket.
+    expect(statements.filter((s) => !actionsOf(s).some((a) => a.startsWith('dynamodb:') || a.startsWith('bedrock:'))).map((s) => [actionsOf(s), s.Resource])).toEqual([
+      [['s3:GetObject'], { 'Fn::Join': ['', [arnOf(build.resources.inputsBucket), '/*']] }],
+    ]);
   });
 });

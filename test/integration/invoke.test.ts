@@ -1,4 +1,7 @@
+import { ScanCommand } from '@aws-sdk/client-dynamodb';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import type { LocalRuntime } from '../../local/runtime';
+import { ITEM_KINDS } from '../../lambda/core/item-keys';
 import { MODELS, http, modelRequests, simulator, startPipeline } from './harness';
 
 /*
@@ -60,8 +63,14 @@ it('answers at once with the text, usage, model, route, routing and attempts, an
   expect(res.json.text.length).toBeGreaterThan(0);
   expect(res.json.usage.outputTokens).toBeGreaterThan(0);
   expect(await modelRequests(runtime, SONNET)).toBe(1);
-  // Nothing was queued: an invocation is answered, not accepted.
+  // Nothing was kept or queued: an invocation is answered, not accepted.
   expect(res.headers.get('location')).toBeNull();
+  const jobs = await runtime.clients.dynamodb.send(
+    new ScanCommand({ TableName: runtime.resources.jobsTable, FilterExpression: 'begins_with(pk, :job) OR begins_with(pk, :input)', ExpressionAttributeValues: { ':job': { S: ITEM_KINDS.job }, ':input': { S: ITEM_KINDS.input } } }),
+  );
+  expect(jobs.Items).toEqual([]);
+  const queue = await runtime.clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: runtime.resources.jobsQueueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'] }));
+  expect(Object.values(queue.Attributes ?? {}).map(Number)).toEqual([0, 0, 0]);
 });
 
 it('takes the same body as jobs: a route, a configured model, messages and a system prompt', async () => {

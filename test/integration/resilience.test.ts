@@ -82,6 +82,9 @@ it('opens the primary\'s circuit, sends later jobs straight to the fallback, and
   expect(models.status).toBe(200);
   expect(models.json.models.find((m: { modelId: string }) => m.modelId === OPUS)).toMatchObject({ regions: [expect.objectContaining({ region: 'us-east-1', state: 'OPEN', errorRate: 1 })] });
 
+  // A container keeps its copy of a breaker for up to a second (lambda/aws/breaker-store.ts cacheMs): past that,
+  // every worker sees it OPEN.
+  await new Promise((r) => setTimeout(r, 1_100));
   const primaryCalls = await modelRequests(runtime, OPUS);
   const whileOpen = await finished(runtime, await submit('/api/analyze', { prompt: 'while open' }));
   expect(whileOpen.json).toMatchObject({ status: 'SUCCEEDED', result: { modelId: SONNET } });

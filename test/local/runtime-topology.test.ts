@@ -139,6 +139,7 @@ describe('the local API answers as the deployed gateway does', () => {
       deadLetterQueueUrl: expect.stringContaining('/000000000000/'),
       topicArn: expect.stringMatching(/^arn:aws:sns:/),
       resultsBucket: expect.any(String),
+      inputsBucket: expect.any(String),
     });
     expect(written.resources.deadLetterQueueUrl).not.toBe(written.resources.jobsQueueUrl);
   });
