@@ -95,6 +95,7 @@ function exactlyOne<T extends Record<string, unknown>>(shape: z.ZodMiniObject, m
 /** Free-form JSON (a tool's schema or input, model-specific fields): an object within `limits`, storable as given. */
 export function jsonObject(limits: JsonObjectLimits, description: string) {
   return z
+    // A custom type, not z.record: the record would copy the object and silently drop a "__proto__" key.
     .custom<Record<string, unknown>>((value) => value !== null && typeof value === 'object' && !Array.isArray(value), 'Invalid input: expected object')
     .check(
       z.superRefine((value: Record<string, unknown>, ctx) => {
