@@ -40,6 +40,7 @@ export class ModelGateway implements ModelInvoker {
       stopReason: response.stopReason ?? 'end_turn',
       usage: { inputTokens: response.usage?.inputTokens ?? 0, outputTokens: response.usage?.outputTokens ?? 0 },
       ...(response.serviceTier?.type && { serviceTier: response.serviceTier.type }),
+      ...(response.trace && { trace: response.trace as Record<string, unknown> }),
     };
   }
 
@@ -53,6 +54,7 @@ export class ModelGateway implements ModelInvoker {
     let usage = { inputTokens: 0, outputTokens: 0 };
     let stopped = false;
     let serviceTier: string | undefined;
+    let trace: Record<string, unknown> | undefined;
     // The answer's blocks by index: text as it comes, a tool call's input as JSON text in pieces until its block stops.
     const blocks: Array<{ text: string } | { toolUseId: string; name: string; input: string }> = [];
     for await (const event of response.stream ?? []) {
@@ -77,12 +79,13 @@ export class ModelGateway implements ModelInvoker {
       }
       if (event.metadata?.usage) usage = { inputTokens: event.metadata.usage.inputTokens ?? 0, outputTokens: event.metadata.usage.outputTokens ?? 0 };
       if (event.metadata?.serviceTier?.type) serviceTier = event.metadata.serviceTier.type;
+      if (event.metadata?.trace) trace = event.metadata.trace as Record<string, unknown>;
     }
     // An aborted stream ends its iteration quietly: a cut answer must never pass for a whole one.
     if (options.abortSignal?.aborted) throw Object.assign(new Error('The call was abandoned before the model finished its answer'), { name: 'AbortError' });
     if (!stopped) throw Object.assign(new Error('The model stream ended before its messageStop event'), { name: 'ModelStreamErrorException' });
     const content = blocks.filter(Boolean).map((b): SdkBlock => ('text' in b ? { text: b.text } : { toolUse: { toolUseId: b.toolUseId, name: b.name, input: parseToolInput(b.input) as NonNullable<SdkBlock['toolUse']>['input'] } }));
-    return { ...outputOf(content), stopReason, usage, ...(serviceTier && { serviceTier }) };
+    return { ...outputOf(content), stopReason, usage, ...(serviceTier && { serviceTier }), ...(trace && { trace }) };
   }
 
   /** InvokeModel (or, given `onChunk`, InvokeModelWithResponseStream) with the model's native body, as given. */

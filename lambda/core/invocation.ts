@@ -47,6 +47,8 @@ export interface InvokeAnswer {
   content?: OutputBlock[];
   /** The service tier that served the answer, when Bedrock says. */
   serviceTier?: string;
+  /** Bedrock's trace (a guardrail's assessment), when the request asked for it. */
+  trace?: Record<string, unknown>;
   nativeResponse?: unknown;
   stopReason: string;
   usage: Usage;
@@ -104,7 +106,7 @@ export async function invokeNow(invocation: Invocation, options: InvocationOptio
   const latencyMs = deps.clock().getTime() - startedAt;
   deps.log.info('invocation answered', { invocationId: work.jobId, route, modelId: result.modelId, native: work.native !== undefined, tenant: work.tenant, latencyMs, calls: attempts.filter((a) => a.outcome !== 'skipped').length, servedFrom: result.servedFrom ?? 'model' });
   return {
-    ...(work.native ? { nativeResponse: result.nativeResponse } : { text: result.text ?? '', ...(result.content && { content: result.content }), ...(result.serviceTier && { serviceTier: result.serviceTier }) }),
+    ...(work.native ? { nativeResponse: result.nativeResponse } : { text: result.text ?? '', ...(result.content && { content: result.content }), ...(result.serviceTier && { serviceTier: result.serviceTier }), ...(result.trace && { trace: result.trace }) }),
     stopReason: result.stopReason,
     usage: result.usage,
     modelId: result.modelId,

@@ -34,6 +34,8 @@ export interface JobResult {
   modelId: string;
   /** The service tier that served the answer (as Bedrock reports it), when the request asked for one. */
   serviceTier?: string;
+  /** Bedrock's trace of the answer (a guardrail's assessment), when the request asked for it (`guardrailConfig.trace`). */
+  trace?: Record<string, unknown>;
   /** `cache` when every model failed and a cached answer to the same request was served instead. */
   servedFrom?: 'model' | 'cache';
   /** A native body's answer, as the model gave it (synchronous invocations only; never stored). */

@@ -111,6 +111,8 @@ export interface ConverseAnswer {
   content?: OutputBlock[];
   /** The service tier that served the call, when Bedrock says. */
   serviceTier?: string;
+  /** Bedrock's trace of the call (a guardrail's assessment), when the request asked for it. */
+  trace?: Record<string, unknown>;
 }
 
 export interface ModelInvoker {

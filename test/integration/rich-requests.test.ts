@@ -162,6 +162,16 @@ describe('guardrails, model fields and service tiers', () => {
     const blocked = await job({ prompt: `Something risky ${GUARDRAIL_DIRECTIVE}`, guardrailConfig });
     expect(blocked.status).toBe('SUCCEEDED');
     expect(blocked.result).toMatchObject({ stopReason: 'guardrail_intervened', text: GUARDRAIL_MESSAGE });
+    const traced = await http(runtime, 'POST', '/invoke', { prompt: `Something risky ${GUARDRAIL_DIRECTIVE}`, guardrailConfig: { ...guardrailConfig, trace: 'enabled' } });
+    expect(traced.json).toMatchObject({ stopReason: 'guardrail_intervened', trace: { guardrail: { inputAssessment: { abc123: expect.any(Object) } } } });
+    expect(blocked.result.trace).toBeUndefined();
+    const streamed = await fetch(`${runtime.apiUrl}/invoke/stream`, {
+      method: 'POST',
+      headers: { 'x-api-key': runtime.apiKey!, 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: `Something risky ${GUARDRAIL_DIRECTIVE}`, guardrailConfig: { ...guardrailConfig, trace: 'enabled' } }),
+    });
+    const stop = JSON.parse(/event: stop\ndata: (.*)/.exec(await streamed.text())![1]);
+    expect(stop).toMatchObject({ stopReason: 'guardrail_intervened', trace: { guardrail: { inputAssessment: { abc123: expect.any(Object) } } } });
     const passed = await http(runtime, 'POST', '/invoke', { prompt: 'Something fine.', guardrailConfig: { ...guardrailConfig, guardrailIdentifier: 'arn:aws:bedrock:us-east-1:123456789012:guardrail/abc123' } });
     expect(passed.status).toBe(200);
     expect(passed.json.stopReason).toBe('end_turn');
