@@ -1,5 +1,8 @@
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { parseS3Uri } from '../core/converse-fields';
 import type { InputReader } from '../core/ports';
+import { presignLifetimeSeconds } from './result-store';
 
 /** The stack's inputs bucket, read when a model is called with an attachment stored there. */
 export class InputStore implements InputReader {
@@ -10,7 +13,9 @@ export class InputStore implements InputReader {
    * (S3 failed: worth another try, and nothing to hold against a model).
    */
   async read(uri: string, maxBytes: number): Promise<Uint8Array> {
-    const { bucket, key } = parseS3Uri(uri);
+    const place = parseS3Uri(uri);
+    if (!place) throw inputError('InputNotReadable', `${uri} is not an s3://bucket/key URI`);
+    const { bucket, key } = place;
     try {
       const object = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
       if ((object.ContentLength ?? 0) > maxBytes) {
@@ -28,12 +33,14 @@ export class InputStore implements InputReader {
   }
 }
 
-export function parseS3Uri(uri: string): { bucket: string; key: string } {
-  const match = /^s3:\/\/([^/]+)\/(.+)$/.exec(uri);
-  if (!match) throw inputError('InputNotReadable', `${uri} is not an s3://bucket/key URI`);
-  return { bucket: match[1], key: match[2] };
-}
-
 function inputError(name: 'InputNotReadable' | 'InputReadFailed', message: string): Error {
   return Object.assign(new Error(message), { name });
+}
+
+/** A time-limited PUT of one object with this content type (the upload must send the same Content-Type). */
+export async function presignedUpload(client: S3Client, place: { bucket: string; key: string; contentType: string }, expiresInSeconds: number, now = new Date()): Promise<{ url: string; expiresAt: string }> {
+  const credentials = await client.config.credentials();
+  const expiresIn = presignLifetimeSeconds(expiresInSeconds, credentials.expiration, now);
+  const url = await getSignedUrl(client, new PutObjectCommand({ Bucket: place.bucket, Key: place.key, ContentType: place.contentType }), { expiresIn, signableHeaders: new Set(['content-type']) });
+  return { url, expiresAt: new Date(now.getTime() + expiresIn * 1000).toISOString() };
 }

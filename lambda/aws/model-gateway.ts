@@ -24,8 +24,11 @@ type SdkContentBlock = SdkBlock;
 export class ModelGateway implements ModelInvoker {
   private readonly clients = new Map<string, BedrockRuntimeClient>();
 
-  /** Attachments already read for a request, so a retry or a fallback does not read them again. */
-  private readonly resolved = new WeakMap<NormalizedJobRequest, Promise<ConverseCommandInput['messages']>>();
+  /**
+   * Attachments already read, by the request's messages (shared by the copies a candidate's output limit makes),
+   * so a retry or a fallback does not read them again.
+   */
+  private readonly resolved = new WeakMap<NormalizedJobRequest['messages'], Promise<ConverseCommandInput['messages']>>();
 
   constructor(
     private readonly clientFor: (region: string) => BedrockRuntimeClient,
@@ -115,11 +118,11 @@ export class ModelGateway implements ModelInvoker {
 
   /** The Converse input of a request: its messages with every attachment's bytes (read once per request). */
   private async converseInput(modelId: string, request: NormalizedJobRequest): Promise<ConverseCommandInput> {
-    let messages = this.resolved.get(request);
+    let messages = this.resolved.get(request.messages);
     if (!messages) {
       messages = Promise.all(request.messages.map(async (m) => ({ role: m.role, content: await Promise.all(m.content.map((b) => this.sdkBlock(b))) })));
-      this.resolved.set(request, messages);
-      messages.catch(() => this.resolved.delete(request));
+      this.resolved.set(request.messages, messages);
+      messages.catch(() => this.resolved.delete(request.messages));
     }
     return {
       modelId,

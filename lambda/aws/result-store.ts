@@ -41,11 +41,3 @@ export class ResultStore {
     return getSignedUrl(client, new GetObjectCommand({ Bucket: location.bucket, Key: location.key }), { expiresIn });
   }
 }
-
-/** A time-limited PUT of one object with this content type (the upload must send the same Content-Type). */
-export async function presignedUpload(client: S3Client, place: { bucket: string; key: string; contentType: string }, expiresInSeconds: number, now = new Date()): Promise<{ url: string; expiresAt: string }> {
-  const credentials = await client.config.credentials();
-  const expiresIn = presignLifetimeSeconds(expiresInSeconds, credentials.expiration, now);
-  const url = await getSignedUrl(client, new PutObjectCommand({ Bucket: place.bucket, Key: place.key, ContentType: place.contentType }), { expiresIn, signableHeaders: new Set(['content-type']) });
-  return { url, expiresAt: new Date(now.getTime() + expiresIn * 1000).toISOString() };
-}

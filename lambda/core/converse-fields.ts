@@ -315,7 +315,7 @@ function sourceIssues(attachment: ImageBlock | DocumentBlock, kind: 'image' | 'd
     const bytes = base64Bytes(attachment.source.bytes);
     return bytes > limit ? [{ path: `${path}.bytes`, message: `is ${bytes} bytes; an ${kind} may be at most ${limit}` }] : [];
   }
-  const [, bucket, key] = S3_URI.exec(attachment.source.s3Location.uri)!;
+  const { bucket, key } = parseS3Uri(attachment.source.s3Location.uri)!;
   if (!context.policy.inputsBucket || bucket !== context.policy.inputsBucket) {
     return [{ path: `${path}.s3Location.uri`, message: context.policy.inputsBucket ? `must be in the stack's inputs bucket (s3://${context.policy.inputsBucket}/${inputsPrefix(context.tenant)}...)` : 'this deployment has no inputs bucket' }];
   }
@@ -323,6 +323,12 @@ function sourceIssues(attachment: ImageBlock | DocumentBlock, kind: 'image' | 'd
     return [{ path: `${path}.s3Location.uri`, message: `must be under this tenant's prefix: s3://${bucket}/${inputsPrefix(context.tenant)}...` }];
   }
   return [];
+}
+
+/** The bucket and key of an `s3://bucket/key` URI, or undefined if it is not one. */
+export function parseS3Uri(uri: string): { bucket: string; key: string } | undefined {
+  const match = S3_URI.exec(uri);
+  return match ? { bucket: match[1], key: match[2] } : undefined;
 }
 
 /** Decoded size of padded base64 text. */

@@ -11,10 +11,6 @@ import { requestIssues } from './request-issues';
  * tenant's prefix and a random id: a caller cannot choose where it writes, nor overwrite another's object.
  */
 
-export interface UploadRequest {
-  contentType?: string;
-}
-
 export interface UploadPlace {
   bucket: string;
   key: string;

@@ -34,7 +34,7 @@ export function conversationDeps(env: Record<string, string | undefined>, invoca
       jobTtlDays: settings[ENV.jobTtlDays],
       clock: () => new Date(),
       log: jobLog,
-      ...(invocation.deps.requestPolicy && { requestPolicy: invocation.deps.requestPolicy }),
+      requestPolicy: invocation.deps.requestPolicy,
     },
     invocation: invocation.deps,
     turnLeaseMs: invocation.timeoutSeconds * 1000 + TURN_LEASE_MARGIN_MS,

@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { documentClient, s3Client, sqsClient } from '../aws/clients';
-import { presignedUpload } from '../aws/result-store';
+import { presignedUpload } from '../aws/input-store';
 import { uploadPlace } from '../core/input-upload';
 import { JobQueue } from '../aws/job-queue';
 import { JobRepository } from '../aws/job-repository';
@@ -19,13 +19,14 @@ const queue = new JobQueue(tracer.captureAWSv3Client(sqsClient()));
 const routing = settings[ENV.routes];
 const requestPolicy = requestPolicyOf(settings);
 
-const objects = tracer.captureAWSv3Client(s3Client());
+// Built by the first POST /inputs: a job's submit never needs it (nor its cold start).
+let objects: ReturnType<typeof s3Client> | undefined;
 
 /** POST /inputs: where to upload an attachment (the tenant's prefix of the inputs bucket), and a URL to PUT it to. */
 async function placeUpload(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
   const tenant = tenantOf(event, settings[ENV.tenants]);
   const place = uploadPlace(event.body ? readJsonBody(event, 4096) : {}, tenant.name, requestPolicy.inputsBucket);
-  const upload = await presignedUpload(objects, place, settings[ENV.inputUploadSeconds]);
+  const upload = await presignedUpload((objects ??= tracer.captureAWSv3Client(s3Client())), place, settings[ENV.inputUploadSeconds]);
   jobLog.info('input upload placed', { tenant: tenant.name, key: place.key });
   return jsonResponse(201, { s3Uri: place.s3Uri, uploadUrl: upload.url, method: 'PUT', headers: { 'content-type': place.contentType }, expiresAt: upload.expiresAt });
 }
