@@ -63,9 +63,11 @@ describe('images and documents', () => {
     expect(invoked.json.usage.inputTokens).toBeGreaterThanOrEqual(400);
   });
 
-  it('runs a job with a text document', async () => {
-    const done = await job({ messages: [{ role: 'user', content: [{ text: 'Summarize.' }, { document: { format: 'md', name: 'release notes', source: { bytes: Buffer.from('# Notes\n\nAll good.').toString('base64') } } }] }] });
+  it('runs a job with a text document, which reaches the model (its text counted as input)', async () => {
+    const plain = await job({ messages: [{ role: 'user', content: 'Summarize.' }] });
+    const done = await job({ messages: [{ role: 'user', content: [{ text: 'Summarize.' }, { document: { format: 'md', name: 'release notes', source: { bytes: Buffer.from('x'.repeat(400)).toString('base64') } } }] }] });
     expect(done.status).toBe('SUCCEEDED');
+    expect(done.result.usage.inputTokens - plain.result.usage.inputTokens).toBeGreaterThanOrEqual(100);
   });
 
   it("fails a job whose stored attachment does not exist with INPUT_NOT_READABLE (no model call), and refuses another tenant's object", async () => {
