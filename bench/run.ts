@@ -6,6 +6,7 @@ import { faultsBenchmark } from './faults';
 import { goodputBenchmark } from './goodput';
 import { sharedQuotaBenchmark } from './goodput-shared';
 import { pipelineBenchmark } from './pipeline';
+import { routingBenchmark } from './routing';
 
 /** `npm run bench -- <name>`: runs benchmarks on the local runtime and writes their results to bench/results/; no name lists them. */
 const BENCHMARKS: Record<string, () => Promise<Record<string, unknown>>> = {
@@ -44,6 +45,7 @@ const BENCHMARKS: Record<string, () => Promise<Record<string, unknown>>> = {
       sourceMaps: process.env.BENCH_COLDSTART_SOURCE_MAPS === '1',
       sourceMapRows: process.env.BENCH_COLDSTART_SOURCE_MAP_ROWS !== '0',
     }),
+  routing: () => routingBenchmark(),
   pipeline: () =>
     pipelineBenchmark({
       jobs: Number(process.env.BENCH_PIPELINE_JOBS ?? 300),
@@ -62,6 +64,7 @@ const BENCHMARK_INFO: Record<string, { description: string; typically: string }>
   faults: { description: 'jobs under each simulator fault: successes, failures, retries, fallbacks, DLQ', typically: '~4 min' },
   chaos: { description: 'Bedrock and AWS faults, blackouts, crashes, duplicates: stuck, lost, completed twice, unannounced jobs', typically: '10-25 min' },
   coldstart: { description: "each bundle's size and module init against a bundle that only creates the same SDK clients", typically: '~4 min' },
+  routing: { description: "content routing on the labeled prompt set: accuracy of the rules alone and with the (simulated) classifier, share escalated, model cost vs always the large model", typically: '~10 s' },
   pipeline: { description: 'jobs/s, p50/p99 submit-to-terminal and where the time and CPU go, vs the same Converse calls made directly', typically: '~2 min' },
 };
 

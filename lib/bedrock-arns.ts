@@ -54,10 +54,18 @@ export interface ModelAccess {
   readonly regions?: readonly string[];
   /** Destination regions of the model's geographic or global profile, replacing {@link PROFILE_DESTINATION_REGIONS}. @default - the table */
   readonly profileDestinationRegions?: readonly string[];
+  /** A prompt router's models (ids or profile ids): a call through the router is authorized against each, in the router's region. */
+  readonly promptRouterModels?: readonly string[];
 }
 
 const crossRegionId = new RegExp(`^(${CROSS_REGION_PREFIXES.join('|')})\\.(.+)$`);
-const bedrockArn = /^arn:(aws[a-z-]*):bedrock:([a-z0-9-]*):(\d{12})?:(foundation-model|inference-profile|application-inference-profile)\/(.+)$/;
+const bedrockArn = /^arn:(aws[a-z-]*):bedrock:([a-z0-9-]*):(\d{12})?:(foundation-model|inference-profile|application-inference-profile|default-prompt-router|prompt-router)\/(.+)$/;
+
+/** Whether a model id is a Bedrock prompt router's ARN (a default router or one of the account's). */
+export function isPromptRouter(modelId: string): boolean {
+  const arn = bedrockArn.exec(modelId);
+  return arn !== null && (arn[4] === 'default-prompt-router' || arn[4] === 'prompt-router');
+}
 
 /** The geography prefix of a system inference profile id (`eu.amazon.nova-pro-v1:0` -> `eu`), or undefined. */
 export function crossRegionPrefixOf(modelId: string): CrossRegionPrefix | undefined {
@@ -82,6 +90,7 @@ export function isSystemInferenceProfile(modelId: string): boolean {
  *   that global routing is authorized against. The region wildcard is the honest grant: AWS documents the
  *   destinations as "all commercial Regions" and adds regions without notice, so an explicit list would turn
  *   into AccessDenied the day one is added. `profileDestinationRegions` replaces the wildcard for those who accept that.
+ * - a prompt router ARN -> itself and each of its `promptRouterModels` as above, in the router's region
  * - an ARN -> itself (it names its region, so failover regions do not apply); for a system inference profile ARN
  *   also its destinations as above. An application inference profile's underlying model cannot be read from its ARN.
  *
@@ -105,6 +114,10 @@ export function bedrockResourceArns(model: string | ModelAccess, env: ArnEnviron
   const arn = bedrockArn.exec(modelId);
   if (arn) {
     const [, arnPartition, arnRegion, , type, id] = arn;
+    if (type === 'default-prompt-router' || type === 'prompt-router') {
+      const routed = (typeof model === 'string' ? [] : (model.promptRouterModels ?? [])).flatMap((routedId) => bedrockResourceArns(routedId, { partition: arnPartition, region: arnRegion, account: arn[3] || account }));
+      return unique([modelId, ...routed]);
+    }
     return type === 'inference-profile' ? unique([modelId, ...destinations(arnPartition, arnRegion, id)]) : [modelId];
   }
   const homeAndFailover = unique([region, ...regions]);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { CALL_SAFETY_MARGIN_MS } from '../lambda/core/retry-policy';
-import { isSystemInferenceProfile } from './bedrock-arns';
+import { isPromptRouter, isSystemInferenceProfile } from './bedrock-arns';
 
 /**
  * What the worker-timeout check assumes of the slowest configured model by default: output tokens per second once it
@@ -60,6 +60,20 @@ export const modelSchema = z
       .max(5)
       .default([])
       .describe("Regions to fail over to, in order, when the model is unavailable in the stack's region (each has its own breaker)"),
+    price: z
+      .object({
+        inputPerMillionTokens: z.number().min(0).describe('USD per million input tokens'),
+        outputPerMillionTokens: z.number().min(0).describe('USD per million output tokens'),
+      })
+      .strict()
+      .optional()
+      .describe("List price of the model's tokens: what a metric route with the cost objective compares (a model without a price counts as the most expensive)"),
+    promptRouterModels: z
+      .array(z.string().min(1))
+      .min(1)
+      .max(10)
+      .optional()
+      .describe('For a Bedrock prompt router ARN: the model or inference profile ids it routes between (IAM must allow each)'),
     profileDestinationRegions: z
       .array(awsRegion)
       .min(1)
@@ -70,19 +84,81 @@ export const modelSchema = z
   })
   .strict();
 
+const chainFields = {
+  fallback: z
+    .array(identifier)
+    .max(5)
+    .default([])
+    .describe("Models (keys of `models`) tried in order when the first is unavailable, throttled past its retries, or its circuit is open"),
+};
+
+/** A content route's tier: a model key (shorthand), or a model and its fallback chain. */
+const tierTargetSchema = z.preprocess(
+  (value) => (typeof value === 'string' ? { model: value } : value),
+  z
+    .object({ model: identifier.describe('Key of the model in `models` that serves this tier (it may be a Bedrock prompt router)'), ...chainFields })
+    .strict(),
+);
+
+const weight = z.number().min(0).max(100);
+
 export const routeSchema = z
   .object({
-    model: identifier.describe('Key of the model in `models` that serves this route'),
+    strategy: z
+      .enum(['static', 'content', 'metric'])
+      .default('static')
+      .describe('How a job of this route finds its model: static (model + fallback), content (a complexity score picks a tier), metric (recent latency, errors and cost rank the candidates)'),
+    model: identifier.optional().describe('static: key of the model in `models` that serves this route'),
     path: z
       .string()
       .regex(/^\/[a-z0-9-]+(\/[a-z0-9-]+)*$/, 'an absolute path such as /api/classify')
       .optional()
       .describe('Static HTTP path that submits jobs to this route (POST), e.g. /api/classify'),
-    fallback: z
+    ...chainFields,
+    tiers: z
+      .object({ simple: tierTargetSchema, medium: tierTargetSchema, complex: tierTargetSchema })
+      .strict()
+      .optional()
+      .describe('content: the model (and fallback chain) of each complexity tier'),
+    thresholds: z
+      .object({ medium: z.number().gt(0).lt(1), complex: z.number().gt(0).lt(1) })
+      .strict()
+      .optional()
+      .describe('content: complexity scores (0..1) from which a request is medium and complex; default 0.22 and 0.4 (fit on bench/routing/labeled-prompts.jsonl)'),
+    classifier: z
+      .object({
+        model: identifier.describe('Key of a small model in `models` that decides the tier when the score is uncertain'),
+        band: z.number().min(0).max(0.5).default(0.03).describe('Scores within this distance of a threshold are uncertain'),
+        timeoutMs: z.number().int().min(1000).max(30_000).default(2000).describe("Time the classifier may take, retries included; past it the rules' tier stands"),
+      })
+      .strict()
+      .optional()
+      .describe('content: a classifier model for uncertain scores; absent: the rules decide alone'),
+    candidates: z
       .array(identifier)
-      .max(5)
-      .default([])
-      .describe('Models (keys of `models`) tried in order when the route\'s model is unavailable, throttled past its retries, or its circuit is open'),
+      .min(2)
+      .max(6)
+      .optional()
+      .describe('metric: the models (keys of `models`) ranked by their recent figures; the rest of the ranking is the fallback chain'),
+    objective: z
+      .union([
+        z.enum(['latency', 'cost', 'errors']),
+        z.object({ latency: weight.default(0), cost: weight.default(0), errors: weight.default(0) }).strict(),
+      ])
+      .optional()
+      .describe('metric (default latency): what to minimize: p90 latency, list-price cost per call, the error and throttle rate, or a weighted mix {latency, cost, errors}'),
+    latencySloMs: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe('metric: candidates whose recent p90 latency is above this come after those within it, whatever the objective'),
+    exploration: z
+      .number()
+      .min(0)
+      .max(0.5)
+      .optional()
+      .describe('metric (default 0.05): share of jobs sent to a candidate other than the best, so its figures stay fresh and a recovered model wins traffic back'),
     fallbackWhenBusy: z
       .boolean()
       .default(false)
@@ -93,6 +169,72 @@ export const routeSchema = z
       .describe('Keep successful answers in a response cache and serve one (servedFrom: "cache") when every model of the chain fails'),
   })
   .strict();
+
+export type RouteConfig = z.output<typeof routeSchema>;
+
+/** Fields of a route that only one strategy reads. */
+const STRATEGY_FIELDS = { static: ['model'], content: ['tiers', 'thresholds', 'classifier'], metric: ['candidates', 'latencySloMs', 'objective', 'exploration'] } as const;
+
+/** Every chain of models a route may walk, with the config path of each key: what validation and IAM look at. */
+export function routeChains(route: RouteConfig): Array<{ keys: string[]; paths: (string | number)[][] }> {
+  if (route.strategy === 'content' && route.tiers) {
+    return (['simple', 'medium', 'complex'] as const).map((tier) => {
+      const target = route.tiers![tier];
+      return { keys: [target.model, ...target.fallback], paths: [['tiers', tier, 'model'], ...target.fallback.map((_, i) => ['tiers', tier, 'fallback', i])] };
+    });
+  }
+  if (route.strategy === 'metric' && route.candidates) {
+    return [{ keys: route.candidates, paths: route.candidates.map((_, i) => ['candidates', i]) }];
+  }
+  return route.model ? [{ keys: [route.model, ...route.fallback], paths: [['model'], ...route.fallback.map((_, i) => ['fallback', i])] }] : [];
+}
+
+/** Every model key a route may call (its chains and, for content, its classifier). */
+export function routeModelKeys(route: RouteConfig): string[] {
+  const keys = routeChains(route).flatMap((chain) => chain.keys);
+  if (route.strategy === 'content' && route.classifier) keys.push(route.classifier.model);
+  return [...new Set(keys)];
+}
+
+/** The model a route's jobs are queued with, before the worker routes them: static's model, content's medium tier, metric's first candidate. */
+export function queuedModelKey(route: RouteConfig): string | undefined {
+  if (route.strategy === 'content') return route.tiers?.medium.model;
+  if (route.strategy === 'metric') return route.candidates?.[0];
+  return route.model;
+}
+
+function checkRoute(name: string, route: RouteConfig, models: Record<string, unknown>, ctx: z.RefinementCtx): void {
+  const at = (...path: (string | number)[]) => ['routes', name, ...path];
+  const known = Object.keys(models).join(', ');
+  const required = { static: 'model', content: 'tiers', metric: 'candidates' } as const;
+  if (route[required[route.strategy]] === undefined) {
+    ctx.addIssue({ code: 'custom', path: at(required[route.strategy]), message: `required with strategy "${route.strategy}"` });
+  }
+  for (const [strategy, fields] of Object.entries(STRATEGY_FIELDS)) {
+    if (strategy === route.strategy) continue;
+    for (const field of fields) {
+      if (route[field] !== undefined) ctx.addIssue({ code: 'custom', path: at(field), message: `applies only to strategy "${strategy}" (this route's strategy is "${route.strategy}")` });
+    }
+  }
+  if (route.strategy !== 'static' && route.fallback.length > 0) {
+    ctx.addIssue({ code: 'custom', path: at('fallback'), message: route.strategy === 'content' ? 'give each tier its own fallback (tiers.<tier>.fallback)' : "a metric route's fallback is the rest of its ranked candidates" });
+  }
+  if (route.thresholds && route.thresholds.complex <= route.thresholds.medium) {
+    ctx.addIssue({ code: 'custom', path: at('thresholds', 'complex'), message: 'must be above thresholds.medium' });
+  }
+  if (typeof route.objective === 'object' && route.objective.latency + route.objective.cost + route.objective.errors === 0) {
+    ctx.addIssue({ code: 'custom', path: at('objective'), message: 'give at least one of latency, cost, errors a weight above 0' });
+  }
+  for (const chain of routeChains(route)) {
+    chain.keys.forEach((key, i) => {
+      if (!(key in models)) ctx.addIssue({ code: 'custom', path: at(...chain.paths[i]), message: `unknown model "${key}"; known: ${known}` });
+      else if (chain.keys.indexOf(key) !== i) ctx.addIssue({ code: 'custom', path: at(...chain.paths[i]), message: `model "${key}" is already in the chain` });
+    });
+  }
+  if (route.strategy === 'content' && route.classifier && !(route.classifier.model in models)) {
+    ctx.addIssue({ code: 'custom', path: at('classifier', 'model'), message: `unknown model "${route.classifier.model}"; known: ${known}` });
+  }
+}
 
 /** The retention periods CloudWatch Logs accepts. */
 export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
@@ -155,10 +297,11 @@ export const configSchema = z
     models: z
       .record(identifier, modelSchema)
       .prefault({
-        'claude-haiku': { modelId: 'anthropic.claude-3-haiku-20240307-v1:0' },
-        'claude-sonnet': { modelId: 'us.anthropic.claude-sonnet-4-20250514-v1:0' },
-        'claude-opus': { modelId: 'us.anthropic.claude-opus-4-1-20250805-v1:0' },
-        'nova-micro': { modelId: 'amazon.nova-micro-v1:0', contextWindow: 128_000 },
+        // Prices: us-east-1 on-demand list prices per million tokens (aws.amazon.com/bedrock/pricing, 2026-12).
+        'claude-haiku': { modelId: 'anthropic.claude-3-haiku-20240307-v1:0', price: { inputPerMillionTokens: 0.25, outputPerMillionTokens: 1.25 } },
+        'claude-sonnet': { modelId: 'us.anthropic.claude-sonnet-4-20250514-v1:0', price: { inputPerMillionTokens: 3, outputPerMillionTokens: 15 } },
+        'claude-opus': { modelId: 'us.anthropic.claude-opus-4-1-20250805-v1:0', price: { inputPerMillionTokens: 15, outputPerMillionTokens: 75 } },
+        'nova-micro': { modelId: 'amazon.nova-micro-v1:0', contextWindow: 128_000, price: { inputPerMillionTokens: 0.035, outputPerMillionTokens: 0.14 } },
       })
       .describe('Models the pipeline may call, by key'),
     routes: z
@@ -167,6 +310,12 @@ export const configSchema = z
         classify: { model: 'claude-haiku', path: '/api/classify', fallback: ['nova-micro'] },
         generate: { model: 'claude-sonnet', path: '/api/generate', fallback: ['claude-haiku'] },
         analyze: { model: 'claude-opus', path: '/api/analyze', fallback: ['claude-sonnet', 'claude-haiku'] },
+        auto: {
+          strategy: 'content',
+          tiers: { simple: { model: 'claude-haiku', fallback: ['nova-micro'] }, medium: { model: 'claude-sonnet', fallback: ['claude-haiku'] }, complex: { model: 'claude-opus', fallback: ['claude-sonnet'] } },
+          classifier: { model: 'nova-micro' },
+        },
+        fastest: { strategy: 'metric', candidates: ['claude-haiku', 'nova-micro'], objective: 'latency' },
       })
       .describe('Routes: a name jobs ask for, the model that serves it and an optional static path'),
     defaultRoute: identifier.default('generate').describe('Route used by POST /jobs when the body names none'),
@@ -350,6 +499,13 @@ export const configSchema = z
           .max(86_400)
           .default(300)
           .describe('How long past the moment a job off the normal path should have moved on (its lease end, requeue time or terminal write) the sweep waits before it looks at it: fails it at its deadline or announces it (keep it well above the time a worker takes to publish; short values are for tests)'),
+        figuresBucketSeconds: z
+          .number()
+          .int()
+          .min(1)
+          .max(3600)
+          .default(60)
+          .describe("Length of a bucket of the models' recent figures (calls, errors, throttles, latency, tokens) that metric routes and GET /models read: the last five buckets, each weighing half the next, so a change shows within one bucket (short values are for tests)"),
         deadLetterRequeues: z.number().int().min(0).max(100).default(2).describe('Times a dead-lettered job still within its deadline goes back to the queue before it ends FAILED (DEAD_LETTERED)'),
       })
       .strict()
@@ -386,22 +542,18 @@ export const configSchema = z
       if (model.profileDestinationRegions && !isSystemInferenceProfile(model.modelId)) {
         ctx.addIssue({ code: 'custom', path: ['models', key, 'profileDestinationRegions'], message: 'applies only to a cross-region inference profile (us./eu./apac./global. ... id or inference-profile ARN)' });
       }
+      if (isPromptRouter(model.modelId) !== (model.promptRouterModels !== undefined)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['models', key, 'promptRouterModels'],
+          message: model.promptRouterModels ? 'applies only to a prompt router ARN (arn:aws:bedrock:<region>:<account>:default-prompt-router/... or prompt-router/...)' : 'required for a prompt router: the model or inference profile ids it routes between',
+        });
+      }
       if (model.regions.length > 0 && model.modelId.startsWith('arn:')) {
         ctx.addIssue({ code: 'custom', path: ['models', key, 'regions'], message: 'an ARN names one region; give the model or inference profile id to fail over to other regions' });
       }
     }
-    for (const [name, route] of Object.entries(config.routes)) {
-      if (!(route.model in config.models)) {
-        ctx.addIssue({ code: 'custom', path: ['routes', name, 'model'], message: `unknown model "${route.model}"; known: ${Object.keys(config.models).join(', ')}` });
-      }
-      route.fallback.forEach((key, i) => {
-        if (!(key in config.models)) {
-          ctx.addIssue({ code: 'custom', path: ['routes', name, 'fallback', i], message: `unknown model "${key}"; known: ${Object.keys(config.models).join(', ')}` });
-        } else if (key === route.model || route.fallback.indexOf(key) !== i) {
-          ctx.addIssue({ code: 'custom', path: ['routes', name, 'fallback', i], message: `model "${key}" is already in the chain` });
-        }
-      });
-    }
+    for (const [name, route] of Object.entries(config.routes)) checkRoute(name, route, config.models, ctx);
     for (const [name, tenant] of Object.entries(config.tenants)) {
       if (!(tenant.plan in config.plans)) {
         ctx.addIssue({ code: 'custom', path: ['tenants', name, 'plan'], message: `unknown plan "${tenant.plan}"; known: ${Object.keys(config.plans).join(', ')}` });
@@ -416,13 +568,14 @@ export const configSchema = z
       });
       if (plan.models?.every((m) => m in config.models)) {
         for (const route of plan.routes ?? Object.keys(config.routes)) {
-          const chain = config.routes[route] ? [config.routes[route].model, ...config.routes[route].fallback] : [];
-          if (chain.length > 0 && !chain.some((m) => plan.models!.includes(m))) {
-            ctx.addIssue({
-              code: 'custom',
-              path: ['plans', name, 'models'],
-              message: `allows none of route ${route}'s models (${chain.join(', ')}): add one, or list in plans.${name}.routes only the routes its tenants may use`,
-            });
+          for (const { keys: chain } of config.routes[route] ? routeChains(config.routes[route]) : []) {
+            if (chain.length > 0 && !chain.some((m) => plan.models!.includes(m))) {
+              ctx.addIssue({
+                code: 'custom',
+                path: ['plans', name, 'models'],
+                message: `allows none of route ${route}'s models (${chain.join(', ')}): add one, or list in plans.${name}.routes only the routes its tenants may use`,
+              });
+            }
           }
         }
       }
@@ -442,7 +595,7 @@ export const configSchema = z
     if (paths.some((p) => p === '/jobs' || p.startsWith('/jobs/') || p === '/models')) {
       ctx.addIssue({ code: 'custom', path: ['routes'], message: 'route paths may not shadow /jobs or /models' });
     }
-    if (Object.values(config.routes).every((r) => r.model in config.models && r.fallback.every((k) => k in config.models))) {
+    if (Object.values(config.routes).every((r) => routeModelKeys(r).every((k) => k in config.models))) {
       checkJobItemFits(config, ctx);
       checkWorkerTimeout(config, ctx);
     }
@@ -494,7 +647,7 @@ export function secondsForOneCall(model: Pick<QuarryConfig['models'][string], 'm
 
 function checkWorkerTimeout(config: ValidatedFields, ctx: z.RefinementCtx): void {
   const used = new Map<string, string>();
-  for (const [name, route] of Object.entries(config.routes)) for (const key of [route.model, ...route.fallback]) if (!used.has(key)) used.set(key, name);
+  for (const [name, route] of Object.entries(config.routes)) for (const key of routeModelKeys(route)) if (!used.has(key)) used.set(key, name);
   const { firstTokenSeconds } = OUTPUT_RATE_ASSUMPTION;
   const outputTokensPerSecond = config.worker.assumedOutputTokensPerSecond;
   const slowest = [...used].map(([key, route]) => ({ key, route, needed: secondsForOneCall(config.models[key], outputTokensPerSecond) })).sort((a, b) => b.needed - a.needed)[0];

@@ -4,10 +4,10 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { ENV, type RoutingTable } from '../lambda/core/settings';
+import { ENV, type RoutingTableInput } from '../lambda/core/settings';
 import { bedrockResourceArnsFor } from './bedrock-arns';
 import { RESULTS_PREFIX } from './constructs/results-bucket';
-import { ConfigError, type QuarryConfig } from './config';
+import { ConfigError, queuedModelKey, type QuarryConfig } from './config';
 import { ApiTenants, type UsagePlanSettings } from './constructs/api-tenants';
 import { DEAD_LETTER_HANDLER_TIMEOUT, DeadLetterHandler } from './constructs/dead-letter-handler';
 import { JobApi } from './constructs/job-api';
@@ -31,20 +31,42 @@ export interface QuarryStackProps extends StackProps {
 export const VISIBILITY_TIMEOUT_FACTOR = 6;
 
 /** QUARRY_ROUTES: route name -> model id (and static path), the only routing the functions need from config. */
-export function routingTableOf(config: QuarryConfig): RoutingTable {
-  const routes: RoutingTable['routes'] = {};
+export function routingTableOf(config: QuarryConfig): RoutingTableInput {
+  const routes: RoutingTableInput['routes'] = {};
+  const id = (key: string) => config.models[key].modelId;
   for (const [name, route] of Object.entries(config.routes)) {
+    const { tiers, classifier, candidates } = route;
     routes[name] = {
-      modelId: config.models[route.model].modelId,
+      // QUARRY_ROUTES counts against Lambda's 4 KB of environment: defaults are left out.
+      ...(route.strategy !== 'static' && { strategy: route.strategy }),
+      modelId: id(queuedModelKey(route)!),
       ...(route.path && { path: route.path }),
-      fallback: route.fallback.map((key) => config.models[key].modelId),
+      fallback: route.fallback.map(id),
       cacheResponses: route.cacheResponses,
       fallbackWhenBusy: route.fallbackWhenBusy,
+      ...(tiers && {
+        tiers: {
+          simple: { modelId: id(tiers.simple.model), fallback: tiers.simple.fallback.map(id) },
+          medium: { modelId: id(tiers.medium.model), fallback: tiers.medium.fallback.map(id) },
+          complex: { modelId: id(tiers.complex.model), fallback: tiers.complex.fallback.map(id) },
+        },
+      }),
+      ...(route.thresholds && { thresholds: route.thresholds }),
+      ...(classifier && { classifier: { modelId: id(classifier.model), band: classifier.band, timeoutMs: classifier.timeoutMs } }),
+      ...(candidates && { candidates: candidates.map(id), objective: route.objective ?? 'latency', exploration: route.exploration ?? 0.05 }),
+      ...(route.latencySloMs !== undefined && { latencySloMs: route.latencySloMs }),
     };
   }
-  const models: RoutingTable['models'] = {};
+  const models: NonNullable<RoutingTableInput['models']> = {};
   for (const [key, model] of Object.entries(config.models)) {
-    models[model.modelId] = { key, contextWindow: model.contextWindow, regions: model.regions, maxOutputTokens: model.maxOutputTokens, ...(model.quota && { quota: model.quota }) };
+    models[model.modelId] = {
+      key,
+      contextWindow: model.contextWindow,
+      regions: model.regions,
+      maxOutputTokens: model.maxOutputTokens,
+      ...(model.quota && { quota: model.quota }),
+      ...(model.price && { price: { in: model.price.inputPerMillionTokens, out: model.price.outputPerMillionTokens } }),
+    };
   }
   return { defaultRoute: config.defaultRoute, routes, models };
 }

@@ -11,6 +11,7 @@ import {
   type RecordDecision,
 } from '../core/circuit-breaker';
 import type { Admission, BreakerTarget, BreakerTransition, BreakerView, CircuitBreaker, JobLog } from '../core/ports';
+import { addSample, additionsOf, attributesOfBuckets, bucketsOfItem, DEFAULT_BUCKET_MS, mergeBuckets, recentFigures, staleAttributesOf, type CallSample, type FigureBuckets, type RecentFigures } from '../core/model-stats';
 
 /** Item key: one breaker per region and model id, in the jobs table. Breaker items never expire (no expiresAt). */
 export { breakerKey };
@@ -45,7 +46,8 @@ function namesIn(...expressions: (string | undefined)[]): Record<string, string>
 }
 
 interface Write {
-  condition: string;
+  /** Absent: unconditional (figures only). */
+  condition?: string;
   update: string;
   values: Record<string, unknown>;
   /** Attribute names that are not plain `#attribute` placeholders (probe slots). */
@@ -63,6 +65,10 @@ export interface BreakerStoreOptions {
    * cost a retry. @default 1000
    */
   readonly cacheMs?: number;
+  /** How long recent figures (lambda/core/model-stats.ts) read for routing are trusted. @default 5000 */
+  readonly figuresCacheMs?: number;
+  /** The figures' bucket length (resilience.figuresBucketSeconds). @default DEFAULT_BUCKET_MS */
+  readonly figuresBucketMs?: number;
 }
 
 /**
@@ -75,10 +81,15 @@ export class BreakerStore implements CircuitBreaker {
   private readonly maxRetries: number;
   private readonly random: () => number;
   private readonly cacheMs: number;
-  /** The last copy of each breaker this container saw, and when (epoch ms). */
-  private readonly known = new Map<string, { snapshot: BreakerSnapshot | undefined; at: number }>();
-  /** Successes of admitted calls (not probes) not yet counted, by breaker: flush() counts them in one write each. */
-  private readonly unflushed = new Map<string, { target: BreakerTarget; successes: number }>();
+  private readonly figuresCacheMs: number;
+  private readonly bucketMs: number;
+  /** The last copy of each breaker this container saw (with its minute figures), and when (epoch ms). */
+  private readonly known = new Map<string, { snapshot: BreakerSnapshot | undefined; buckets: FigureBuckets; at: number }>();
+  /**
+   * By breaker: successes of admitted calls (not probes) not yet counted, and the figures of calls not yet added.
+   * A count write carries both; flush() writes what is left, one write per breaker per invocation.
+   */
+  private readonly pending = new Map<string, { target: BreakerTarget; successes: number; buckets: FigureBuckets }>();
 
   constructor(
     private readonly client: DynamoDBDocumentClient,
@@ -90,6 +101,15 @@ export class BreakerStore implements CircuitBreaker {
     this.maxRetries = options.maxConditionRetries ?? 8;
     this.random = options.random ?? Math.random;
     this.cacheMs = options.cacheMs ?? 1000;
+    this.figuresCacheMs = options.figuresCacheMs ?? 5000;
+    this.bucketMs = options.figuresBucketMs ?? DEFAULT_BUCKET_MS;
+  }
+
+  private pendingOf(target: BreakerTarget) {
+    const key = breakerKey(target).pk;
+    let held = this.pending.get(key);
+    if (!held) this.pending.set(key, (held = { target, successes: 0, buckets: new Map() }));
+    return held;
   }
 
   async admit(target: BreakerTarget, now: Date): Promise<Admission> {
@@ -130,31 +150,85 @@ export class BreakerStore implements CircuitBreaker {
    * window's call count: it is held in the container and counted with the next failure or at flush() (one write
    * per breaker per invocation, not one per call). Failures and probes are written at once.
    */
-  async record(target: BreakerTarget, outcome: 'success' | 'failure', admission: Admission, now: Date): Promise<BreakerTransition | undefined> {
+  async record(target: BreakerTarget, outcome: 'success' | 'failure', admission: Admission, now: Date, sample?: CallSample): Promise<BreakerTransition | undefined> {
+    const held = this.pendingOf(target);
+    if (sample) addSample(held.buckets, sample, now.getTime(), this.bucketMs);
     if (!admission.admitted) return undefined;
-    const key = breakerKey(target).pk;
     if (outcome === 'success' && !admission.probe) {
-      const held = this.unflushed.get(key) ?? { target, successes: 0 };
       held.successes++;
-      this.unflushed.set(key, held);
       return undefined;
     }
-    const successes = outcome === 'failure' ? this.takeUnflushed(key) : 0;
+    const successes = outcome === 'failure' ? this.takeSuccesses(target) : 0;
     return this.recordOutcome(target, outcome, admission.probe, successes, now);
   }
 
-  /** Counts the successes held since the last flush; the worker calls it before each invocation ends. */
+  /** Counts the successes and adds the figures held since the last flush; the worker calls it before each invocation ends. */
   async flush(now: Date): Promise<void> {
-    for (const [key, { target }] of [...this.unflushed]) {
-      const successes = this.takeUnflushed(key);
+    for (const [key, { target }] of [...this.pending]) {
+      const successes = this.takeSuccesses(target);
       if (successes > 0) await this.recordOutcome(target, 'success', false, successes - 1, now);
+      // Figures no count carried (the breaker is not CLOSED, or only probes ran): written on their own.
+      const left = this.pending.get(key);
+      if (left && left.buckets.size > 0) await this.addFigures(target, now);
+      if (left && left.successes === 0 && left.buckets.size === 0) this.pending.delete(key);
     }
   }
 
-  private takeUnflushed(key: string): number {
-    const successes = this.unflushed.get(key)?.successes ?? 0;
-    this.unflushed.delete(key);
+  private takeSuccesses(target: BreakerTarget): number {
+    const held = this.pendingOf(target);
+    const { successes } = held;
+    held.successes = 0;
     return successes;
+  }
+
+  /** The held figures of a breaker, as ADD and REMOVE clauses for a write at `now`; `restore` puts them back if it fails. */
+  private takeFigures(target: BreakerTarget, now: Date) {
+    const held = this.pendingOf(target);
+    const buckets = held.buckets;
+    held.buckets = new Map();
+    const adds = additionsOf(buckets, now.getTime(), this.bucketMs);
+    const stale = staleAttributesOf(this.known.get(breakerKey(target).pk)?.buckets ?? new Map(), now.getTime(), this.bucketMs).filter((name) => !(name in adds));
+    const names = Object.keys(adds);
+    return {
+      add: names.map((name, i) => `#${name} :f${i}`).join(', '),
+      remove: stale.map((name) => `#${name}`).join(', '),
+      values: Object.fromEntries(names.map((name, i) => [`:f${i}`, adds[name]])),
+      restore: () => mergeBuckets(this.pendingOf(target).buckets, buckets),
+    };
+  }
+
+  /** Adds held figures without touching the breaker's state (an unconditional ADD). */
+  private async addFigures(target: BreakerTarget, now: Date): Promise<void> {
+    const figures = this.takeFigures(target, now);
+    if (!figures.add) return;
+    try {
+      await this.write(target, {
+        update: `SET #modelId = :modelId, #region = :region ADD ${figures.add}${figures.remove ? ` REMOVE ${figures.remove}` : ''}`,
+        values: { ':modelId': target.modelId, ':region': target.region, ...figures.values },
+      });
+    } catch (error) {
+      this.log.warn('model figures not recorded', { ...target, error: (error as Error).name });
+    }
+  }
+
+  /** The recent figures of each target (lambda/core/model-stats.ts): this container's copy while younger than `figuresCacheMs`. */
+  async figures(targets: BreakerTarget[], now: Date): Promise<RecentFigures[]> {
+    const stale = targets.filter((t) => {
+      const copy = this.known.get(breakerKey(t).pk);
+      return !copy || now.getTime() - copy.at >= this.figuresCacheMs;
+    });
+    if (stale.length > 0) {
+      try {
+        const items = await this.readItems(stale, false);
+        for (const t of stale) {
+          const item = items.get(breakerKey(t).pk);
+          this.known.set(breakerKey(t).pk, { snapshot: toSnapshot(item), buckets: bucketsOfItem(item), at: now.getTime() });
+        }
+      } catch (error) {
+        this.log.warn('model figures unavailable', { error: (error as Error).name, degraded: true });
+      }
+    }
+    return targets.map((t) => recentFigures(this.known.get(breakerKey(t).pk)?.buckets ?? new Map(), now.getTime(), this.bucketMs));
   }
 
   /** Writes one outcome, plus `alsoSucceeded` earlier successes counted in the same write. */
@@ -164,15 +238,16 @@ export class BreakerStore implements CircuitBreaker {
         const decision = decideRecord(await this.read(target, now, attempt > 0), outcome, probe, now.getTime(), this.settings);
         if (decision.kind === 'ignore') return undefined;
         if (decision.kind === 'count' || decision.kind === 'roll') {
-          const counted = await this.count(target, decision, 1 + alsoSucceeded);
+          const counted = await this.count(target, decision, 1 + alsoSucceeded, now);
           if (!counted) continue;
           return await this.openIfFailing(target, counted, now);
         }
         if (decision.kind === 'close') {
+          // A recovered model starts its figures afresh: metric routing explores a model without figures first.
+          const figures = attributesOfBuckets(this.known.get(breakerKey(target).pk)?.buckets.keys() ?? []).map((name) => `, #${name}`).join('');
           const closed = await this.write(target, {
             condition: '#state = :halfOpen AND #version = :version',
-            update:
-              'SET #state = :closed, #version = :next, #bucketStart = :bucket, #calls = :zero, #failures = :zero, #prevCalls = :zero, #prevFailures = :zero, #consecutiveOpens = :zero REMOVE #openedAt, #openUntil, #probes',
+            update: `SET #state = :closed, #version = :next, #bucketStart = :bucket, #calls = :zero, #failures = :zero, #prevCalls = :zero, #prevFailures = :zero, #consecutiveOpens = :zero REMOVE #openedAt, #openUntil, #probes${figures}`,
             values: { ':halfOpen': 'HALF_OPEN', ':closed': 'CLOSED', ':version': decision.expectVersion, ':next': decision.expectVersion + 1, ':bucket': decision.bucketStart, ':zero': 0 },
           });
           if (closed) return { from: 'HALF_OPEN', to: 'CLOSED' };
@@ -190,36 +265,54 @@ export class BreakerStore implements CircuitBreaker {
   }
 
   async describe(targets: BreakerTarget[], now: Date): Promise<BreakerView[]> {
+    const items = await this.readItems(targets, true);
+    return targets.map((target) => {
+      const item = items.get(breakerKey(target).pk);
+      return { ...breakerView(target, toSnapshot(item), now.getTime(), this.settings), recent: recentFigures(bucketsOfItem(item), now.getTime(), this.bucketMs) };
+    });
+  }
+
+  /** The breaker items of `targets` by key (BatchGetItem, 100 keys a request). */
+  private async readItems(targets: BreakerTarget[], consistent: boolean): Promise<Map<string, Record<string, unknown>>> {
     const items = new Map<string, Record<string, unknown>>();
     for (let i = 0; i < targets.length; i += 100) {
       let keys: Record<string, unknown>[] | undefined = [...new Map(targets.slice(i, i + 100).map((t) => [breakerKey(t).pk, breakerKey(t)])).values()];
       for (let round = 0; keys && keys.length > 0; round++) {
         if (round > 5) throw new Error('BatchGetItem kept returning unprocessed keys');
-        const { Responses, UnprocessedKeys }: BatchGetCommandOutput = await this.client.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } } }));
+        const { Responses, UnprocessedKeys }: BatchGetCommandOutput = await this.client.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: consistent } } }));
         for (const item of Responses?.[this.tableName] ?? []) items.set(item.pk as string, item);
         keys = UnprocessedKeys?.[this.tableName]?.Keys;
       }
     }
-    return targets.map((target) => breakerView(target, toSnapshot(items.get(breakerKey(target).pk)), now.getTime(), this.settings));
+    return items;
   }
 
   /** Adds the call to its bucket (rolling it first if needed); the breaker after the write, or undefined when the bucket moved. */
-  private async count(target: BreakerTarget, decision: Extract<RecordDecision, { kind: 'count' | 'roll' }>, calls: number): Promise<BreakerSnapshot | undefined> {
+  private async count(target: BreakerTarget, decision: Extract<RecordDecision, { kind: 'count' | 'roll' }>, calls: number, now: Date): Promise<BreakerSnapshot | undefined> {
     const failures = decision.failure ? 1 : 0;
     const attributes = { ':modelId': target.modelId, ':region': target.region };
-    if (decision.kind === 'count') {
-      return this.write(target, {
-        condition: 'attribute_not_exists(pk) OR (#state = :closed AND #bucketStart = :bucket)',
-        update: 'SET #state = if_not_exists(#state, :closed), #version = if_not_exists(#version, :zero), #bucketStart = :bucket, #modelId = :modelId, #region = :region ADD #calls :calls, #failures :failures',
-        values: { ':closed': 'CLOSED', ':zero': 0, ':bucket': decision.bucketStart, ':calls': calls, ':failures': failures, ...attributes },
-      });
+    // The held figures ride on the count: no write of their own.
+    const figures = this.takeFigures(target, now);
+    const remove = figures.remove ? ` REMOVE ${figures.remove}` : '';
+    try {
+      const written =
+        decision.kind === 'count'
+          ? await this.write(target, {
+              condition: 'attribute_not_exists(pk) OR (#state = :closed AND #bucketStart = :bucket)',
+              update: `SET #state = if_not_exists(#state, :closed), #version = if_not_exists(#version, :zero), #bucketStart = :bucket, #modelId = :modelId, #region = :region ADD #calls :calls, #failures :failures${figures.add ? `, ${figures.add}` : ''}${remove}`,
+              values: { ':closed': 'CLOSED', ':zero': 0, ':bucket': decision.bucketStart, ':calls': calls, ':failures': failures, ...attributes, ...figures.values },
+            })
+          : await this.write(target, {
+              condition: '#state = :closed AND #bucketStart = :seen',
+              update: `SET ${decision.previous === 'shift' ? '#prevCalls = #calls, #prevFailures = #failures' : '#prevCalls = :zero, #prevFailures = :zero'}, #calls = :calls, #failures = :failures, #bucketStart = :bucket${figures.add ? ` ADD ${figures.add}` : ''}${remove}`,
+              values: { ':closed': 'CLOSED', ':seen': decision.seenBucketStart, ':bucket': decision.bucketStart, ':calls': calls, ':failures': failures, ...(decision.previous === 'clear' && { ':zero': 0 }), ...figures.values },
+            });
+      if (!written) figures.restore();
+      return written;
+    } catch (error) {
+      figures.restore();
+      throw error;
     }
-    const previous = decision.previous === 'shift' ? '#prevCalls = #calls, #prevFailures = #failures' : '#prevCalls = :zero, #prevFailures = :zero';
-    return this.write(target, {
-      condition: '#state = :closed AND #bucketStart = :seen',
-      update: `SET ${previous}, #calls = :calls, #failures = :failures, #bucketStart = :bucket`,
-      values: { ':closed': 'CLOSED', ':seen': decision.seenBucketStart, ':bucket': decision.bucketStart, ':calls': calls, ':failures': failures, ...(decision.previous === 'clear' && { ':zero': 0 }) },
-    });
   }
 
   /** CLOSED -> OPEN when the window says so; only the worker whose write wins reports the transition. */
@@ -255,7 +348,7 @@ export class BreakerStore implements CircuitBreaker {
     if (!fresh && copy && now.getTime() - copy.at < this.cacheMs) return copy.snapshot;
     const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: breakerKey(target), ConsistentRead: fresh }));
     const snapshot = toSnapshot(Item);
-    this.known.set(key, { snapshot, at: now.getTime() });
+    this.known.set(key, { snapshot, buckets: bucketsOfItem(Item), at: now.getTime() });
     return snapshot;
   }
 
@@ -268,13 +361,13 @@ export class BreakerStore implements CircuitBreaker {
           Key: breakerKey(target),
           ConditionExpression: change.condition,
           UpdateExpression: change.update,
-          ExpressionAttributeNames: { ...namesIn(change.condition, change.update), ...change.names },
+          ExpressionAttributeNames: { ...namesIn(change.condition ?? '', change.update), ...change.names },
           ExpressionAttributeValues: change.values,
           ReturnValues: 'ALL_NEW',
         }),
       );
       const snapshot = toSnapshot(Attributes);
-      this.known.set(breakerKey(target).pk, { snapshot, at: Date.now() });
+      this.known.set(breakerKey(target).pk, { snapshot, buckets: bucketsOfItem(Attributes), at: Date.now() });
       return snapshot;
     } catch (error) {
       if (isConditionFailure(error)) return undefined;

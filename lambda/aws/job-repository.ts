@@ -5,6 +5,7 @@ import { isExpired, type Attempt, type Claimant, type Job, type JobError, type J
 import type { NormalizedJobRequest } from '../core/job-request';
 import { inputKey, jobKey, SWEEP_INDEX, SWEEP_SHARDS, sweepShardOf } from '../core/item-keys';
 import type { JobStore, SweepIndex } from '../core/ports';
+import type { Routing } from '../core/route-decision';
 
 /** A result as stored: its text brotli-compressed (`textBr`) when that makes it smaller. */
 type StoredResult = Omit<JobResult, 'text'> & { text?: string; textBr?: Uint8Array };
@@ -140,10 +141,10 @@ export class JobRepository implements JobStore, SweepIndex {
    * RUNNING (held by `owner`) -> SUCCEEDED, out of the sweep index: the worker's queue message, acknowledged only
    * once the event is published, is what guarantees the announcement.
    */
-  async markSucceeded(jobId: string, owner: string, outcome: { result: JobResult; resultLocation?: ResultLocation; attempts: Attempt[] }, now: Date): Promise<Job | undefined> {
+  async markSucceeded(jobId: string, owner: string, outcome: { result: JobResult; resultLocation?: ResultLocation; attempts: Attempt[]; routing?: Routing }, now: Date): Promise<Job | undefined> {
     return this.transition(jobId, {
       condition: '#status = :running AND leaseOwner = :owner',
-      update: `SET #status = :succeeded, updatedAt = :now, #result = :result, attempts = list_append(attempts, :attempts)${outcome.resultLocation ? ', resultLocation = :location' : ''} REMOVE leaseOwner, leaseExpiresAt, leaseReceiveCount, reservation, sweepShard, sweepAt`,
+      update: `SET #status = :succeeded, updatedAt = :now, #result = :result, attempts = list_append(attempts, :attempts)${outcome.resultLocation ? ', resultLocation = :location' : ''}${outcome.routing ? ', routing = :routing' : ''} REMOVE leaseOwner, leaseExpiresAt, leaseReceiveCount, reservation, sweepShard, sweepAt`,
       names: { '#result': 'result' },
       values: {
         ':running': 'RUNNING',
@@ -153,17 +154,18 @@ export class JobRepository implements JobStore, SweepIndex {
         ':result': storedResult(outcome.result),
         ':attempts': outcome.attempts,
         ...(outcome.resultLocation && { ':location': outcome.resultLocation }),
+        ...(outcome.routing && { ':routing': outcome.routing }),
       },
     });
   }
 
   /** RUNNING (held by `owner`) -> FAILED, out of the sweep index (as markSucceeded). */
-  async markFailed(jobId: string, owner: string, outcome: { error: JobError; attempts: Attempt[] }, now: Date): Promise<Job | undefined> {
+  async markFailed(jobId: string, owner: string, outcome: { error: JobError; attempts: Attempt[]; routing?: Routing }, now: Date): Promise<Job | undefined> {
     return this.transition(jobId, {
       condition: '#status = :running AND leaseOwner = :owner',
-      update: 'SET #status = :failed, updatedAt = :now, #error = :error, attempts = list_append(attempts, :attempts) REMOVE leaseOwner, leaseExpiresAt, leaseReceiveCount, reservation, sweepShard, sweepAt',
+      update: `SET #status = :failed, updatedAt = :now, #error = :error, attempts = list_append(attempts, :attempts)${outcome.routing ? ', routing = :routing' : ''} REMOVE leaseOwner, leaseExpiresAt, leaseReceiveCount, reservation, sweepShard, sweepAt`,
       names: { '#error': 'error' },
-      values: { ':running': 'RUNNING', ':failed': 'FAILED', ':owner': owner, ':now': now.toISOString(), ':error': outcome.error, ':attempts': outcome.attempts },
+      values: { ':running': 'RUNNING', ':failed': 'FAILED', ':owner': owner, ':now': now.toISOString(), ':error': outcome.error, ':attempts': outcome.attempts, ...(outcome.routing && { ':routing': outcome.routing }) },
     });
   }
 

@@ -18,8 +18,10 @@ import type { ProcessingDeps } from './job-processing';
  * What a walk of a fallback chain calls models for: a queued job, or a synchronous invocation that is never stored
  * (then `jobId` is the invocation's id, and it holds no reservation and has no earlier attempts).
  */
-export type ChainWork = Pick<Job, 'jobId' | 'tenant' | 'route' | 'modelId' | 'attempts' | 'reservation'> &
-  (
+export type ChainWork = Pick<Job, 'jobId' | 'tenant' | 'route' | 'modelId' | 'attempts' | 'reservation' | 'modelNamed'> & {
+  /** The models to walk, in order, as routing decided them (lambda/core/route-decision.ts); absent: the static chain. */
+  chain?: string[];
+} & (
     | { request: NormalizedJobRequest; native?: undefined }
     /** A native body (lambda/core/native-body.ts): sent as given through InvokeModel, to models of its family only. */
     | { native: Record<string, unknown>; request?: undefined }
@@ -240,7 +242,13 @@ async function settle(job: ChainWork, candidate: Candidate, cost: Cost, admitted
   }
   deps.observer.observe({ type: 'call', modelId: candidate.modelId, region: candidate.region, outcome: answer ? 'succeeded' : 'failed', ...(failure && { errorCode: failure.code }), latencyMs: attempt.latencyMs, ...(answer && { usage: answer.usage }) });
   // A request the model rejected still proves the model is up; only its own failures count against it.
-  const transition = await deps.breaker.record(candidate, failure?.countsAgainstModel ? 'failure' : 'success', admitted.admission, called.endedAt);
+  const sample = {
+    latencyMs: attempt.latencyMs,
+    failed: failure?.countsAgainstModel ?? false,
+    throttled: failure?.code === 'MODEL_THROTTLED',
+    ...(answer && { inputTokens: answer.usage.inputTokens, outputTokens: answer.usage.outputTokens }),
+  };
+  const transition = await deps.breaker.record(candidate, failure?.countsAgainstModel ? 'failure' : 'success', admitted.admission, called.endedAt, sample);
   if (transition) {
     deps.observer.observe({ type: 'breaker', modelId: candidate.modelId, region: candidate.region, ...transition });
     deps.log.warn('circuit breaker changed state', { modelId: candidate.modelId, region: candidate.region, ...transition });

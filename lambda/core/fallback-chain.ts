@@ -8,12 +8,12 @@ export interface Candidate {
 }
 
 /**
- * The ordered candidates for a job: its model, then the route's fallback models; each model in the function's own
- * region first, then its configured failover regions.
+ * The ordered candidates for a job: the chain its routing decided (lambda/core/route-decision.ts), else its model
+ * then the route's fallback models; each model in the function's own region first, then its failover regions.
  */
-export function candidatesFor(job: { route: string; modelId: string }, table: RoutingTable, homeRegion: string): Candidate[] {
+export function candidatesFor(job: { route: string; modelId: string; chain?: string[] }, table: RoutingTable, homeRegion: string): Candidate[] {
   const route = table.routes[job.route];
-  const models = [job.modelId, ...(route?.fallback ?? []).filter((id) => id !== job.modelId)];
+  const models = job.chain ?? [job.modelId, ...(route?.fallback ?? []).filter((id) => id !== job.modelId)];
   return models.flatMap((modelId) => {
     const info = table.models[modelId];
     const regions = [homeRegion, ...(info?.regions ?? []).filter((r) => r !== homeRegion)];

@@ -4,7 +4,8 @@ import { InvokeTimeoutError, ModelAnswerError, ModelBusyError, ModelsUnavailable
 import type { Attempt, JobResult, Usage } from './job';
 import { normalizeJobRequest } from './job-request';
 import { acceptRequest, routeWithinPlan } from './job-submission';
-import { isNativeRequest, parseNativeRequest, sameFamily } from './native-body';
+import { isNativeRequest, parseNativeRequest } from './native-body';
+import { decideRoute, settledRouting, type Routing } from './route-decision';
 import { routeFor } from './routing';
 import type { ModelCallEvent, ResponseCache } from './ports';
 import { isCacheable, responseCacheKey } from './response-cache-key';
@@ -31,15 +32,6 @@ export interface InvocationDeps extends CallDeps {
   requestPolicy?: RequestPolicy;
 }
 
-/** How the model was chosen (static routing: the route's model, or a fallback and why). */
-export interface RoutingDecision {
-  strategy: 'static';
-  /** The models of the chain walked, in order. */
-  candidates: string[];
-  chosen: string;
-  reason: string;
-}
-
 /** The 200 body of POST /invoke: `text`, or for a native body `nativeResponse`, the model's own answer. */
 export interface InvokeAnswer {
   text?: string;
@@ -54,7 +46,7 @@ export interface InvokeAnswer {
   usage: Usage;
   modelId: string;
   route: string;
-  routing: RoutingDecision;
+  routing: Routing;
   attempts: Attempt[];
   latencyMs: number;
   /** `cache` when every model failed and the route's cached answer to the same request was served. */
@@ -66,7 +58,7 @@ export interface InvokeAnswer {
  * the chain moves to another model before any text was sent, `text` for each piece of the answer.
  */
 export interface InvocationStream {
-  start(choice: { route: string; modelId: string }): void;
+  start(choice: { route: string; modelId: string; routing: Routing }): void;
   text(text: string): void;
   /** A native body's stream: each chunk as the model sent it. */
   chunk(chunk: unknown): void;
@@ -88,7 +80,6 @@ export async function invokeNow(invocation: Invocation, options: InvocationOptio
   const attempts: Attempt[] = [];
   const { stream } = options;
   let produced = false;
-  stream?.start({ route, modelId: work.modelId });
   const budget: TimeBudget = {
     remainingMillis: options.remainingMillis,
     ...(stream && { stream: { onText: (text: string) => ((produced = true), stream.text(text)), onChunk: (chunk: unknown) => ((produced = true), stream.chunk(chunk)) } }),
@@ -97,7 +88,9 @@ export async function invokeNow(invocation: Invocation, options: InvocationOptio
   const observer = stream
     ? { observe: (event: ModelCallEvent) => (event.type === 'fallback' && !produced && stream.fallback({ from: event.fromModelId, to: event.toModelId, reason: event.reason }), deps.observer.observe(event)) }
     : deps.observer;
-  const outcome = await answerFromChain(work, attempts, budget, { ...deps, observer });
+  const decision = await decideRoute(work, budget, deps);
+  stream?.start({ route, modelId: decision.chain[0] ?? work.modelId, routing: decision.routing });
+  const outcome = await answerFromChain({ ...work, chain: decision.chain }, attempts, budget, { ...deps, observer });
   const result = outcome.kind === 'answered' ? outcome.result : await settleUnanswered(work, outcome, options, deps);
   if (outcome.kind === 'answered') await fillCache(work, result, deps);
   // A cached answer was not streamed from a model: it goes out whole.
@@ -111,7 +104,7 @@ export async function invokeNow(invocation: Invocation, options: InvocationOptio
     usage: result.usage,
     modelId: result.modelId,
     route,
-    routing: routingOf(work, result.modelId, attempts, deps),
+    routing: settledRouting(decision, result.modelId, attempts),
     attempts,
     latencyMs,
     ...(result.servedFrom === 'cache' && { servedFrom: 'cache' as const }),
@@ -177,10 +170,3 @@ async function fillCache(work: ChainWork, result: JobResult, deps: InvocationDep
   });
 }
 
-function routingOf(work: ChainWork, chosen: string, attempts: Attempt[], deps: Pick<InvocationDeps, 'routing'>): RoutingDecision {
-  const route = deps.routing.routes[work.route];
-  const candidates = [...new Set([work.modelId, ...(route?.fallback ?? [])])].filter((id) => work.native === undefined || sameFamily(id, work.modelId));
-  if (chosen === work.modelId) return { strategy: 'static', candidates, chosen, reason: work.modelId === route?.modelId ? "the route's model" : 'the model the request named' };
-  const before = attempts.filter((a) => a.modelId !== chosen && a.errorCode).at(-1);
-  return { strategy: 'static', candidates, chosen, reason: `fallback: ${before ? `${before.modelId} ${before.errorCode}` : 'the models before it could not answer'}` };
-}

@@ -7,6 +7,7 @@ import { finishFailed, finishSucceeded, messageOf, persistently, settleRefusedCl
 import type { CapacityGate, CircuitBreaker, Clock, JobLog, JobRequeuer, JobStore, LargeResultStore, ModelCallObserver, ModelInvoker, ResponseCache, TerminalEventPublisher } from './ports';
 import { isCacheable, responseCacheKey } from './response-cache-key';
 import { requeueDelaySeconds } from './retry-policy';
+import { decideRoute, settledRouting } from './route-decision';
 import type { ResiliencePolicy, RoutingTable } from './settings';
 
 export interface ProcessingDeps {
@@ -15,7 +16,7 @@ export interface ProcessingDeps {
   results: LargeResultStore;
   events: TerminalEventPublisher;
   requeuer: JobRequeuer;
-  breaker: Pick<CircuitBreaker, 'admit' | 'record'>;
+  breaker: Pick<CircuitBreaker, 'admit' | 'record'> & Partial<Pick<CircuitBreaker, 'figures'>>;
   capacity: CapacityGate;
   cache: ResponseCache;
   observer: ModelCallObserver;
@@ -126,14 +127,20 @@ export async function processDelivery(delivery: Delivery, deps: ProcessingDeps):
   }
 }
 
+/**
+ * Routes the job (lambda/core/route-decision.ts: decided again at each delivery, so a metric route follows the
+ * figures of now), walks the chain, and settles the outcome; a terminal write records the routing.
+ */
 async function runClaimed(job: RunnableJob, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps): Promise<DeliveryOutcome> {
-  const outcome = await answerFromChain(job, attempts, delivery, deps);
-  if (outcome.kind === 'answered') return finishSucceeded(job, outcome.result, attempts, delivery, deps);
-  if (outcome.kind === 'failed') return finishFailed(job, outcome.error, attempts, delivery, deps);
-  if (outcome.kind === 'waiting') return waitForCapacity(job, outcome, attempts, delivery, deps);
+  const decision = await decideRoute(job, delivery, deps);
+  const outcome = await answerFromChain({ ...job, chain: decision.chain }, attempts, delivery, deps);
+  const routed = (answeredBy?: string): RunnableJob => ({ ...job, routing: settledRouting(decision, answeredBy, attempts) });
+  if (outcome.kind === 'answered') return finishSucceeded(routed(outcome.result.modelId), outcome.result, attempts, delivery, deps);
+  if (outcome.kind === 'failed') return finishFailed(routed(), outcome.error, attempts, delivery, deps);
+  if (outcome.kind === 'waiting') return waitForCapacity(routed(), outcome, attempts, delivery, deps);
   const cached = await cachedAnswer(job, deps);
-  if (cached) return finishSucceeded(job, cached, attempts, delivery, deps);
-  return retryLater(job, outcome, attempts, delivery, deps);
+  if (cached) return finishSucceeded(routed(cached.modelId), cached, attempts, delivery, deps);
+  return retryLater(routed(), outcome, attempts, delivery, deps);
 }
 
 /** Every model failed: an answer the route cached for the same tenant, model and request, if it opted in. */

@@ -44,7 +44,7 @@ export async function finishSucceeded(job: Job, full: JobResult, attempts: Attem
   }
   const succeeded = await persistently(
     'terminal write',
-    () => deps.store.markSucceeded(job.jobId, delivery.owner, { result, resultLocation, attempts }, deps.clock()),
+    () => deps.store.markSucceeded(job.jobId, delivery.owner, { result, resultLocation, attempts, ...(job.routing && { routing: job.routing }) }, deps.clock()),
     delivery.remainingMillis,
     deps,
   );
@@ -76,7 +76,7 @@ export async function finishSucceeded(job: Job, full: JobResult, attempts: Attem
 export async function finishFailed(job: Job, error: JobError, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps): Promise<DeliveryOutcome> {
   const failed = await persistently(
     'terminal write',
-    () => deps.store.markFailed(job.jobId, delivery.owner, { error, attempts }, deps.clock()),
+    () => deps.store.markFailed(job.jobId, delivery.owner, { error, attempts, ...(job.routing && { routing: job.routing }) }, deps.clock()),
     delivery.remainingMillis,
     deps,
   );

@@ -5,7 +5,7 @@ import type { RequestPolicy } from './converse-fields';
 import { requestTravelsInMessage } from './delivery';
 import type { Tenant } from './tenants';
 import { idempotentReplay, newJobId } from './idempotency';
-import { routeFor, type RouteChoice } from './routing';
+import { routeFor, routeModels, type RouteChoice } from './routing';
 import type { RoutingTable } from './settings';
 import type { Clock, JobEnqueuer, JobLog, JobStore } from './ports';
 
@@ -44,7 +44,7 @@ export interface Accepted {
  * then stored nowhere else; a larger one is written as an item of its own before the message is sent.
  */
 export async function submitJob(submission: Submission, deps: SubmissionDeps): Promise<Accepted> {
-  const { request, route, modelId } = acceptRequest(submission, deps.routing, deps.requestPolicy);
+  const { request, route, modelId, modelNamed } = acceptRequest(submission, deps.routing, deps.requestPolicy);
   const requestHash = requestFingerprint(request, route);
   const now = deps.clock();
   const job: RunnableJob = {
@@ -53,6 +53,7 @@ export async function submitJob(submission: Submission, deps: SubmissionDeps): P
     tenant: submission.tenant.name,
     route,
     modelId,
+    ...(modelNamed && { modelNamed }),
     createdAt: now.toISOString(),
     updatedAt: now.toISOString(),
     request: normalizeJobRequest(request),
@@ -121,9 +122,9 @@ export function routeWithinPlan(choice: RouteChoice, request: Pick<JobRequest, '
   if (!allowed || allowed.includes(choice.modelId)) return choice;
   if (request.modelId !== undefined) throw new ModelNotInPlanError(choice.modelId, allowed, 'modelId');
   const route = table.routes[choice.route];
-  const inPlan = [route.modelId, ...route.fallback].find((id) => allowed.includes(id));
+  const inPlan = routeModels(route).find((id) => allowed.includes(id));
   if (!inPlan) throw new ModelNotInPlanError(choice.modelId, allowed, 'route');
-  return { route: choice.route, modelId: inPlan };
+  return { ...choice, modelId: inPlan };
 }
 
 /** `maxTokens` above the chosen model's output limit is refused here (fallback models with a lower limit get it clamped). */

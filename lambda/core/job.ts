@@ -1,5 +1,6 @@
 import type { OutputBlock } from './converse-fields';
 import type { NormalizedJobRequest } from './job-request';
+import type { Routing } from './route-decision';
 
 export const JOB_STATUSES = ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -84,6 +85,10 @@ export interface Job {
   tenant: string;
   route: string;
   modelId: string;
+  /** The request named the model on a content or metric route: the job goes to it, not where routing would send it. */
+  modelNamed?: boolean;
+  /** How routing chose the model (recorded with the terminal state). */
+  routing?: Routing;
   createdAt: string;
   updatedAt: string;
   /** The request: stored apart from the state (`INPUT#` item, and in the queue message when small); absent on state reads. */
@@ -131,7 +136,7 @@ export function modelCalls(job: Pick<Job, 'attempts'>): number {
 
 export type JobView = Omit<
   Job,
-  'request' | 'requestHash' | 'lease' | 'resultLocation' | 'eventPublishedAt' | 'expiresAt' | 'tenant' | 'idempotencyKey' | 'requeues' | 'reservation' | 'lastMessageId' | 'sweepAt' | 'sweeps' | 'deadLetters'
+  'request' | 'requestHash' | 'lease' | 'resultLocation' | 'eventPublishedAt' | 'expiresAt' | 'tenant' | 'idempotencyKey' | 'requeues' | 'reservation' | 'lastMessageId' | 'sweepAt' | 'sweeps' | 'deadLetters' | 'modelNamed'
 > & {
   resultUrl?: string;
 };
@@ -146,6 +151,7 @@ export function jobView(job: Job, resultUrl?: string): JobView {
     route: job.route,
     modelId: job.modelId,
     attempts: job.attempts,
+    ...(job.routing && { routing: job.routing }),
     ...(job.result && { result: job.result }),
     ...(resultUrl && { resultUrl }),
     ...(job.error && { error: job.error }),

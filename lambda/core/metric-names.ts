@@ -30,6 +30,17 @@ export const METRICS = {
     breakerTransitions: 'BreakerTransitions',
     inputTokens: 'InputTokens',
     outputTokens: 'OutputTokens',
+    /** Jobs and calls a content or metric route sent to this model first (dimension modelId: the chosen model). Count. */
+    routed: 'RoutedJobs',
+    /** Of those, by the content tier that chose the model. Count. */
+    routedSimple: 'RoutedSimple',
+    routedMedium: 'RoutedMedium',
+    routedComplex: 'RoutedComplex',
+    /** Of those, sent to the model to explore it (a metric route's exploration share). Count. */
+    routedExploring: 'RoutedExploring',
+    /** Uncertain scores this model was asked to classify, and the times it could not answer (the rules' tier stood). Count. */
+    classifications: 'Classifications',
+    classifierFailures: 'ClassifierFailures',
   },
   /** Pipeline (no modelId dimension). Count. */
   jobs: {

@@ -1,3 +1,5 @@
+import type { Routing } from './route-decision';
+import type { CallSample, RecentFigures } from './model-stats';
 import type { Attempt, Claimant, Job, JobError, JobResult, Reservation, ResultLocation, RunnableJob, Usage } from './job';
 import type { OutputBlock } from './converse-fields';
 import type { NormalizedJobRequest } from './job-request';
@@ -23,8 +25,8 @@ export interface JobStore {
    */
   claim(jobId: string, claimant: Claimant & { requestHash?: string }, lease: { expiresAt: number }, now: Date): Promise<Job | undefined>;
   release(jobId: string, owner: string, change: { attempts: Attempt[]; reservation?: Reservation; sweepAt: number }, now: Date): Promise<Job | undefined>;
-  markSucceeded(jobId: string, owner: string, outcome: { result: JobResult; resultLocation?: ResultLocation; attempts: Attempt[] }, now: Date): Promise<Job | undefined>;
-  markFailed(jobId: string, owner: string, outcome: { error: JobError; attempts: Attempt[] }, now: Date): Promise<Job | undefined>;
+  markSucceeded(jobId: string, owner: string, outcome: { result: JobResult; resultLocation?: ResultLocation; attempts: Attempt[]; routing?: Routing }, now: Date): Promise<Job | undefined>;
+  markFailed(jobId: string, owner: string, outcome: { error: JobError; attempts: Attempt[]; routing?: Routing }, now: Date): Promise<Job | undefined>;
   markAbandoned(jobId: string, error: JobError, sweepAt: number, now: Date): Promise<Job | undefined>;
   markDeadLetterRequeued(jobId: string, sweepAt: number, now: Date): Promise<Job | undefined>;
   rescheduleSweep(jobId: string, expectedSweepAt: number, nextSweepAt: number, requeued: boolean): Promise<boolean>;
@@ -92,6 +94,10 @@ export type ModelCallEvent =
   | { type: 'breaker'; modelId: string; region: string; from: string; to: string }
   | { type: 'cache-served'; route: string }
   | { type: 'requeued'; delaySeconds: number }
+  /** A content or metric route chose `modelId` first (by `tier`, or to explore it). */
+  | { type: 'routed'; route: string; modelId: string; strategy: 'content' | 'metric'; tier?: 'simple' | 'medium' | 'complex'; exploring?: boolean }
+  /** A content route's classifier was asked; `answered` false: the rules' tier stood. */
+  | { type: 'classified'; modelId: string; answered: boolean }
   /** A call given up because the invocation ran out of time: neutral for the breaker, recorded on the job. */
   | { type: 'abandoned'; modelId: string; region: string };
 
@@ -188,6 +194,8 @@ export interface BreakerView {
   openedAt?: string;
   /** When the next call will be let through as a probe; in the past when the next call is one. */
   nextProbeAt?: string;
+  /** The last five minutes' figures, as metric routing sees them. */
+  recent?: RecentFigures;
 }
 
 /**
@@ -200,10 +208,12 @@ export interface CircuitBreaker {
    * The outcome of an admitted call. Report `failure` only for failures that say the model is unhealthy
    * (retryable ones); a request the model rejected (4xx) is a `success` for the breaker.
    */
-  record(target: BreakerTarget, outcome: 'success' | 'failure', admission: Admission, now: Date): Promise<BreakerTransition | undefined>;
+  record(target: BreakerTarget, outcome: 'success' | 'failure', admission: Admission, now: Date, sample?: CallSample): Promise<BreakerTransition | undefined>;
   /** Writes outcomes `record` held back (successes); called before an invocation ends. */
   flush(now: Date): Promise<void>;
   describe(targets: BreakerTarget[], now: Date): Promise<BreakerView[]>;
+  /** Recent figures of each target (calls, error and throttle rates, latency quantiles, tokens), cached for seconds. */
+  figures(targets: BreakerTarget[], now: Date): Promise<RecentFigures[]>;
 }
 
 /** What the conversation use cases need stored (lambda/core/conversation-turns.ts; lambda/aws/conversation-store.ts). */

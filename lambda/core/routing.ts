@@ -1,23 +1,33 @@
 import { ModelNotAllowedError, UnknownRouteError } from './errors';
-import type { RoutingTable } from './settings';
+import type { RouteEntry, RoutingTable } from './settings';
+
+/** Every model a route may walk (its chain, every tier's, or every candidate), for plan checks. */
+export function routeModels(route: RouteEntry): string[] {
+  if (route.strategy === 'content' && route.tiers) return [...new Set(Object.values(route.tiers).flatMap((t) => [t.modelId, ...t.fallback]))];
+  if (route.strategy === 'metric' && route.candidates) return route.candidates;
+  return [route.modelId, ...route.fallback];
+}
 
 export interface RouteChoice {
   route: string;
   modelId: string;
+  /** The request named the model on a content or metric route: routing does not choose for it. */
+  modelNamed?: boolean;
 }
 
 /**
- * Static routing: the route comes from the static path, else the body, else the default; the model is the
- * route's unless the body names one of the configured models.
+ * The route comes from the static path, else the body, else the default; the model is the route's (for a content
+ * or metric route, the one its jobs are queued with until the worker routes them) unless the body names one of the
+ * configured models.
  */
 export function routeFor(request: { route?: string; modelId?: string }, table: RoutingTable, pathRoute?: string): RouteChoice {
   const route = pathRoute ?? request.route ?? table.defaultRoute;
   const entry = table.routes[route];
   if (!entry) throw new UnknownRouteError(route, Object.keys(table.routes));
   if (request.modelId === undefined) return { route, modelId: entry.modelId };
-  const allowed = [...new Set([...Object.values(table.routes).flatMap((r) => [r.modelId, ...r.fallback]), ...Object.keys(table.models)])];
+  const allowed = [...new Set([...Object.values(table.routes).flatMap(routeModels), ...Object.keys(table.models)])];
   if (!allowed.includes(request.modelId)) throw new ModelNotAllowedError(request.modelId, allowed);
-  return { route, modelId: request.modelId };
+  return { route, modelId: request.modelId, ...(entry.strategy !== 'static' && { modelNamed: true }) };
 }
 
 /** The route a static path (an API Gateway resource such as /api/classify) submits to, if any. */

@@ -32,6 +32,9 @@ export const ENV = {
  * What the functions know of routing, serialized into QUARRY_ROUTES: each route's model id, fallback chain (model
  * ids), static POST path and cache opt-in; and per model id its context window and failover regions.
  */
+/** A model and its fallback chain (model ids). */
+const chainSchema = z.object({ modelId: z.string(), fallback: z._default(z.array(z.string()), []) });
+
 export const routingTableSchema = z.object({
   defaultRoute: z.string(),
   routes: z.record(
@@ -42,6 +45,16 @@ export const routingTableSchema = z.object({
       fallback: z._default(z.array(z.string()), []),
       cacheResponses: z._default(z.boolean(), false),
       fallbackWhenBusy: z._default(z.boolean(), false),
+      strategy: z._default(z.enum(['static', 'content', 'metric']), 'static'),
+      /** content: each tier's chain (model ids). */
+      tiers: z.optional(z.object({ simple: chainSchema, medium: chainSchema, complex: chainSchema })),
+      thresholds: z.optional(z.object({ medium: z.number(), complex: z.number() })),
+      classifier: z.optional(z.object({ modelId: z.string(), band: z.number(), timeoutMs: z.number() })),
+      /** metric: the candidates (model ids), the objective and exploration share. */
+      candidates: z.optional(z.array(z.string())),
+      objective: z.optional(z.union([z.enum(['latency', 'cost', 'errors']), z.object({ latency: z.number(), cost: z.number(), errors: z.number() })])),
+      latencySloMs: z.optional(z.number()),
+      exploration: z.optional(z.number()),
     }),
   ),
   models: z._default(
@@ -54,12 +67,18 @@ export const routingTableSchema = z.object({
         regions: z._default(z.array(z.string()), []),
         quota: z.optional(z.object({ requestsPerMinute: z.optional(z.number().check(z.positive())), tokensPerMinute: z.optional(z.number().check(z.positive())) })),
         maxOutputTokens: z._default(z.number().check(z.int(), z.positive()), 4096),
+        /** USD per million input and output tokens (list price), for the cost objective. */
+        price: z.optional(z.object({ in: z.number(), out: z.number() })),
       }),
     ),
     {},
   ),
 });
 export type RoutingTable = z.infer<typeof routingTableSchema>;
+/** QUARRY_ROUTES as the stack writes it: fields with defaults may be left out. */
+export type RoutingTableInput = z.input<typeof routingTableSchema>;
+export type RouteEntry = RoutingTable['routes'][string];
+export type MetricObjective = NonNullable<RouteEntry['objective']>;
 
 const atLeast = (min: number) => z.number().check(z.gte(min));
 const wholeAtLeast = (min: number) => z.number().check(z.int(), z.gte(min));
@@ -85,6 +104,8 @@ export const resiliencePolicySchema = z.object({
   redelivery: z._default(z.object({ baseDelaySeconds: atLeast(0), maxDelaySeconds: atLeast(0).check(z.lte(43_200)) }), { baseDelaySeconds: 60, maxDelaySeconds: 900 }),
   /** How long past the time a job was due to move (lease end, requeue time, terminal write) the sweep waits before it steps in. */
   sweepGraceSeconds: z._default(atLeast(1), 300),
+  /** Length of a bucket of the models' recent figures (lambda/core/model-stats.ts); readers weigh the last five. */
+  figuresBucketSeconds: z._default(positive(), 60),
   /** Times a dead-lettered job still within its deadline goes back to the queue before it is failed as poison. */
   deadLetterRequeues: z._default(wholeAtLeast(0), 2),
 });
@@ -101,6 +122,7 @@ export const DEFAULT_RESILIENCE: ResiliencePolicy = {
   cacheTtlSeconds: 86_400,
   redelivery: { baseDelaySeconds: 60, maxDelaySeconds: 900 },
   sweepGraceSeconds: 300,
+  figuresBucketSeconds: 60,
   deadLetterRequeues: 2,
 };
 

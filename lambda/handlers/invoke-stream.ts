@@ -46,5 +46,5 @@ async function streamInvocation(event: APIGatewayProxyEvent, writer: ResponseWri
     { remainingMillis: invocation.remainingMillis(event, context), seconds: invocation.timeoutSeconds, stream: writer.invocationEvents() },
     invocation.deps,
   );
-  writer.event('stop', { stopReason: answer.stopReason, usage: answer.usage, modelId: answer.modelId, latencyMs: answer.latencyMs, ...(answer.content && { content: answer.content }), ...(answer.trace && { trace: answer.trace }), ...(answer.servedFrom && { servedFrom: answer.servedFrom }) });
+  writer.event('stop', { stopReason: answer.stopReason, usage: answer.usage, modelId: answer.modelId, routing: answer.routing, latencyMs: answer.latencyMs, ...(answer.content && { content: answer.content }), ...(answer.trace && { trace: answer.trace }), ...(answer.servedFrom && { servedFrom: answer.servedFrom }) });
 }

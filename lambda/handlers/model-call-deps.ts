@@ -20,7 +20,7 @@ import { jobLog, metrics, tracer } from './observability';
 export function modelCallDeps(settings: { table: string; policy: ResiliencePolicy; routing: RoutingTable; tenants: TenantDirectory; inputsBucket?: string }) {
   const { table, policy, routing } = settings;
   const documents = tracer.captureAWSv3Client(documentClient());
-  const breakers = new BreakerStore(documents, table, policy.breaker, jobLog);
+  const breakers = new BreakerStore(documents, table, policy.breaker, jobLog, { figuresBucketMs: policy.figuresBucketSeconds * 1000 });
   const modelObserver = modelMetrics(metrics);
   const deps: InvocationDeps = {
     model: new ModelGateway(

@@ -58,6 +58,16 @@ export function modelMetrics(metrics: Metrics): ModelCallObserver & { flush(): v
         case 'breaker':
           perModel(event.modelId, [[METRICS.model.breakerTransitions, MetricUnit.Count, 1]]);
           return;
+        case 'routed': {
+          const entries: Entry[] = [[METRICS.model.routed, MetricUnit.Count, 1]];
+          if (event.tier) entries.push([{ simple: METRICS.model.routedSimple, medium: METRICS.model.routedMedium, complex: METRICS.model.routedComplex }[event.tier], MetricUnit.Count, 1]);
+          if (event.exploring) entries.push([METRICS.model.routedExploring, MetricUnit.Count, 1]);
+          perModel(event.modelId, entries);
+          return;
+        }
+        case 'classified':
+          perModel(event.modelId, [[METRICS.model.classifications, MetricUnit.Count, 1], ...(event.answered ? [] : ([[METRICS.model.classifierFailures, MetricUnit.Count, 1]] as Entry[]))]);
+          return;
         case 'cache-served':
           metrics.addMetric(METRICS.jobs.cacheServed, MetricUnit.Count, 1);
           return;

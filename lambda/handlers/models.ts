@@ -11,7 +11,7 @@ import { instrumented, jobLog, logger, metrics, tracer } from './observability';
 const settings = readSettings(modelsSettingsSchema, process.env);
 const routing = settings[ENV.routes];
 const targets = breakerTargetsOf(routing, settings.AWS_REGION);
-const breakers = new BreakerStore(tracer.captureAWSv3Client(documentClient()), settings[ENV.jobsTable], settings[ENV.resilience].breaker, jobLog);
+const breakers = new BreakerStore(tracer.captureAWSv3Client(documentClient()), settings[ENV.jobsTable], settings[ENV.resilience].breaker, jobLog, { figuresBucketMs: settings[ENV.resilience].figuresBucketSeconds * 1000 });
 
 export const handler = instrumented(async (_event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
   metrics.addMetric(METRICS.jobs.modelStatusReads, MetricUnit.Count, 1);

@@ -1,3 +1,4 @@
+import { CLASSIFIER_OPENING, simulatedTier } from './classifier-rule';
 import { BedrockError } from './errors';
 import { hashText } from './random';
 import type { Completion, Prompt } from './generator';
@@ -30,6 +31,8 @@ export interface ConversePrompt extends Prompt {
   toolCall?: { name: string; input: Record<string, unknown> };
   guardrail?: { id: string; version: string; trace: boolean };
   serviceTier?: string;
+  /** A classifier prompt (classifier-rule.ts): the request to classify. */
+  classify?: string;
 }
 
 function systemText(blocks: unknown): string {
@@ -91,6 +94,7 @@ export function parseConverseRequest(body: unknown): ConversePrompt {
     ...(tools && !answersTool && toolCallFor(tools, lastUserText)),
     ...(guardrail && { guardrail }),
     ...(tier && { serviceTier: tier }),
+    ...(systemText(system).startsWith(CLASSIFIER_OPENING) && { classify: lastUserText }),
   };
 }
 
@@ -153,6 +157,10 @@ export function converseAnswer(prompt: ConversePrompt, generated: Completion): C
       ...(prompt.guardrail!.trace && { trace: { guardrail: { inputAssessment: { [id]: blocked } } } }),
       ...tier,
     };
+  }
+  if (prompt.classify !== undefined) {
+    const text = JSON.stringify({ tier: simulatedTier(prompt.classify) });
+    return { completion: { deltas: [text], text, truncated: false, inputTokens: generated.inputTokens, outputTokens: Math.ceil(text.length / 4) }, stopReason: 'end_turn', ...tier };
   }
   if (prompt.toolCall) {
     const { name, input } = prompt.toolCall;

@@ -1,4 +1,4 @@
-import { bedrockResourceArns, bedrockResourceArnsFor, crossRegionPrefixOf, isSystemInferenceProfile, PROFILE_DESTINATION_REGIONS } from '../../lib/bedrock-arns';
+import { bedrockResourceArns, bedrockResourceArnsFor, crossRegionPrefixOf, isPromptRouter, isSystemInferenceProfile, PROFILE_DESTINATION_REGIONS } from '../../lib/bedrock-arns';
 
 const env = { partition: 'aws', region: 'eu-west-1', account: '123456789012' };
 const fm = (region: string, id: string) => `arn:aws:bedrock:${region}::foundation-model/${id}`;
@@ -127,5 +127,20 @@ describe('bedrockResourceArnsFor', () => {
     const arns = bedrockResourceArnsFor(['jp.amazon.nova-pro-v1:0', 'apac.amazon.nova-pro-v1:0'], { ...env, region: 'ap-northeast-1' });
     expect(arns.filter((a) => a === fm('ap-northeast-1', 'amazon.nova-pro-v1:0'))).toHaveLength(1);
     expect(arns).toHaveLength(2 + PROFILE_DESTINATION_REGIONS.apac.length);
+  });
+});
+
+describe('a prompt router', () => {
+  it('is granted with the models it routes between, in its own region', () => {
+    const router = 'arn:aws:bedrock:us-east-1:123456789012:default-prompt-router/anthropic.claude:1';
+    const arns = bedrockResourceArns({ modelId: router, promptRouterModels: ['anthropic.claude-3-haiku-20240307-v1:0', 'us.anthropic.claude-3-5-sonnet-20241022-v2:0'] }, { partition: 'aws', region: 'eu-west-1', account: '123456789012' });
+    expect(arns[0]).toBe(router);
+    expect(arns).toContain('arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0');
+    expect(arns).toContain('arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-sonnet-20241022-v2:0');
+    expect(arns).toContain('arn:aws:bedrock:us-west-2::foundation-model/anthropic.claude-3-5-sonnet-20241022-v2:0');
+    expect(arns.some((arn) => arn.includes('eu-west-1'))).toBe(false);
+    expect(isPromptRouter(router)).toBe(true);
+    expect(isPromptRouter('arn:aws:bedrock:us-east-1:123456789012:prompt-router/abc')).toBe(true);
+    expect(isPromptRouter('anthropic.claude-3-haiku-20240307-v1:0')).toBe(false);
   });
 });

@@ -20,6 +20,44 @@ describe('configuration', () => {
     expect(errorOf({ routes: { classify: { model: 'nope' } }, defaultRoute: 'classify' })).toMatch(/routes\.classify\.model: unknown model "nope"/);
   });
 
+  describe('routing strategies', () => {
+    const tiers = { simple: 'claude-haiku', medium: 'claude-sonnet', complex: { model: 'claude-opus', fallback: ['claude-sonnet'] } };
+    const route = (r: object) => ({ routes: { r }, defaultRoute: 'r' });
+
+    it('accepts a content route (tiers as keys or chains) and a metric route', () => {
+      const config = parseConfig({ routes: { c: { strategy: 'content', tiers, classifier: { model: 'nova-micro' } }, m: { strategy: 'metric', candidates: ['claude-haiku', 'nova-micro'], objective: { latency: 1, errors: 2 }, latencySloMs: 3000 } }, defaultRoute: 'c' });
+      expect(config.routes.c.tiers?.simple).toEqual({ model: 'claude-haiku', fallback: [] });
+      expect(config.routes.c.classifier).toEqual({ model: 'nova-micro', band: 0.03, timeoutMs: 2000 });
+      expect(config.routes.m.objective).toEqual({ latency: 1, errors: 2, cost: 0 });
+    });
+
+    it.each([
+      [{ strategy: 'fancy', model: 'claude-haiku' }, /routes\.r\.strategy/],
+      [{ strategy: 'content' }, /routes\.r\.tiers: required with strategy "content"/],
+      [{ strategy: 'metric', candidates: ['claude-haiku'] }, /routes\.r\.candidates/],
+      [{ strategy: 'content', tiers: { ...tiers, medium: 'gpt-9' } }, /routes\.r\.tiers\.medium\.model: unknown model "gpt-9"/],
+      [{ strategy: 'content', tiers, model: 'claude-haiku' }, /routes\.r\.model: applies only to strategy "static"/],
+      [{ strategy: 'content', tiers, fallback: ['claude-haiku'] }, /routes\.r\.fallback: give each tier its own fallback/],
+      [{ strategy: 'content', tiers, classifier: { model: 'nope' } }, /routes\.r\.classifier\.model: unknown model "nope"/],
+      [{ strategy: 'content', tiers, thresholds: { medium: 0.5, complex: 0.4 } }, /routes\.r\.thresholds\.complex: must be above thresholds\.medium/],
+      [{ strategy: 'content', tiers, candidates: ['claude-haiku', 'nova-micro'] }, /routes\.r\.candidates: applies only to strategy "metric"/],
+      [{ model: 'claude-haiku', objective: 'latency' }, /routes\.r\.objective: applies only to strategy "metric"/],
+      [{ strategy: 'metric', candidates: ['claude-haiku', 'claude-haiku'] }, /routes\.r\.candidates\.1: model "claude-haiku" is already in the chain/],
+      [{ strategy: 'metric', candidates: ['claude-haiku', 'nova-micro'], objective: { latency: 0 } }, /routes\.r\.objective: give at least one of latency, cost, errors a weight above 0/],
+      [{ strategy: 'metric', candidates: ['claude-haiku', 'nova-micro'], exploration: 0.9 }, /routes\.r\.exploration/],
+    ])('fails synth naming the field of a bad strategy config: %j', (bad, message) => {
+      expect(errorOf(route(bad))).toMatch(message);
+      expect(() => createApp({ config: route(bad), bundling: false })).toThrow(message);
+    });
+
+    it('takes a prompt router as a model only with the models it routes between', () => {
+      const router = 'arn:aws:bedrock:us-east-1:123456789012:default-prompt-router/anthropic.claude:1';
+      expect(errorOf({ models: { r: { modelId: router } }, routes: { x: { model: 'r' } }, defaultRoute: 'x' })).toMatch(/models\.r\.promptRouterModels: required for a prompt router/);
+      expect(errorOf({ models: { r: { modelId: 'amazon.nova-micro-v1:0', promptRouterModels: ['x'] } }, routes: { x: { model: 'r' } }, defaultRoute: 'x' })).toMatch(/models\.r\.promptRouterModels: applies only to a prompt router ARN/);
+      expect(() => parseConfig({ models: { r: { modelId: router, promptRouterModels: ['us.anthropic.claude-3-5-haiku-20241022-v1:0'] } }, routes: { x: { strategy: 'content', tiers: { simple: 'r', medium: 'r', complex: 'r' } } }, defaultRoute: 'x' })).not.toThrow();
+    });
+  });
+
   it('requires a batching window for batches above ten records', () => {
     expect(errorOf({ worker: { batchSize: 20 } })).toMatch(/worker\.maxBatchingWindowSeconds/);
     expect(() => parseConfig({ worker: { batchSize: 20, maxBatchingWindowSeconds: 1 } })).not.toThrow();

@@ -239,9 +239,33 @@ describe('functions', () => {
 
   it('serializes the routing table with each route\'s model id and static path', () => {
     const routes = routingTableSchema.parse(JSON.parse(envOf(build.functions.submit.logicalId)[ENV.routes] as string));
-    expect(routes).toEqual(routingTableOf(defaults));
+    expect(routes).toEqual(routingTableSchema.parse(routingTableOf(defaults)));
     expect(routes.defaultRoute).toBe('generate');
-    expect(routes.routes.classify).toEqual({ modelId: 'anthropic.claude-3-haiku-20240307-v1:0', path: '/api/classify', fallback: ['amazon.nova-micro-v1:0'], cacheResponses: false, fallbackWhenBusy: false });
+    expect(routes.routes.classify).toEqual({ strategy: 'static', modelId: 'anthropic.claude-3-haiku-20240307-v1:0', path: '/api/classify', fallback: ['amazon.nova-micro-v1:0'], cacheResponses: false, fallbackWhenBusy: false });
+    // The strategies' routes, as the worker reads them: model ids, not config keys.
+    expect(routes.routes.auto).toEqual({
+      strategy: 'content',
+      modelId: 'us.anthropic.claude-sonnet-4-20250514-v1:0',
+      fallback: [],
+      cacheResponses: false,
+      fallbackWhenBusy: false,
+      tiers: {
+        simple: { modelId: 'anthropic.claude-3-haiku-20240307-v1:0', fallback: ['amazon.nova-micro-v1:0'] },
+        medium: { modelId: 'us.anthropic.claude-sonnet-4-20250514-v1:0', fallback: ['anthropic.claude-3-haiku-20240307-v1:0'] },
+        complex: { modelId: 'us.anthropic.claude-opus-4-1-20250805-v1:0', fallback: ['us.anthropic.claude-sonnet-4-20250514-v1:0'] },
+      },
+      classifier: { modelId: 'amazon.nova-micro-v1:0', band: 0.03, timeoutMs: 2000 },
+    });
+    expect(routes.routes.fastest).toEqual({
+      strategy: 'metric',
+      modelId: 'anthropic.claude-3-haiku-20240307-v1:0',
+      fallback: [],
+      cacheResponses: false,
+      fallbackWhenBusy: false,
+      candidates: ['anthropic.claude-3-haiku-20240307-v1:0', 'amazon.nova-micro-v1:0'],
+      objective: 'latency',
+      exploration: 0.05,
+    });
     expect(envOf(build.functions.worker.logicalId)[ENV.routes]).toBe(envOf(build.functions.submit.logicalId)[ENV.routes]);
   });
 

@@ -80,11 +80,11 @@ it('streams a native body as chunk events, with the usage in stop', async () => 
     .split('\n\n')
     .filter((block) => block.trim() !== '')
     .map((block) => ({ type: /^event: (.*)$/m.exec(block)![1], data: JSON.parse(/^data: (.*)$/m.exec(block)![1]) }));
-  expect(events[0]).toEqual({ type: 'start', data: { route: 'generate', modelId: SONNET } });
+  expect(events[0]).toEqual({ type: 'start', data: { route: 'generate', modelId: SONNET, routing: { strategy: 'static', candidates: [SONNET, HAIKU], chosen: SONNET, reason: "the route's model" } } });
   const chunks = events.filter((e) => e.type === 'chunk').map((e) => e.data);
   expect(chunks[0].type).toBe('message_start');
   expect(chunks.some((c) => c.type === 'content_block_delta' && c.delta.text)).toBe(true);
-  expect(events.at(-1)).toEqual({ type: 'stop', data: { stopReason: 'end_turn', usage: { inputTokens: expect.any(Number), outputTokens: 6 }, modelId: SONNET, latencyMs: expect.any(Number) } });
+  expect(events.at(-1)).toEqual({ type: 'stop', data: { stopReason: 'end_turn', usage: { inputTokens: expect.any(Number), outputTokens: 6 }, modelId: SONNET, routing: { strategy: 'static', candidates: [SONNET, HAIKU], chosen: SONNET, reason: "the route's model" }, latencyMs: expect.any(Number) } });
 });
 
 it('refuses a malformed native request naming the field, and passes the model its own refusal', async () => {

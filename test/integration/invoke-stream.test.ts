@@ -72,13 +72,13 @@ it('streams start, the deltas as the model produces them, and stop with usage an
   expect(r.status).toBe(200);
   expect(r.contentType).toMatch(/^text\/event-stream/);
   expect(types(r)[0]).toBe('start');
-  expect(r.events[0].data).toEqual({ route: 'generate', modelId: SONNET });
+  expect(r.events[0].data).toEqual({ route: 'generate', modelId: SONNET, routing: { strategy: 'static', candidates: [SONNET, HAIKU], chosen: SONNET, reason: "the route's model" } });
   expect(types(r).at(-1)).toBe('stop');
   const deltas = r.events.filter((e) => e.type === 'delta');
   expect(deltas.length).toBeGreaterThan(3);
   expect(text(r).length).toBeGreaterThan(0);
   const stop = r.events.at(-1)!;
-  expect(stop.data).toEqual({ stopReason: 'end_turn', usage: { inputTokens: expect.any(Number), outputTokens: 12 }, modelId: SONNET, latencyMs: expect.any(Number) });
+  expect(stop.data).toEqual({ stopReason: 'end_turn', usage: { inputTokens: expect.any(Number), outputTokens: 12 }, modelId: SONNET, routing: { strategy: 'static', candidates: [SONNET, HAIKU], chosen: SONNET, reason: "the route's model" }, latencyMs: expect.any(Number) });
   // Tokens come 60 ms apart: the first delta reached the client well before the last one was produced.
   expect(stop.atMs - deltas[0].atMs).toBeGreaterThan(300);
 });

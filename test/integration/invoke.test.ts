@@ -119,7 +119,7 @@ it('retries and falls back like a job, and says why in routing and attempts', as
   const res = await http(runtime, 'POST', '/invoke', { prompt: 'fall back please' });
   expect(res.status).toBe(200);
   expect(res.json.modelId).toBe(HAIKU);
-  expect(res.json.routing).toEqual({ strategy: 'static', candidates: [SONNET, HAIKU], chosen: HAIKU, reason: `fallback: ${SONNET} MODEL_UNAVAILABLE` });
+  expect(res.json.routing).toEqual({ strategy: 'static', candidates: [SONNET, HAIKU], chosen: HAIKU, reason: `the route's model; fallback: ${SONNET} MODEL_UNAVAILABLE` });
   expect(res.json.attempts.map((a: { modelId: string; outcome: string }) => `${a.modelId}:${a.outcome}`)).toEqual([`${SONNET}:failed`, `${SONNET}:failed`, `${HAIKU}:succeeded`]);
 });
 

@@ -172,20 +172,29 @@ describe('when the breaker store fails', () => {
 });
 
 describe('describe', () => {
-  it('shows every target, written or not, with state, window and next probe', async () => {
+  it('shows every target, written or not, with state, window, next probe and recent figures', async () => {
     const { store } = breakers();
     const open = newTarget();
     const busy = newTarget();
     const fresh = newTarget();
     await openBreaker(store, open);
-    await store.record(busy, 'failure', CALL, at(1000));
-    await store.record(busy, 'success', CALL, at(1000));
+    await store.record(busy, 'failure', CALL, at(1000), { latencyMs: 300, failed: true, throttled: true });
+    await store.record(busy, 'success', CALL, at(1000), { latencyMs: 1500, failed: false, throttled: false, inputTokens: 40, outputTokens: 100 });
     await store.flush(at(1000));
     const views = await store.describe([open, busy, fresh], at(2000));
+    const none = { calls: 0, errorRate: 0, throttleRate: 0 };
     expect(views).toEqual([
-      { ...open, state: 'OPEN', errorRate: 1, calls: 10, failures: 10, openedAt: at(0).toISOString(), nextProbeAt: at(30_000).toISOString() },
-      { ...busy, state: 'CLOSED', errorRate: 0.5, calls: 2, failures: 1 },
-      { ...fresh, state: 'CLOSED', errorRate: 0, calls: 0, failures: 0 },
+      { ...open, state: 'OPEN', errorRate: 1, calls: 10, failures: 10, openedAt: at(0).toISOString(), nextProbeAt: at(30_000).toISOString(), recent: none },
+      {
+        ...busy,
+        state: 'CLOSED',
+        errorRate: 0.5,
+        calls: 2,
+        failures: 1,
+        // Both calls in one minute bucket: the failure (<= 500 ms) and the success (<= 2000 ms); tokens of the answer only.
+        recent: { calls: 2, errorRate: 0.5, throttleRate: 0.5, p50Ms: 500, p90Ms: 2000, meanInputTokens: 20, meanOutputTokens: 50 },
+      },
+      { ...fresh, state: 'CLOSED', errorRate: 0, calls: 0, failures: 0, recent: none },
     ]);
   });
 

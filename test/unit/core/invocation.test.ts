@@ -61,7 +61,7 @@ it('answers with the model, the route and how it was chosen', async () => {
 it('names the fallback and the failure that led to it', async () => {
   const { deps: d } = deps({ model: { converse: async (id) => (id === 'model-a' ? Promise.reject(Object.assign(new Error('down'), { name: 'ServiceUnavailableException' })) : answer) } });
   const answered = await invokeNow({ body: { prompt: 'hello' }, tenant, invocationId: 'inv-2' }, budget(), d);
-  expect(answered.routing).toEqual({ strategy: 'static', candidates: ['model-a', 'model-b'], chosen: 'model-b', reason: 'fallback: model-a MODEL_UNAVAILABLE' });
+  expect(answered.routing).toEqual({ strategy: 'static', candidates: ['model-a', 'model-b'], chosen: 'model-b', reason: "the route's model; fallback: model-a MODEL_UNAVAILABLE" });
 });
 
 it('gives back a reservation it will not use and answers 429 MODEL_BUSY with the wait', async () => {

@@ -62,8 +62,9 @@ describe('GET /models', () => {
       failures: expect.any(Number),
       openedAt: new Date(openedAt).toISOString(),
       nextProbeAt: new Date(openedAt + 45_000).toISOString(),
+      recent: { calls: 0, errorRate: 0, throttleRate: 0 },
     });
-    expect(res.json.models[0].regions[1]).toEqual({ region: 'us-west-2', state: 'CLOSED', errorRate: 0, calls: 0, failures: 0 });
+    expect(res.json.models[0].regions[1]).toEqual({ region: 'us-west-2', state: 'CLOSED', errorRate: 0, calls: 0, failures: 0, recent: { calls: 0, errorRate: 0, throttleRate: 0 } });
     const keys = dynamo.commandCalls(BatchGetCommand)[0].args[0].input.RequestItems?.jobs.Keys;
     expect(keys).toEqual([{ pk: 'BREAKER#us-east-1#sonnet' }, { pk: 'BREAKER#us-west-2#sonnet' }, { pk: 'BREAKER#us-east-1#haiku' }, { pk: 'BREAKER#us-east-1#spare' }]);
   });
