@@ -159,6 +159,15 @@ export const routeSchema = z
       .max(0.5)
       .optional()
       .describe('metric (default 0.05): share of jobs sent to a candidate other than the best, so its figures stay fresh and a recovered model wins traffic back'),
+    serviceTier: z
+      .enum(['default', 'priority', 'flex'])
+      .optional()
+      .describe("Bedrock service tier of the route's calls (a job's own serviceTier wins): flex is cheaper and may wait or be throttled when capacity is short, priority costs more and answers first"),
+    serviceTierFallback: z
+      .boolean()
+      .default(true)
+      .describe('When a model or region refuses the tier asked for (ValidationException), or flex is throttled flexPatience times, the job continues on the default tier'),
+    flexPatience: z.number().int().min(1).max(10).default(2).describe("Throttled flex calls of a job (over all its models and deliveries) after which it continues on the default tier (serviceTierFallback)"),
     fallbackWhenBusy: z
       .boolean()
       .default(false)

@@ -55,6 +55,9 @@ export function routingTableOf(config: QuarryConfig): RoutingTableInput {
       ...(classifier && { classifier: { modelId: id(classifier.model), band: classifier.band, timeoutMs: classifier.timeoutMs } }),
       ...(candidates && { candidates: candidates.map(id), objective: route.objective ?? 'latency', exploration: route.exploration ?? 0.05 }),
       ...(route.latencySloMs !== undefined && { latencySloMs: route.latencySloMs }),
+      ...(route.serviceTier && { serviceTier: route.serviceTier }),
+      ...(!route.serviceTierFallback && { serviceTierFallback: false }),
+      ...(route.flexPatience !== 2 && { flexPatience: route.flexPatience }),
     };
   }
   const models: NonNullable<RoutingTableInput['models']> = {};

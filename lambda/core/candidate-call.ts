@@ -66,12 +66,30 @@ export function requestFor(candidate: Candidate, request: NormalizedJobRequest, 
   return { ...request, inferenceConfig: { ...request.inferenceConfig, maxTokens: limit } };
 }
 
+/**
+ * The service tier a call of this candidate asks for: the job's, else the route's; the default tier once the
+ * candidate refused it (a ValidationException for a call that asked for it) or, for flex, once the job's flex calls
+ * were throttled `flexPatience` times, unless the route keeps the tier (`serviceTierFallback: false`). Decided from
+ * the attempts, so a requeued job continues where it was.
+ */
+export function tierFor(job: ChainWork, attempts: Attempt[], candidate: Candidate, deps: Pick<CallDeps, 'routing'>): string | undefined {
+  if (job.native) return undefined;
+  const route = deps.routing.routes[job.route];
+  const asked = job.request.serviceTier ?? route?.serviceTier;
+  if (!asked || asked === 'default' || route?.serviceTierFallback === false) return asked;
+  const all = [...job.attempts, ...attempts].filter((a) => a.serviceTier === asked);
+  const refused = all.some((a) => a.modelId === candidate.modelId && (a.region ?? candidate.region) === candidate.region && a.errorCode === 'MODEL_VALIDATION_ERROR');
+  const throttled = asked === 'flex' && all.filter((a) => a.errorCode === 'MODEL_THROTTLED').length >= (route?.flexPatience ?? 2);
+  return refused || throttled ? 'default' : asked;
+}
+
 /** Calls one candidate up to `attemptsPerModel` times with jittered backoff, as its quota, circuit and the time allow. */
 export async function tryCandidate(job: ChainWork, candidate: Candidate, attempts: Attempt[], delivery: TimeBudget, deps: CallDeps): Promise<CandidateOutcome> {
   const { policy } = deps;
-  const { cost, invoke } = callFor(job, candidate, delivery, deps);
   let lastError: JobError | undefined;
   for (let call = 1; call <= policy.retry.attemptsPerModel; call++) {
+    const tier = tierFor(job, attempts, candidate, deps);
+    const { cost, invoke } = callFor(job, candidate, delivery, deps, tier);
     if (budgetSpent(job, attempts, deps)) return { kind: 'exhausted', error: lastError ?? { code: 'ALL_MODELS_UNAVAILABLE', message: 'model-call budget spent' } };
     if (!worthCalling(delivery.remainingMillis())) return { kind: 'out-of-time', error: lastError };
 
@@ -83,11 +101,21 @@ export async function tryCandidate(job: ChainWork, candidate: Candidate, attempt
     }
 
     const called = await callModel(candidate, invoke, delivery, deps);
-    await settle(job, candidate, cost, admitted, called, call, attempts, deps);
+    await settle(job, candidate, cost, admitted, called, call, attempts, deps, tier);
 
     if (called.answer) return { kind: 'answered', result: { ...called.answer, modelId: candidate.modelId } };
     const failure = called.failure!;
     const error = { code: failure.code, message: failure.message };
+    const nextTier = tierFor(job, attempts, candidate, deps);
+    if (nextTier !== tier) {
+      deps.observer.observe({ type: 'tier-fallback', modelId: candidate.modelId, from: tier ?? 'default', to: nextTier ?? 'default' });
+      deps.log.info('service tier fell back', { jobId: job.jobId, modelId: candidate.modelId, region: candidate.region, from: tier, to: nextTier, errorCode: failure.code });
+      // A refused tier says nothing about the model: the call is made again at once, on the default tier.
+      if (failure.code === 'MODEL_VALIDATION_ERROR') {
+        call--;
+        continue;
+      }
+    }
     if (failure.disposition === 'fail') return { kind: 'final', error };
     if (failure.disposition === 'larger-model') return { kind: 'context-overflow', error };
     if (failure.disposition === 'next-model') return { kind: 'unusable', error };
@@ -171,7 +199,7 @@ type Invoke = (options: { region: string; abortSignal: AbortSignal }, onFirst: (
  * What calling this candidate costs the quota and how it is called: Converse (streamed or not) with the request as
  * this model takes it, or InvokeModel (streamed or not) with the native body as given.
  */
-function callFor(job: ChainWork, candidate: Candidate, delivery: TimeBudget, deps: CallDeps): { cost: Cost; invoke: Invoke } {
+function callFor(job: ChainWork, candidate: Candidate, delivery: TimeBudget, deps: CallDeps, tier?: string): { cost: Cost; invoke: Invoke } {
   const maxOutputTokens = deps.routing.models[candidate.modelId]?.maxOutputTokens ?? 4096;
   const sink = delivery.stream;
   if (job.native) {
@@ -185,7 +213,8 @@ function callFor(job: ChainWork, candidate: Candidate, delivery: TimeBudget, dep
       },
     };
   }
-  const request = requestFor(candidate, job.request, deps);
+  const clamped = requestFor(candidate, job.request, deps);
+  const request = tier !== undefined && tier !== clamped.serviceTier ? { ...clamped, serviceTier: tier as NonNullable<NormalizedJobRequest['serviceTier']> } : clamped;
   return {
     cost: costOf(request, maxOutputTokens),
     invoke: (options, onFirst) => {
@@ -216,13 +245,14 @@ async function callModel(candidate: Candidate, invoke: Invoke, delivery: TimeBud
 }
 
 /** Records the call on the job, gives back unused capacity, tells the breaker (not for an abandoned call) and the metrics. */
-async function settle(job: ChainWork, candidate: Candidate, cost: Cost, admitted: Extract<AdmissionStep, { kind: 'admitted' }>, called: CallResult, call: number, attempts: Attempt[], deps: CallDeps): Promise<void> {
+async function settle(job: ChainWork, candidate: Candidate, cost: Cost, admitted: Extract<AdmissionStep, { kind: 'admitted' }>, called: CallResult, call: number, attempts: Attempt[], deps: CallDeps, tier?: string): Promise<void> {
   const { failure, answer } = called;
   const attempt: Attempt = {
     modelId: candidate.modelId,
     region: candidate.region,
     outcome: answer ? 'succeeded' : 'failed',
     ...(failure && { errorCode: failure.code }),
+    ...(tier !== undefined && { serviceTier: tier }),
     latencyMs: called.endedAt.getTime() - called.startedAt.getTime(),
     startedAt: called.startedAt.toISOString(),
   };

@@ -60,7 +60,10 @@ export async function classifyTier(work: Pick<ChainWork, 'jobId' | 'tenant' | 'r
   const deadline = started + classifier.timeoutMs;
   // A call is aborted CALL_SAFETY_MARGIN_MS before its budget ends: this budget ends that long after the timeout.
   const limited: TimeBudget = { remainingMillis: () => Math.min(budget.remainingMillis(), deadline - deps.clock().getTime() + CALL_SAFETY_MARGIN_MS) };
-  const asking: ChainWork = { jobId: work.jobId, tenant: work.tenant, route: work.route, modelId: classifier.modelId, attempts: [], request: classifierRequest(lastUserText(request)) };
+  // The classifier is asked on the default tier: a route's flex would let it wait past its timeout.
+  const routeTier = deps.routing.routes[work.route]?.serviceTier;
+  const question = classifierRequest(lastUserText(request));
+  const asking: ChainWork = { jobId: work.jobId, tenant: work.tenant, route: work.route, modelId: classifier.modelId, attempts: [], request: routeTier && routeTier !== 'default' ? { ...question, serviceTier: 'default' } : question };
   try {
     const outcome = await tryCandidate(asking, { modelId: classifier.modelId, region: deps.homeRegion }, [], limited, deps);
     if (outcome.kind === 'answered') {

@@ -21,6 +21,8 @@ export interface Attempt {
   /** `skipped`: not called, because its circuit was open or its context window too small. */
   outcome: 'succeeded' | 'failed' | 'skipped';
   errorCode?: string;
+  /** The service tier the call asked for, when it asked for one. */
+  serviceTier?: string;
   latencyMs: number;
   startedAt: string;
 }

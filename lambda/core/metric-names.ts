@@ -39,6 +39,8 @@ export const METRICS = {
     /** Of those, sent to the model to explore it (a metric route's exploration share). Count. */
     routedExploring: 'RoutedExploring',
     /** Uncertain scores this model was asked to classify, and the times it could not answer (the rules' tier stood). Count. */
+    /** Calls whose service tier gave way to the default one (refused, or flex throttled past the route's patience). Count. */
+    tierFallbacks: 'ServiceTierFallbacks',
     classifications: 'Classifications',
     classifierFailures: 'ClassifierFailures',
   },

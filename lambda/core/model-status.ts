@@ -1,3 +1,4 @@
+import { routeModels } from './routing';
 import { QuarryError } from './errors';
 import type { BreakerTarget, BreakerView } from './ports';
 import type { RoutingTable } from './settings';
@@ -5,14 +6,14 @@ import type { RoutingTable } from './settings';
 /** GET /models: each configured model id, the routes that use it and its circuit breaker in every region it is called in. */
 export interface ModelStatus {
   modelId: string;
-  /** Routes that call this model, first or as a fallback. */
+  /** Routes that call this model: first, as a fallback, as a tier's or candidate, or as a content route's classifier. */
   routes: string[];
   regions: Omit<BreakerView, 'modelId'>[];
 }
 
 /** Every model id the configuration names (routes' models and fallbacks, then the model table), in that order. */
 export function configuredModelIds(table: RoutingTable): string[] {
-  const ids = Object.values(table.routes).flatMap((route) => [route.modelId, ...route.fallback]);
+  const ids = Object.values(table.routes).flatMap(routeModels);
   return [...new Set([...ids, ...Object.keys(table.models)])];
 }
 
@@ -28,7 +29,7 @@ export function modelStatuses(table: RoutingTable, views: BreakerView[]): { mode
   const models = configuredModelIds(table).map((modelId) => ({
     modelId,
     routes: Object.entries(table.routes)
-      .filter(([, route]) => route.modelId === modelId || route.fallback.includes(modelId))
+      .filter(([, route]) => routeModels(route).includes(modelId) || route.classifier?.modelId === modelId)
       .map(([name]) => name),
     regions: views.filter((view) => view.modelId === modelId).map(({ modelId: _modelId, ...breaker }) => breaker),
   }));

@@ -96,6 +96,8 @@ export type ModelCallEvent =
   | { type: 'requeued'; delaySeconds: number }
   /** A content or metric route chose `modelId` first (by `tier`, or to explore it). */
   | { type: 'routed'; route: string; modelId: string; strategy: 'content' | 'metric'; tier?: 'simple' | 'medium' | 'complex'; exploring?: boolean }
+  /** A call's service tier gave way (refused, or flex throttled past the route's patience): the next call asks `to`. */
+  | { type: 'tier-fallback'; modelId: string; from: string; to: string }
   /** A content route's classifier was asked; `answered` false: the rules' tier stood. */
   | { type: 'classified'; modelId: string; answered: boolean }
   /** A call given up because the invocation ran out of time: neutral for the breaker, recorded on the job. */

@@ -221,10 +221,16 @@ async function decideByFigures(work: ChainWork, route: RouteEntry, deps: Decisio
   return { chain: ranked.order, routing: { strategy: 'metric', candidates: ranked.order, chosen: ranked.order[0], reason: ranked.reason } };
 }
 
-/** The record once the walk is over: who answered, and how the chain got there if it was not the first choice. */
-export function settledRouting(decision: RouteDecision, answeredBy: string | undefined, attempts: { modelId: string; errorCode?: string }[]): Routing {
+/**
+ * The record once the walk is over: who answered, how the chain got there if it was not the first choice, and a
+ * service tier that gave way to the default one.
+ */
+export function settledRouting(decision: RouteDecision, answeredBy: string | undefined, attempts: { modelId: string; errorCode?: string; serviceTier?: string }[]): Routing {
   const { routing } = decision;
-  if (!answeredBy || answeredBy === routing.chosen) return routing;
+  const gaveWay = attempts.find((a) => a.serviceTier && a.serviceTier !== 'default' && a.errorCode) && attempts.some((a) => a.serviceTier === 'default');
+  const asked = attempts.find((a) => a.serviceTier && a.serviceTier !== 'default');
+  const tierNote = gaveWay && asked ? `; ${asked.serviceTier} ${asked.errorCode === 'MODEL_VALIDATION_ERROR' ? `refused by ${asked.modelId}` : 'throttled'}: continued on the default tier` : '';
+  if (!answeredBy || answeredBy === routing.chosen) return tierNote ? { ...routing, reason: routing.reason + tierNote } : routing;
   const before = attempts.filter((a) => a.modelId !== answeredBy && a.errorCode).at(-1);
-  return { ...routing, chosen: answeredBy, reason: `${routing.reason}; fallback: ${before ? `${before.modelId} ${before.errorCode}` : 'the models before it could not answer'}` };
+  return { ...routing, chosen: answeredBy, reason: `${routing.reason}; fallback: ${before ? `${before.modelId} ${before.errorCode}` : 'the models before it could not answer'}${tierNote}` };
 }

@@ -55,6 +55,12 @@ export const routingTableSchema = z.object({
       objective: z.optional(z.union([z.enum(['latency', 'cost', 'errors']), z.object({ latency: z.number(), cost: z.number(), errors: z.number() })])),
       latencySloMs: z.optional(z.number()),
       exploration: z.optional(z.number()),
+      /** The route's service tier, whether a refused or throttled tier continues on default, and after how many flex throttles. */
+      serviceTier: z.optional(z.enum(['default', 'priority', 'flex'])),
+      /** Absent: true. */
+      serviceTierFallback: z.optional(z.boolean()),
+      /** Absent: 2. */
+      flexPatience: z.optional(z.number()),
     }),
   ),
   models: z._default(

@@ -65,6 +65,9 @@ export function modelMetrics(metrics: Metrics): ModelCallObserver & { flush(): v
           perModel(event.modelId, entries);
           return;
         }
+        case 'tier-fallback':
+          perModel(event.modelId, [[METRICS.model.tierFallbacks, MetricUnit.Count, 1]]);
+          return;
         case 'classified':
           perModel(event.modelId, [[METRICS.model.classifications, MetricUnit.Count, 1], ...(event.answered ? [] : ([[METRICS.model.classifierFailures, MetricUnit.Count, 1]] as Entry[]))]);
           return;

@@ -31,6 +31,18 @@ export class FaultDice {
     this.streams.clear();
   }
 
+  /** Whether a flex request is throttled: its own seeded stream, so it leaves the other faults' sequence as it was. */
+  flexThrottled(modelId: string, probability: number): boolean {
+    if (probability <= 0) return false;
+    const key = `flex\u0000${modelId}`;
+    let random = this.streams.get(key);
+    if (!random) {
+      random = seededRandom(hashText(`${this.seed}\u0000flex\u0000${modelId}`));
+      this.streams.set(key, random);
+    }
+    return random() < probability;
+  }
+
   roll(modelId: string, probabilities: Record<FaultKind, number>): FaultDecision {
     let random = this.streams.get(modelId);
     if (!random) {

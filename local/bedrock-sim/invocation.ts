@@ -57,6 +57,11 @@ export async function handleInvocation(
       );
     }
 
+    const tier = (prompt as ConversePrompt).serviceTier;
+    if (tier !== undefined && !settings.serviceTiers.includes(tier)) {
+      throw new BedrockError('ValidationException', `The model ${modelId} does not support the ${tier} service tier in this Region. Use one of: ${settings.serviceTiers.join(', ')}.`);
+    }
+
     const planned = plannedOutputTokens(prompt, settings.outputTokens, defaultMaxTokens);
     const generated = generate(prompt, state.seed, planned.count, planned.truncated);
     // Converse may answer with a tool call or a guardrail's message instead of the generated text.
@@ -68,6 +73,10 @@ export async function handleInvocation(
       completion.inputTokens + (prompt.maxTokens ?? defaultMaxTokens),
     );
     if (!reservation) throw new BedrockError('ThrottlingException', MESSAGES.throttled);
+    if (tier === 'flex' && state.faults.flexThrottled(modelId, settings.flexThrottle)) {
+      reservation.settle(0);
+      throw new BedrockError('ThrottlingException', MESSAGES.throttled);
+    }
 
     const faults = state.faults.roll(modelId, settings.faults);
     if (faults.error) {

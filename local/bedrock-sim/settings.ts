@@ -9,6 +9,10 @@ export interface ModelSettings {
   faults: Record<FaultKind, number>;
   quota: { rpm?: number; tpm?: number };
   available: boolean;
+  /** The service tiers the model takes; a request for another one is refused (ValidationException). */
+  serviceTiers: string[];
+  /** Probability that a flex request is throttled (flex capacity is what other traffic leaves). */
+  flexThrottle: number;
 }
 
 export const BUILT_IN_DEFAULTS: ModelSettings = {
@@ -17,6 +21,8 @@ export const BUILT_IN_DEFAULTS: ModelSettings = {
   faults: { throttle: 0, unavailable: 0, internal: 0, timeout: 0, notReady: 0, streamError: 0 },
   quota: {},
   available: true,
+  serviceTiers: ['default', 'priority', 'flex'],
+  flexThrottle: 0,
 };
 
 const probability = z.number().min(0).max(1);
@@ -35,6 +41,8 @@ export const settingsPatchSchema = z.strictObject({
     .optional(),
   quota: z.strictObject({ rpm: limit.optional(), tpm: limit.optional() }).optional(),
   available: z.boolean().optional(),
+  serviceTiers: z.array(z.enum(['default', 'priority', 'flex', 'reserved'])).optional(),
+  flexThrottle: probability.optional(),
   family: z.enum(['anthropic', 'nova', 'llama']).optional(),
 });
 export type SettingsPatch = z.infer<typeof settingsPatchSchema>;
@@ -56,6 +64,8 @@ function merge(base: ModelSettings, patch: StoredPatch): ModelSettings {
     faults: { ...base.faults, ...stripUndefined(patch.faults ?? {}) },
     quota,
     available: patch.available ?? base.available,
+    serviceTiers: patch.serviceTiers ?? base.serviceTiers,
+    flexThrottle: patch.flexThrottle ?? base.flexThrottle,
   };
 }
 

@@ -6,7 +6,8 @@ import { MODELS, finished, http, simulator, startPipeline, until } from './harne
  * (metric, latency) routes, plus a metric route on the error objective: the routing record on each job and answer,
  * the classifier asked only for uncertain scores (and its failure leaving the rules' tier), and the metric router
  * following the simulator's latency and faults. Figures buckets are 2 s here (resilience.figuresBucketSeconds), so
- * the window is about ten seconds instead of five minutes.
+ * the window is about ten seconds instead of five minutes. Service tiers: a flex route on a model that refuses flex,
+ * and on one whose flex capacity is throttled.
  */
 
 const { haiku: HAIKU, sonnet: SONNET, opus: OPUS, novaMicro: NOVA } = MODELS;
@@ -24,6 +25,7 @@ beforeAll(async () => {
       },
       fastest: { strategy: 'metric', candidates: ['claude-haiku', 'nova-micro'], objective: 'latency' },
       reliable: { strategy: 'metric', candidates: ['claude-haiku', 'nova-micro'], objective: 'errors', exploration: 0 },
+      overnight: { model: 'claude-haiku', serviceTier: 'flex' },
     },
     worker: { timeoutSeconds: 10, batchSize: 2, maxConcurrency: 4 },
     resilience: { figuresBucketSeconds: 2, retry: { attemptsPerModel: 1, baseDelayMs: 10, maxDelayMs: 20 }, breaker: { windowSeconds: 60, minimumCalls: 1000, failureRateThreshold: 0.5, cooldownSeconds: 5, maxCooldownSeconds: 10 } },
@@ -87,6 +89,31 @@ describe('content routing (route auto)', () => {
   });
 });
 
+describe('service tiers (route overnight: flex)', () => {
+  it('asks for flex, and Bedrock says which tier served the job', async () => {
+    const job = await runJob('overnight', 'summarise this overnight');
+    expect(job.result.serviceTier).toBe('flex');
+    expect(job.attempts.map((a: { serviceTier?: string; outcome: string }) => [a.serviceTier, a.outcome])).toEqual([['flex', 'succeeded']]);
+  });
+
+  it('continues on the default tier when the model refuses flex, or flex stays throttled', async () => {
+    await setModel(HAIKU, { serviceTiers: ['default', 'priority'] });
+    const refused = await runJob('overnight', 'summarise this overnight');
+    expect(refused.result.serviceTier).toBe('default');
+    expect(refused.attempts.map((a: { serviceTier?: string; errorCode?: string }) => [a.serviceTier, a.errorCode ?? 'ok'])).toEqual([['flex', 'MODEL_VALIDATION_ERROR'], ['default', 'ok']]);
+    expect(refused.routing.reason).toMatch(/flex refused by anthropic\.claude-3-haiku-20240307-v1:0: continued on the default tier$/);
+
+    await simulator(runtime, 'POST', '/_sim/reset');
+    await setModel(HAIKU, { flexThrottle: 1 });
+    const res = await http(runtime, 'POST', '/jobs', { route: 'overnight', prompt: 'summarise this too' });
+    const throttled = await finished(runtime, res.json.jobId, 60_000);
+    expect(throttled.json.status).toBe('SUCCEEDED');
+    expect(throttled.json.result.serviceTier).toBe('default');
+    const tiers = throttled.json.attempts.map((a: { serviceTier?: string; errorCode?: string }) => `${a.serviceTier}:${a.errorCode ?? 'ok'}`);
+    expect(tiers).toEqual(['flex:MODEL_THROTTLED', 'flex:MODEL_THROTTLED', 'default:ok']);
+  });
+});
+
 /** Submits `count` jobs to `route` a few at a time, and the models they were sent to first, in order. */
 async function wave(route: string, count: number): Promise<string[]> {
   const chosen: string[] = [];
@@ -115,6 +142,8 @@ describe('metric routing', () => {
     expect(job.routing.reason).toMatch(/^(best by p90 latency|exploring)/);
     const models = await http(runtime, 'GET', '/models');
     const haiku = models.json.models.find((m: { modelId: string }) => m.modelId === HAIKU);
+    expect(haiku.routes).toEqual(expect.arrayContaining(['generate', 'auto', 'fastest', 'reliable', 'overnight']));
+    expect(models.json.models.find((m: { modelId: string }) => m.modelId === NOVA).routes).toEqual(expect.arrayContaining(['auto', 'fastest', 'reliable']));
     expect(haiku.regions[0].recent.calls).toBeGreaterThan(0);
     expect(haiku.regions[0].recent.p90Ms).toBeDefined();
   }, 180_000);

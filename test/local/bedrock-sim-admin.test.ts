@@ -82,6 +82,8 @@ describe('admin API', () => {
       faults: { throttle: 0.5, unavailable: 0, internal: 0.25, timeout: 0, notReady: 0, streamError: 0 },
       quota: { rpm: 10 },
       available: true,
+      serviceTiers: ['default', 'priority', 'flex'],
+      flexThrottle: 0,
     });
     // a cross-region profile of the model inherits the base model's settings
     const profile = await admin('GET', `/_sim/models/${encodeURIComponent('us.amazon.nova-lite-v1:0')}`);
