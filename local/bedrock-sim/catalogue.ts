@@ -36,7 +36,16 @@ export interface ResolvedModel {
   family: FamilyName;
   /** Undefined for registered models: no limit. */
   maxOutputTokens?: number;
+  /** A prompt router: its small and large model (it answers as one of them, README "Prompt routers"). */
+  router?: { small: string; large: string };
 }
+
+/** The models a prompt router of each family routes between (the ids its trace reports). */
+const ROUTER_MODELS: Record<FamilyName, { small: string; large: string }> = {
+  anthropic: { small: 'anthropic.claude-3-haiku-20240307-v1:0', large: 'anthropic.claude-3-5-sonnet-20240620-v1:0' },
+  llama: { small: 'meta.llama3-1-8b-instruct-v1:0', large: 'meta.llama3-1-70b-instruct-v1:0' },
+  nova: { small: 'amazon.nova-lite-v1:0', large: 'amazon.nova-pro-v1:0' },
+};
 
 export function inferFamily(modelId: string): FamilyName {
   if (/nova|amazon\./.test(modelId)) return 'nova';
@@ -93,6 +102,10 @@ export class ModelRegistry {
     if (arn) {
       const [, resourceType, resourceId] = arn;
       if (resourceType === 'application-inference-profile') return { modelId, baseId: modelId, family: 'anthropic' };
+      if (resourceType === 'default-prompt-router' || resourceType === 'prompt-router') {
+        const family: FamilyName = resourceId.startsWith('meta.') ? 'llama' : resourceId.startsWith('amazon.') ? 'nova' : 'anthropic';
+        return { modelId, baseId: modelId, family, router: ROUTER_MODELS[family] };
+      }
       if (resourceType === 'foundation-model' || resourceType === 'inference-profile') {
         const inner = this.resolve(resourceId);
         return { ...inner, modelId };

@@ -65,7 +65,9 @@ export async function handleInvocation(
     const planned = plannedOutputTokens(prompt, settings.outputTokens, defaultMaxTokens);
     const generated = generate(prompt, state.seed, planned.count, planned.truncated);
     // Converse may answer with a tool call or a guardrail's message instead of the generated text.
-    const answer = isNative(operation) ? undefined : converseAnswer(prompt as ConversePrompt, generated);
+    const answered = isNative(operation) ? undefined : converseAnswer(prompt as ConversePrompt, generated);
+    // A prompt router says which of its models answered: the small one for a short prompt, else the large one.
+    const answer = answered && model.router ? { ...answered, trace: { ...(answered.trace as object | undefined), promptRouter: { invokedModelId: prompt.text.length < 1000 ? model.router.small : model.router.large } } } : answered;
     const completion = answer?.completion ?? generated;
     const reservation = state.quotas.tryReserve(
       modelId,

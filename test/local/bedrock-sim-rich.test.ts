@@ -124,3 +124,30 @@ describe('guardrails and service tiers', () => {
     expect(flex.serviceTier).toEqual({ type: 'flex' });
   });
 });
+
+describe('service tiers, prompt routers and the routing classifier', () => {
+  const admin = (path: string, body: unknown) => fetch(`${sim.url}${path}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  afterEach(() => fetch(`${sim.url}/_sim/reset`, { method: 'POST' }));
+
+  it('refuses a tier the model does not take, and throttles flex with the set probability', async () => {
+    await admin(`/_sim/models/${encodeURIComponent(HAIKU)}`, { serviceTiers: ['default'] });
+    await expect(converse({ messages: [user({ text: 'hi' })], serviceTier: { type: 'flex' } })).rejects.toMatchObject({ name: 'ValidationException', message: expect.stringContaining('does not support the flex service tier') });
+    expect((await converse({ messages: [user({ text: 'hi' })], serviceTier: { type: 'default' } })).serviceTier).toEqual({ type: 'default' });
+    await admin(`/_sim/models/${encodeURIComponent(HAIKU)}`, { serviceTiers: ['default', 'flex'], flexThrottle: 1 });
+    await expect(converse({ messages: [user({ text: 'hi' })], serviceTier: { type: 'flex' } })).rejects.toMatchObject({ name: 'ThrottlingException' });
+    expect((await converse({ messages: [user({ text: 'hi' })] })).stopReason).toBe('end_turn');
+  });
+
+  it('answers through a prompt router ARN and says which model it invoked', async () => {
+    const router = 'arn:aws:bedrock:us-east-1:123456789012:default-prompt-router/anthropic.claude:1';
+    const short = await client.send(new ConverseCommand({ modelId: router, messages: [user({ text: 'hi' })] }));
+    expect(short.trace?.promptRouter?.invokedModelId).toBe('anthropic.claude-3-haiku-20240307-v1:0');
+    const long = await client.send(new ConverseCommand({ modelId: router, messages: [user({ text: 'word '.repeat(300) })] }));
+    expect(long.trace?.promptRouter?.invokedModelId).toBe('anthropic.claude-3-5-sonnet-20240620-v1:0');
+  });
+
+  it("answers Quarry's classifier prompt with a tier as JSON", async () => {
+    const answer = await converse({ system: [{ text: 'You classify how demanding a request is for a language model. Answer with JSON only.' }], messages: [user({ text: '<request>\nWhat is 2 + 2?\n</request>' })] });
+    expect(answer.output?.message?.content?.[0].text).toBe('{"tier":"simple"}');
+  });
+});
