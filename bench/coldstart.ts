@@ -20,6 +20,7 @@ type ClientFactory = 'documentClient' | 'sqsClient' | 'snsClient' | 's3Client' |
 const HANDLER_CLIENTS: Record<QuarryHandler, ClientFactory[]> = {
   submit: ['documentClient', 'sqsClient'],
   status: ['documentClient', 's3Client'],
+  cancel: ['documentClient', 'snsClient'],
   models: ['documentClient'],
   invoke: ['documentClient', 'bedrockClient'],
   'invoke-stream': ['documentClient', 'bedrockClient'],
@@ -110,6 +111,7 @@ export async function coldStartBenchmark(options: { runs: number; sourceMaps: bo
     const deployed: Record<QuarryHandler, lambda.Function> = {
       submit: stack.submit.function,
       status: stack.status.function,
+      cancel: stack.cancel.function,
       models: stack.models.function,
       invoke: stack.invoke.function,
       'invoke-stream': stack.invokeStream.function,

@@ -100,6 +100,7 @@ export class QuarryStack extends Stack {
   public readonly submit: QuarryFunction;
   public readonly status: QuarryFunction;
   public readonly models: QuarryFunction;
+  public readonly cancel: QuarryFunction;
   public readonly invoke: QuarryFunction;
   public readonly invokeStream: QuarryFunction;
   public readonly worker: JobWorker;
@@ -165,7 +166,21 @@ export class QuarryStack extends Stack {
       },
     });
     this.jobTable.grantReadJobs(this.status.function);
+    this.jobTable.grantListJobs(this.status.function);
     this.results.grantReadResults(this.status.function);
+
+    this.cancel = new QuarryFunction(this, 'Cancel', {
+      handler: 'cancel',
+      description: 'Quarry cancel: cancels a job that has not started and announces it',
+      ...logs_,
+      environment: {
+        [ENV.jobsTable]: table.tableName,
+        [ENV.eventsTopicArn]: this.jobEvents.topic.topicArn,
+        [ENV.resilience]: JSON.stringify(config.resilience),
+      },
+    });
+    this.jobTable.grantTransitionJobs(this.cancel.function);
+    this.jobEvents.grantPublish(this.cancel.function);
 
     this.models = new QuarryFunction(this, 'Models', {
       handler: 'models',
@@ -280,6 +295,7 @@ export class QuarryStack extends Stack {
     this.jobApi = new JobApi(this, 'Api', {
       submitFunction: this.submit.function,
       statusFunction: this.status.function,
+      cancelFunction: this.cancel.function,
       modelsFunction: this.models.function,
       invokeFunction: this.invoke.function,
       invokeTimeout: Duration.seconds(config.api.invokeTimeoutSeconds),
@@ -297,13 +313,13 @@ export class QuarryStack extends Stack {
     });
 
     this.tenants = new ApiTenants(this, 'Tenants', { api: this.jobApi.api, plans: tenantPlansOf(config), tenants: config.tenants });
-    for (const fn of [this.submit.function, this.status.function, this.invoke.function, this.invokeStream.function, workerFn, sweepFn]) fn.addEnvironment(ENV.tenants, this.tenants.directoryJson);
+    for (const fn of [this.submit.function, this.status.function, this.cancel.function, this.invoke.function, this.invokeStream.function, workerFn, sweepFn]) fn.addEnvironment(ENV.tenants, this.tenants.directoryJson);
 
     this.observability = new Observability(this, 'Observability', {
       api: this.jobApi.api,
       queue: this.jobQueue.queue,
       deadLetterQueue: this.jobQueue.deadLetterQueue,
-      functions: { submit: this.submit.function, status: this.status.function, invoke: this.invoke.function, invokeStream: this.invokeStream.function, worker: workerFn, deadLetter: deadLetterFn, sweep: sweepFn },
+      functions: { submit: this.submit.function, status: this.status.function, invoke: this.invoke.function, invokeStream: this.invokeStream.function, worker: workerFn, deadLetter: deadLetterFn, sweep: sweepFn, more: [this.cancel.function] },
       subscriptionDeadLetterQueue: this.jobEvents.subscriptionDeadLetterQueue,
       models: Object.entries(config.models).map(([key, m]) => ({ key, modelId: m.modelId })),
     });

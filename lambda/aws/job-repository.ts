@@ -1,9 +1,10 @@
 import { brotliCompressSync, brotliDecompressSync, constants as zlib } from 'node:zlib';
 import { isConditionFailure } from './conditional-write';
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type BatchGetCommandOutput, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { isExpired, type Attempt, type Claimant, type Job, type JobError, type JobResult, type Reservation, type ResultLocation, type RunnableJob } from '../core/job';
 import type { NormalizedJobRequest } from '../core/job-request';
-import { inputKey, jobKey, SWEEP_INDEX, SWEEP_SHARDS, sweepShardOf } from '../core/item-keys';
+import { inputKey, jobKey, SWEEP_INDEX, SWEEP_SHARDS, sweepShardOf, TENANT_INDEX } from '../core/item-keys';
+import type { JobListQuery, ListCursor } from '../core/job-listing';
 import type { JobStore, SweepIndex } from '../core/ports';
 import type { Routing } from '../core/route-decision';
 
@@ -11,7 +12,10 @@ import type { Routing } from '../core/route-decision';
 type StoredResult = Omit<JobResult, 'text'> & { text?: string; textBr?: Uint8Array };
 
 /** Stored shape: the job plus its key, with the lease flattened so conditions can compare it. */
-type JobItem = Omit<Job, 'lease' | 'result'> & { pk: string; result?: StoredResult; sweepShard?: string; leaseOwner?: string; leaseExpiresAt?: number; leaseReceiveCount?: number };
+type JobItem = Omit<Job, 'lease' | 'result'> & { pk: string; result?: StoredResult; sweepShard?: string; tenantJobs?: string; leaseOwner?: string; leaseExpiresAt?: number; leaseReceiveCount?: number };
+
+/** Index pages a filtered listing reads at most before it answers a shorter page (with a token to go on). */
+const MAX_INDEX_PAGES = 5;
 
 /** Texts shorter than this are stored as they are: compressing them would save no write unit. */
 const COMPRESS_TEXT_FROM_BYTES = 256;
@@ -37,7 +41,7 @@ function fromStoredResult(stored: StoredResult): JobResult {
 
 function toJob(item: Record<string, unknown> | undefined): Job | undefined {
   if (!item) return undefined;
-  const { pk: _pk, sweepShard: _shard, leaseOwner, leaseExpiresAt, leaseReceiveCount, result, ...rest } = item as JobItem;
+  const { pk: _pk, sweepShard: _shard, tenantJobs: _tenant, leaseOwner, leaseExpiresAt, leaseReceiveCount, result, ...rest } = item as JobItem;
   return {
     ...rest,
     ...(result && { result: fromStoredResult(result) }),
@@ -69,7 +73,7 @@ export class JobRepository implements JobStore, SweepIndex {
       await this.client.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: { ...jobKey(job.jobId), ...fields, ...(job.sweepAt !== undefined && { sweepShard: sweepShardOf(job.jobId) }) },
+          Item: { ...jobKey(job.jobId), ...fields, [TENANT_INDEX.partitionKey]: job.tenant, ...(job.sweepAt !== undefined && { sweepShard: sweepShardOf(job.jobId) }) },
           ConditionExpression: 'attribute_not_exists(pk) OR expiresAt <= :nowSeconds',
           ExpressionAttributeValues: { ':nowSeconds': Math.floor(now.getTime() / 1000) },
         }),
@@ -180,6 +184,16 @@ export class JobRepository implements JobStore, SweepIndex {
     });
   }
 
+  /** QUEUED -> CANCELLED (DELETE /jobs/{jobId}), in the sweep index until the event is recorded (as markAbandoned). */
+  async markCancelled(jobId: string, sweepAt: number, now: Date): Promise<Job | undefined> {
+    const sweep = sweepSet(jobId, sweepAt);
+    return this.transition(jobId, {
+      condition: '#status = :queued',
+      update: `SET #status = :cancelled, updatedAt = :now, ${sweep.clause} REMOVE reservation`,
+      values: { ':queued': 'QUEUED', ':cancelled': 'CANCELLED', ':now': now.toISOString(), ...sweep.values },
+    });
+  }
+
   /** Records that a dead-lettered job goes back to the queue: counted, and due for the sweep if that message is lost too. */
   async markDeadLetterRequeued(jobId: string, sweepAt: number, now: Date): Promise<Job | undefined> {
     const sweep = sweepSet(jobId, sweepAt);
@@ -220,6 +234,55 @@ export class JobRepository implements JobStore, SweepIndex {
         ExpressionAttributeValues: { ':now': now.toISOString() },
       }),
     );
+  }
+
+  /**
+   * A page of the tenant's jobs, newest first: the index's keys, then the jobs in one eventually consistent
+   * BatchGetItem (a listing may lag a write by a moment). A status filter is applied to the jobs read, so a page may
+   * need several index pages (at most `MAX_INDEX_PAGES`); `next` is where the following page starts, absent at the end.
+   */
+  async listForTenant(tenant: string, query: JobListQuery, now: Date): Promise<{ jobs: Job[]; next?: ListCursor }> {
+    const jobs: Job[] = [];
+    let startKey: Record<string, unknown> | undefined = query.after && { [TENANT_INDEX.partitionKey]: tenant, [TENANT_INDEX.sortKey]: query.after.createdAt, ...jobKey(query.after.jobId) };
+    let cursor: ListCursor | undefined;
+    for (let page = 0; page < MAX_INDEX_PAGES; page++) {
+      const { Items = [], LastEvaluatedKey } = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: TENANT_INDEX.name,
+          KeyConditionExpression: '#tenant = :tenant',
+          ExpressionAttributeNames: { '#tenant': TENANT_INDEX.partitionKey },
+          ExpressionAttributeValues: { ':tenant': tenant },
+          ScanIndexForward: false,
+          // Unfiltered, a page is exactly what is left to fill; filtered, a full page's worth of candidates.
+          Limit: query.status ? query.limit : query.limit - jobs.length,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      const read = await this.readJobs(Items.map((item) => ({ pk: item.pk as string })));
+      for (const [i, key] of Items.entries()) {
+        cursor = { createdAt: key[TENANT_INDEX.sortKey] as string, jobId: String(key.pk).slice(jobKey('').pk.length) };
+        const job = toJob(read.get(key.pk as string));
+        if (!job || isExpired(job, now) || job.tenant !== tenant || (query.status && job.status !== query.status)) continue;
+        jobs.push(job);
+        if (jobs.length === query.limit) return { jobs, ...((i < Items.length - 1 || LastEvaluatedKey) && { next: cursor }) };
+      }
+      if (!LastEvaluatedKey) return { jobs };
+      startKey = LastEvaluatedKey;
+    }
+    return { jobs, ...(cursor && { next: cursor }) };
+  }
+
+  private async readJobs(keys: { pk: string }[]): Promise<Map<string, Record<string, unknown>>> {
+    const items = new Map<string, Record<string, unknown>>();
+    let pending: Record<string, unknown>[] | undefined = keys;
+    for (let round = 0; pending && pending.length > 0; round++) {
+      if (round > 5) throw new Error('BatchGetItem kept returning unprocessed keys');
+      const { Responses, UnprocessedKeys }: BatchGetCommandOutput = await this.client.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending } } }));
+      for (const item of Responses?.[this.tableName] ?? []) items.set(item.pk as string, item);
+      pending = UnprocessedKeys?.[this.tableName]?.Keys;
+    }
+    return items;
   }
 
   /** Ids of jobs whose `sweepAt` is at or before `now`, oldest first within each shard, at most `limit` in all. */

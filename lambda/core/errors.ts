@@ -15,6 +15,7 @@ export const API_ERRORS = {
   INPUTS_NOT_CONFIGURED: { status: 404, cause: 'POST /inputs: this deployment has no inputs bucket' },
   METHOD_NOT_ALLOWED: { status: 405, cause: 'the path exists but not with this method; `Allow` lists its methods' },
   IDEMPOTENCY_KEY_REUSED: { status: 409, cause: 'the `Idempotency-Key` was used before with a different body' },
+  JOB_NOT_CANCELLABLE: { status: 409, cause: 'DELETE /jobs/{jobId}: the job has started or finished (`details` gives its status); only a QUEUED job can be cancelled' },
   TURN_IN_PROGRESS: { status: 409, cause: 'a turn of this conversation is still being answered; `Retry-After`' },
   CONVERSATION_FULL: { status: 409, cause: 'the conversation reached its size limit (400 KB of history); start a new one' },
   PAYLOAD_TOO_LARGE: { status: 413, cause: 'the body is larger than `api.maxRequestBytes`' },
@@ -110,6 +111,12 @@ export class IdempotencyConflictError extends QuarryError {
 export class JobNotFoundError extends QuarryError {
   constructor(jobId: string) {
     super('JOB_NOT_FOUND', `No job with id ${jobId}.`, 404);
+  }
+}
+
+export class JobNotCancellableError extends QuarryError {
+  constructor(jobId: string, status: string) {
+    super('JOB_NOT_CANCELLABLE', `Job ${jobId} is ${status}: only a job that has not started (QUEUED) can be cancelled.`, 409, [{ path: 'status', message: status }]);
   }
 }
 

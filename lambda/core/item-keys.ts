@@ -21,6 +21,12 @@ export const bucketKey = (target: { modelId: string; region: string }) => ({ pk:
  * `sweepShard` spreads the index over {@link SWEEP_SHARDS} partitions so no index partition runs hot.
  */
 export const SWEEP_INDEX = { name: 'BySweepTime', partitionKey: 'sweepShard', sortKey: 'sweepAt' } as const;
+
+/**
+ * A tenant's jobs, newest first (GET /jobs): sparse, keyed by `tenantJobs` (the tenant's name, set on job items
+ * only) and `createdAt`, keys only. Both are written once, at creation, so a job's state changes write nothing here.
+ */
+export const TENANT_INDEX = { name: 'ByTenant', partitionKey: 'tenantJobs', sortKey: 'createdAt' } as const;
 export const SWEEP_SHARDS = 8;
 
 /** The shard of a job in the sweep index: stable per job id. */

@@ -28,6 +28,8 @@ export interface JobStore {
   markSucceeded(jobId: string, owner: string, outcome: { result: JobResult; resultLocation?: ResultLocation; attempts: Attempt[]; routing?: Routing }, now: Date): Promise<Job | undefined>;
   markFailed(jobId: string, owner: string, outcome: { error: JobError; attempts: Attempt[]; routing?: Routing }, now: Date): Promise<Job | undefined>;
   markAbandoned(jobId: string, error: JobError, sweepAt: number, now: Date): Promise<Job | undefined>;
+  /** QUEUED -> CANCELLED, into the sweep index at `sweepAt` until its event is published; undefined if it was not QUEUED. */
+  markCancelled(jobId: string, sweepAt: number, now: Date): Promise<Job | undefined>;
   markDeadLetterRequeued(jobId: string, sweepAt: number, now: Date): Promise<Job | undefined>;
   rescheduleSweep(jobId: string, expectedSweepAt: number, nextSweepAt: number, requeued: boolean): Promise<boolean>;
   markEventPublished(jobId: string, now: Date): Promise<void>;

@@ -201,6 +201,14 @@ export const statusSettingsSchema = z.object({
   [ENV.resilience]: resilience,
 });
 
+/** DELETE /jobs/{jobId}: cancels a queued job and announces it. */
+export const cancelSettingsSchema = z.object({
+  [ENV.tenants]: tenants,
+  [ENV.jobsTable]: name,
+  [ENV.eventsTopicArn]: name,
+  [ENV.resilience]: resilience,
+});
+
 /** Dead-letter handler: fails poison messages and jobs past their deadline, requeues the rest. */
 export const deadLetterSettingsSchema = z.object({
   [ENV.jobsTable]: name,

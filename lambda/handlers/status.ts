@@ -4,6 +4,7 @@ import { JobRepository } from '../aws/job-repository';
 import { ResultStore } from '../aws/result-store';
 import { JobNotFoundError } from '../core/errors';
 import { jobView, pollAfterSeconds } from '../core/job';
+import { encodeCursor, jobSummary, parseListQuery } from '../core/job-listing';
 import { METRICS } from '../core/metric-names';
 import { ENV, readSettings, statusSettingsSchema } from '../core/settings';
 import { errorResponse, jsonResponse, tenantOf } from './http';
@@ -17,6 +18,7 @@ const s3 = s3Client();
 export const handler = instrumented(async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
   metrics.addMetric(METRICS.jobs.statusReads, MetricUnit.Count, 1);
   try {
+    if (event.resource === '/jobs') return await listJobs(event);
     const jobId = event.pathParameters?.jobId ?? '';
     // Polls read eventually consistent (half the cost); only a job not seen yet (just submitted) is read again strongly.
     const now = new Date();
@@ -30,3 +32,11 @@ export const handler = instrumented(async (event: APIGatewayProxyEvent): Promise
     return errorResponse(error);
   }
 });
+
+/** GET /jobs: the caller's jobs, newest first (lambda/core/job-listing.ts). */
+async function listJobs(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
+  const tenant = tenantOf(event, settings[ENV.tenants]).name;
+  const query = parseListQuery(event.queryStringParameters, tenant);
+  const page = await store.listForTenant(tenant, query, new Date());
+  return jsonResponse(200, { jobs: page.jobs.map(jobSummary), ...(page.next && { nextToken: encodeCursor(tenant, page.next) }) });
+}

@@ -10,8 +10,10 @@ export const API_STAGE = 'v1';
 export interface JobApiProps {
   /** Handles `POST /jobs`, every static route path and `POST /inputs`. */
   readonly submitFunction: lambda.IFunction;
-  /** Handles `GET /jobs/{jobId}`. */
+  /** Handles `GET /jobs` and `GET /jobs/{jobId}`. */
   readonly statusFunction: lambda.IFunction;
+  /** Handles `DELETE /jobs/{jobId}`. */
+  readonly cancelFunction: lambda.IFunction;
   /** Handles `GET /models` (models and their circuit breakers). */
   readonly modelsFunction: lambda.IFunction;
   /** Handles `POST /invoke` (a synchronous answer). @default - no /invoke */
@@ -114,7 +116,7 @@ export const MOCK_REQUEST_CONTENT_TYPES = [
 ];
 
 /**
- * The public REST API, stage `v1`: `POST /jobs`, `GET /jobs/{jobId}`, `GET /models` and a `POST` per static route
+ * The public REST API, stage `v1`: `POST /jobs`, `GET /jobs`, `GET /jobs/{jobId}`, `DELETE /jobs/{jobId}`, `GET /models` and a `POST` per static route
  * path, all Lambda proxy integrations. Every resource with a method also answers any other method with
  * `405 METHOD_NOT_ALLOWED` and `OPTIONS` with `204`, both with an `Allow` header listing its methods.
  *
@@ -198,7 +200,10 @@ export class JobApi extends Construct {
     };
 
     this.addEndpoint('/jobs', 'POST', submit, submitOptions);
-    this.addEndpoint('/jobs/{jobId}', 'GET', status, { requestParameters: { 'method.request.path.jobId': true } });
+    this.addEndpoint('/jobs', 'GET', status);
+    const jobPath = { requestParameters: { 'method.request.path.jobId': true } };
+    this.addEndpoint('/jobs/{jobId}', 'GET', status, jobPath);
+    this.addEndpoint('/jobs/{jobId}', 'DELETE', new apigateway.LambdaIntegration(props.cancelFunction, { allowTestInvoke: false }), jobPath);
     // Attachments: where to upload one, in the tenant's part of the inputs bucket (the submit function signs it).
     this.addEndpoint('/inputs', 'POST', submit);
     this.addEndpoint('/models', 'GET', new apigateway.LambdaIntegration(props.modelsFunction, { allowTestInvoke: false }));

@@ -2,7 +2,7 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { ITEM_KINDS, SWEEP_INDEX, type ItemKind } from '../../lambda/core/item-keys';
+import { ITEM_KINDS, SWEEP_INDEX, TENANT_INDEX, type ItemKind } from '../../lambda/core/item-keys';
 
 /** The TTL attribute: epoch seconds after which DynamoDB deletes a job or idempotency record. */
 export const JOB_TTL_ATTRIBUTE = 'expiresAt';
@@ -50,6 +50,23 @@ export class JobTable extends Construct {
       sortKey: { name: SWEEP_INDEX.sortKey, type: dynamodb.AttributeType.NUMBER },
       projectionType: dynamodb.ProjectionType.KEYS_ONLY,
     });
+    // Keys only: a listing reads its page's jobs in one BatchGetItem, so state changes never write the index.
+    this.table.addGlobalSecondaryIndex({
+      indexName: TENANT_INDEX.name,
+      partitionKey: { name: TENANT_INDEX.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: TENANT_INDEX.sortKey, type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.KEYS_ONLY,
+    });
+  }
+
+  /** ARN of the tenants' jobs index. */
+  public get tenantIndexArn(): string {
+    return `${this.table.tableArn}/index/${TENANT_INDEX.name}`;
+  }
+
+  /** GET /jobs: query the tenants' index (keys only) and read the page's jobs in one batch. */
+  public grantListJobs(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({ grantee, actions: ['dynamodb:Query'], resourceArns: [this.tenantIndexArn] }).combine(this.grantItems(grantee, 'job', 'BatchGetItem'));
   }
 
   /** ARN of the sweep index. */

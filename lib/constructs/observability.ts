@@ -28,6 +28,8 @@ export interface ObservabilityProps {
     readonly worker: lambda.IFunction;
     readonly deadLetter: lambda.IFunction;
     readonly sweep: lambda.IFunction;
+    /** Further functions (cancel, batches), graphed with the others. @default - none */
+    readonly more?: readonly lambda.IFunction[];
   };
   /** The dead-letter queue of the event subscriptions. @default - none (no subscription) */
   readonly subscriptionDeadLetterQueue?: sqs.IQueue;
@@ -217,7 +219,7 @@ export class Observability extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
 
-    const fns = [functions.submit, functions.status, ...[functions.invoke, functions.invokeStream].filter((fn): fn is lambda.IFunction => fn !== undefined), functions.worker, functions.deadLetter, functions.sweep];
+    const fns = [functions.submit, functions.status, ...[functions.invoke, functions.invokeStream].filter((fn): fn is lambda.IFunction => fn !== undefined), functions.worker, functions.deadLetter, functions.sweep, ...(functions.more ?? [])];
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { dashboardName: props.dashboardName, defaultInterval: Duration.hours(3) });
     this.dashboard.addWidgets(
       new cloudwatch.AlarmStatusWidget({ title: 'Alarms', width: 24, height: 4, alarms: this.alarms }),

@@ -4,7 +4,7 @@ import type { z } from 'zod/mini';
 import { parseConfig } from '../../lib/config';
 import { routingTableOf, VISIBILITY_TIMEOUT_FACTOR } from '../../lib/quarry-stack';
 import { resolveIntrinsics } from '../../local/intrinsics';
-import { ITEM_KINDS, SWEEP_INDEX } from '../../lambda/core/item-keys';
+import { ITEM_KINDS, SWEEP_INDEX, TENANT_INDEX } from '../../lambda/core/item-keys';
 import {
   deadLetterSettingsSchema,
   ENV,
@@ -26,12 +26,14 @@ const defaults = parseConfig({});
 
 let sweepId: string;
 let modelsId: string;
+let cancelId: string;
 
 beforeAll(() => {
   ({ template, build } = synth());
   const logicalId = (fn: { node: { defaultChild?: unknown } }) => build.stack.resolve((fn.node.defaultChild as CfnResource).logicalId) as string;
   sweepId = logicalId(build.stack.sweep.fn.function);
   modelsId = logicalId(build.stack.models.function);
+  cancelId = logicalId(build.stack.cancel.function);
 });
 
 const fnNamed = (prefix: string) => resourceNamed(template, 'AWS::Lambda::Function', prefix).resource.Properties;
@@ -89,7 +91,7 @@ describe('jobs table', () => {
     expect(table.SSESpecification).toEqual({ SSEEnabled: true });
   });
 
-  it('has one sparse index for the sweep: shard and due time, keys only', () => {
+  it('has two sparse indexes, keys only: the sweep\'s (shard and due time) and the tenants\' jobs (tenant and creation time)', () => {
     const table = resourceNamed(template, 'AWS::DynamoDB::Table', build.resources.jobsTable).resource.Properties;
     expect(table.GlobalSecondaryIndexes).toEqual([
       {
@@ -100,11 +102,21 @@ describe('jobs table', () => {
         ],
         Projection: { ProjectionType: 'KEYS_ONLY' },
       },
+      {
+        IndexName: TENANT_INDEX.name,
+        KeySchema: [
+          { AttributeName: TENANT_INDEX.partitionKey, KeyType: 'HASH' },
+          { AttributeName: TENANT_INDEX.sortKey, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'KEYS_ONLY' },
+      },
     ]);
     expect(table.AttributeDefinitions).toEqual([
       { AttributeName: 'pk', AttributeType: 'S' },
       { AttributeName: 'sweepShard', AttributeType: 'S' },
       { AttributeName: 'sweepAt', AttributeType: 'N' },
+      { AttributeName: 'tenantJobs', AttributeType: 'S' },
+      { AttributeName: 'createdAt', AttributeType: 'S' },
     ]);
   });
 
@@ -363,8 +375,8 @@ describe('inputs bucket', () => {
 });
 
 describe('IAM', () => {
-  type Role = keyof typeof build.functions | 'sweep' | 'models';
-  const logicalIdOf = (role: Role) => (role === 'sweep' ? sweepId : role === 'models' ? modelsId : build.functions[role].logicalId);
+  type Role = keyof typeof build.functions | 'sweep' | 'models' | 'cancel';
+  const logicalIdOf = (role: Role) => (role === 'sweep' ? sweepId : role === 'models' ? modelsId : role === 'cancel' ? cancelId : build.functions[role].logicalId);
   const policyOf = (role: Role) => logicalIdOf(role).replace(/Function[0-9A-F]{8}$/, 'Role');
   const statements = (role: Role) => statementsOf(template, policyOf(role));
   /** Each statement as actions, resource and, for table items, the one key prefix it is limited to. */
@@ -394,8 +406,12 @@ describe('IAM', () => {
     ]);
   });
 
-  it('lets status read jobs and result objects, nothing else', () => {
-    expect(grants('status')).toEqual([items('job', 'GetItem'), { actions: ['s3:GetObject'], resource: resultObjects() }]);
+  it('lets status read jobs (one, or a page in a batch), query the tenants\' index and read result objects, nothing else', () => {
+    expect(grants('status')).toEqual([
+      items('job', 'BatchGetItem', 'GetItem'),
+      { actions: ['dynamodb:Query'], resource: { 'Fn::Join': ['', [arnOf(build.resources.jobsTable), `/index/${TENANT_INDEX.name}`]] } },
+      { actions: ['s3:GetObject'], resource: resultObjects() },
+    ]);
   });
 
   it('lets the worker consume and requeue jobs, move them, keep cache, breakers and admission schedules, write results and publish events', () => {
@@ -413,6 +429,10 @@ describe('IAM', () => {
       ...publish(),
       { actions: ['s3:GetObject'], resource: inputObjects() },
     ]);
+  });
+
+  it('lets cancel read and move jobs and publish their events, nothing else', () => {
+    expect(grants('cancel')).toEqual([items('job', 'GetItem', 'UpdateItem'), ...publish()]);
   });
 
   it('lets GET /models batch-read breakers, nothing else', () => {
@@ -445,7 +465,7 @@ describe('IAM', () => {
 
   it('limits every table item statement to one item kind, with the prefixes of lambda/core/item-keys.ts', () => {
     const known = Object.values(ITEM_KINDS).map((prefix) => `${prefix}*`);
-    for (const role of ['submit', 'status', 'worker', 'deadLetter', 'sweep', 'models'] as const) {
+    for (const role of ['submit', 'status', 'cancel', 'worker', 'deadLetter', 'sweep', 'models'] as const) {
       const itemStatements = grants(role).filter((g) => g.actions.some((a) => a.startsWith('dynamodb:')) && !g.actions.includes('dynamodb:Query'));
       expect(itemStatements.length).toBeGreaterThan(0);
       for (const statement of itemStatements) {
@@ -467,7 +487,7 @@ describe('IAM', () => {
   });
 
   it('scopes log writes to each function\'s own log group', () => {
-    for (const role of ['submit', 'status', 'worker', 'deadLetter', 'sweep', 'models'] as const) {
+    for (const role of ['submit', 'status', 'cancel', 'worker', 'deadLetter', 'sweep', 'models'] as const) {
       const logs = statements(role).find((s) => actionsOf(s).includes('logs:PutLogEvents'))!;
       expect(logs.Resource).toEqual(arnOf(fnNamed(logicalIdOf(role)).LoggingConfig.LogGroup.Ref));
     }
@@ -518,12 +538,14 @@ describe('REST API', () => {
     });
   });
 
-  it('routes POST /jobs, GET /jobs/{jobId}, GET /models and a POST per static route path to Lambda proxy integrations, each wanting an API key', () => {
+  it('routes POST and GET /jobs, GET /jobs/{jobId}, GET /models and a POST per static route path to Lambda proxy integrations, each wanting an API key', () => {
     const proxies = methods().filter((m) => m.Integration.Type === 'AWS_PROXY');
     const routes = proxies.map((m) => `${m.HttpMethod} ${pathOf(m.ResourceId)}`).sort();
     expect(routes).toEqual([
       'DELETE /conversations/{conversationId}',
+      'DELETE /jobs/{jobId}',
       'GET /conversations/{conversationId}',
+      'GET /jobs',
       'GET /jobs/{jobId}',
       'GET /models',
       'POST /api/analyze',
@@ -548,8 +570,8 @@ describe('REST API', () => {
     const allowOf = (m: ReturnType<typeof methods>[number]) => m.Integration.IntegrationResponses[0].ResponseParameters['method.response.header.Allow'];
     const byPath = (httpMethod: string) => Object.fromEntries(mocks.filter((m) => m.HttpMethod === httpMethod).map((m) => [pathOf(m.ResourceId), allowOf(m)]));
     const expected = {
-      '/jobs': "'POST, OPTIONS'",
-      '/jobs/{jobId}': "'GET, OPTIONS'",
+      '/jobs': "'GET, POST, OPTIONS'",
+      '/jobs/{jobId}': "'DELETE, GET, OPTIONS'",
       '/models': "'GET, OPTIONS'",
       '/api/classify': "'POST, OPTIONS'",
       '/api/generate': "'POST, OPTIONS'",
@@ -576,7 +598,7 @@ describe('REST API', () => {
     }
     const jobsAny = mocks.find((m) => m.HttpMethod === 'ANY' && pathOf(m.ResourceId) === '/jobs');
     expect(JSON.parse(jobsAny.Integration.IntegrationResponses[0].ResponseTemplates['application/json'])).toEqual({
-      error: { code: 'METHOD_NOT_ALLOWED', message: '$context.httpMethod is not allowed on /jobs; allowed: POST, OPTIONS' },
+      error: { code: 'METHOD_NOT_ALLOWED', message: '$context.httpMethod is not allowed on /jobs; allowed: GET, POST, OPTIONS' },
     });
   });
 

@@ -266,8 +266,8 @@ for (const id of ['00000000-0000-4000-8000-000000000000', 'x'.repeat(65), 'a.b',
 
 // Methods: every other method on every path.
 const resources: Array<[string, string[]]> = [
-  ['/jobs', ['POST']],
-  ['/jobs/00000000-0000-4000-8000-000000000000', ['GET']],
+  ['/jobs', ['GET', 'POST']],
+  ['/jobs/00000000-0000-4000-8000-000000000000', ['DELETE', 'GET']],
   ['/models', ['GET']],
   ['/api/classify', ['POST']],
   ['/api/generate', ['POST']],
@@ -280,8 +280,8 @@ for (const [path, allowed] of resources) {
     }
   }
 }
-cases.push({ label: 'GET /jobs/ (trailing slash)', method: 'GET', path: '/jobs/', status: 405, code: 'METHOD_NOT_ALLOWED', allow: 'POST, OPTIONS' });
-cases.push({ label: 'PUT /jobs with a text body', method: 'PUT', path: '/jobs', body: 'x', headers: { 'Content-Type': 'text/plain' }, status: 405, code: 'METHOD_NOT_ALLOWED', allow: 'POST, OPTIONS' });
+cases.push({ label: 'PATCH /jobs/ (trailing slash)', method: 'PATCH', path: '/jobs/', status: 405, code: 'METHOD_NOT_ALLOWED', allow: 'GET, POST, OPTIONS' });
+cases.push({ label: 'PUT /jobs with a text body', method: 'PUT', path: '/jobs', body: 'x', headers: { 'Content-Type': 'text/plain' }, status: 405, code: 'METHOD_NOT_ALLOWED', allow: 'GET, POST, OPTIONS' });
 cases.push({ label: 'PUT /jobs with an image body', method: 'PUT', path: '/jobs', body: 'x', headers: { 'Content-Type': 'image/png' }, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' });
 
 async function send(c: Case) {
@@ -369,7 +369,7 @@ describe('a corpus of malformed requests', () => {
   }, 120_000);
 
   it('answers HEAD on a path without it with 405 and Allow, and no body', async () => {
-    const r = await send({ label: 'HEAD', method: 'HEAD', path: '/jobs', status: 405, code: 'METHOD_NOT_ALLOWED' });
+    const r = await send({ label: 'HEAD', method: 'HEAD', path: '/api/classify', status: 405, code: 'METHOD_NOT_ALLOWED' });
     expect(r.status).toBe(405);
     expect(r.headers.get('allow')).toBe('POST, OPTIONS');
     expect(r.text).toBe('');
@@ -378,8 +378,8 @@ describe('a corpus of malformed requests', () => {
 
 describe('OPTIONS', () => {
   it.each([
-    ['/jobs', 'POST, OPTIONS'],
-    ['/v1/jobs/abc', 'GET, OPTIONS'],
+    ['/jobs', 'GET, POST, OPTIONS'],
+    ['/v1/jobs/abc', 'DELETE, GET, OPTIONS'],
     ['/models', 'GET, OPTIONS'],
     ['/api/classify', 'POST, OPTIONS'],
   ])('on %s answers 204 with Allow: %s', async (path, allow) => {

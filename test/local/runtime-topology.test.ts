@@ -119,8 +119,8 @@ describe('the local API answers as the deployed gateway does', () => {
     for (const path of ['/jobs', '/v1/jobs']) {
       const r = await api('DELETE', path);
       expect(r.status).toBe(405);
-      expect(r.headers.get('allow')).toBe('POST, OPTIONS');
-      expect(r.json).toEqual({ error: { code: 'METHOD_NOT_ALLOWED', message: 'DELETE is not allowed on /jobs; allowed: POST, OPTIONS' } });
+      expect(r.headers.get('allow')).toBe('GET, POST, OPTIONS');
+      expect(r.json).toEqual({ error: { code: 'METHOD_NOT_ALLOWED', message: 'DELETE is not allowed on /jobs; allowed: GET, POST, OPTIONS' } });
     }
   });
 
