@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { batchBenchmark } from './batch';
 import { chaosBenchmark } from './chaos';
 import { coldStartBenchmark } from './coldstart';
 import { faultsBenchmark } from './faults';
@@ -46,6 +47,12 @@ const BENCHMARKS: Record<string, () => Promise<Record<string, unknown>>> = {
       sourceMapRows: process.env.BENCH_COLDSTART_SOURCE_MAP_ROWS !== '0',
     }),
   routing: () => routingBenchmark(),
+  batch: () =>
+    batchBenchmark({
+      requests: Number(process.env.BENCH_BATCH_REQUESTS ?? 10_000),
+      rpm: Number(process.env.BENCH_RPM ?? 6_000),
+      modelLatencyMs: Number(process.env.BENCH_MODEL_LATENCY_MS ?? 200),
+    }),
   pipeline: () =>
     pipelineBenchmark({
       jobs: Number(process.env.BENCH_PIPELINE_JOBS ?? 300),
@@ -65,6 +72,7 @@ const BENCHMARK_INFO: Record<string, { description: string; typically: string }>
   chaos: { description: 'Bedrock and AWS faults, blackouts, crashes, duplicates: stuck, lost, completed twice, unannounced jobs', typically: '10-25 min' },
   coldstart: { description: "each bundle's size and module init against a bundle that only creates the same SDK clients", typically: '~4 min' },
   routing: { description: "content routing on the labeled prompt set: accuracy of the rules alone and with the (simulated) classifier, share escalated, model cost vs always the large model", typically: '~10 s' },
+  batch: { description: 'one batch of 10,000 small requests: acceptance time, fan-out rate, makespan vs the quota\'s ideal, DynamoDB and SQS requests per job', typically: '~5 min' },
   pipeline: { description: 'jobs/s, p50/p99 submit-to-terminal and where the time and CPU go, vs the same Converse calls made directly', typically: '~2 min' },
 };
 

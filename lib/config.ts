@@ -446,6 +446,13 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    batches: z
+      .object({
+        jobDeadlineSeconds: z.number().int().min(60).max(604_800).default(86_400).describe("Seconds a batch's job has to finish (paced by the models' quotas, a large batch takes hours); past it, JOB_DEADLINE_EXCEEDED"),
+        inputMaxBytes: z.number().int().min(1024).max(1_000_000_000).default(100_000_000).describe('Largest JSONL input object (inputUri) POST /batches reads, in bytes'),
+      })
+      .strict()
+      .prefault({}),
     removalPolicy: z
       .enum(['retain', 'destroy'])
       .default('retain')

@@ -7,8 +7,10 @@ import { Construct } from 'constructs';
 import { ENV, type RoutingTableInput } from '../lambda/core/settings';
 import { bedrockResourceArnsFor } from './bedrock-arns';
 import { RESULTS_PREFIX } from './constructs/results-bucket';
+import { BATCHES_PREFIX } from '../lambda/core/batch';
 import { ConfigError, queuedModelKey, type QuarryConfig } from './config';
 import { ApiTenants, type UsagePlanSettings } from './constructs/api-tenants';
+import { BatchRunner } from './constructs/batch-runner';
 import { DEAD_LETTER_HANDLER_TIMEOUT, DeadLetterHandler } from './constructs/dead-letter-handler';
 import { JobApi } from './constructs/job-api';
 import { JobEvents } from './constructs/job-events';
@@ -101,6 +103,8 @@ export class QuarryStack extends Stack {
   public readonly status: QuarryFunction;
   public readonly models: QuarryFunction;
   public readonly cancel: QuarryFunction;
+  public readonly batches: QuarryFunction;
+  public readonly batchRunner: BatchRunner;
   public readonly invoke: QuarryFunction;
   public readonly invokeStream: QuarryFunction;
   public readonly worker: JobWorker;
@@ -167,7 +171,50 @@ export class QuarryStack extends Stack {
     });
     this.jobTable.grantReadJobs(this.status.function);
     this.jobTable.grantListJobs(this.status.function);
+    this.jobTable.grantItems(this.status.function, 'batch', 'GetItem');
     this.results.grantReadResults(this.status.function);
+
+    this.batchRunner = new BatchRunner(this, 'BatchRunner', {
+      ...logs_,
+      environment: {
+        [ENV.jobsTable]: table.tableName,
+        [ENV.jobsQueueUrl]: this.jobQueue.queue.queueUrl,
+        [ENV.eventsTopicArn]: this.jobEvents.topic.topicArn,
+        [ENV.resultsBucket]: this.results.bucket.bucketName,
+        [ENV.jobTtlDays]: String(config.jobs.ttlDays),
+        [ENV.batchJobDeadlineSeconds]: String(config.batches.jobDeadlineSeconds),
+        [ENV.resilience]: JSON.stringify(config.resilience),
+      },
+    });
+    const batchQueueUrl = this.batchRunner.queue.queueUrl;
+    const runnerFn = this.batchRunner.fn.function;
+    this.jobTable.grantBatchRunner(runnerFn);
+    this.jobQueue.grantSendJobs(runnerFn);
+    this.results.grantBatchObjects(runnerFn);
+    this.results.grantReadResults(runnerFn);
+    this.jobEvents.grantPublish(runnerFn);
+
+    this.batches = new QuarryFunction(this, 'Batches', {
+      handler: 'batches',
+      description: 'Quarry batches: accepts a batch of requests, reports and cancels it',
+      ...logs_,
+      timeout: Duration.seconds(29),
+      memorySize: 1024,
+      environment: {
+        [ENV.jobsTable]: table.tableName,
+        [ENV.batchesQueueUrl]: batchQueueUrl,
+        [ENV.resultsBucket]: this.results.bucket.bucketName,
+        [ENV.routes]: routes,
+        [ENV.jobTtlDays]: String(config.jobs.ttlDays),
+        [ENV.batchInputMaxBytes]: String(config.batches.inputMaxBytes),
+        [ENV.resultUrlSeconds]: String(config.results.presignedUrlSeconds),
+        ...requestPolicy,
+      },
+    });
+    this.jobTable.grantBatchesApi(this.batches.function);
+    this.results.grantBatchObjects(this.batches.function);
+    this.inputs.grantReadInputs(this.batches.function);
+    this.batchRunner.grantSend(this.batches.function);
 
     this.cancel = new QuarryFunction(this, 'Cancel', {
       handler: 'cancel',
@@ -292,10 +339,14 @@ export class QuarryStack extends Stack {
     this.jobQueue.grantSendJobs(sweepFn);
     this.jobEvents.grantPublish(sweepFn);
 
+    // Every function that ends jobs counts a batch job in its batch's tally (lambda/core/batch-tally.ts).
+    for (const fn of [workerFn, deadLetterFn, sweepFn, this.cancel.function, runnerFn]) this.jobTable.grantBatchTally(fn);
+
     this.jobApi = new JobApi(this, 'Api', {
       submitFunction: this.submit.function,
       statusFunction: this.status.function,
       cancelFunction: this.cancel.function,
+      batchesFunction: this.batches.function,
       modelsFunction: this.models.function,
       invokeFunction: this.invoke.function,
       invokeTimeout: Duration.seconds(config.api.invokeTimeoutSeconds),
@@ -313,13 +364,13 @@ export class QuarryStack extends Stack {
     });
 
     this.tenants = new ApiTenants(this, 'Tenants', { api: this.jobApi.api, plans: tenantPlansOf(config), tenants: config.tenants });
-    for (const fn of [this.submit.function, this.status.function, this.cancel.function, this.invoke.function, this.invokeStream.function, workerFn, sweepFn]) fn.addEnvironment(ENV.tenants, this.tenants.directoryJson);
+    for (const fn of [this.submit.function, this.status.function, this.cancel.function, this.batches.function, this.invoke.function, this.invokeStream.function, workerFn, sweepFn]) fn.addEnvironment(ENV.tenants, this.tenants.directoryJson);
 
     this.observability = new Observability(this, 'Observability', {
       api: this.jobApi.api,
       queue: this.jobQueue.queue,
       deadLetterQueue: this.jobQueue.deadLetterQueue,
-      functions: { submit: this.submit.function, status: this.status.function, invoke: this.invoke.function, invokeStream: this.invokeStream.function, worker: workerFn, deadLetter: deadLetterFn, sweep: sweepFn, more: [this.cancel.function] },
+      functions: { submit: this.submit.function, status: this.status.function, invoke: this.invoke.function, invokeStream: this.invokeStream.function, worker: workerFn, deadLetter: deadLetterFn, sweep: sweepFn, more: [this.cancel.function, this.batches.function, runnerFn] },
       subscriptionDeadLetterQueue: this.jobEvents.subscriptionDeadLetterQueue,
       models: Object.entries(config.models).map(([key, m]) => ({ key, modelId: m.modelId })),
     });
@@ -352,7 +403,7 @@ export class QuarryStack extends Stack {
     // characters or less, plus a region's URL or ARN prefix) and API key ids, at their longest.
     const deployTimeValueBytes = 150;
     const keyIdBytes = 10;
-    for (const fn of [this.submit, this.status, this.models, this.invoke, this.invokeStream, this.worker.fn, this.deadLetter.fn, this.sweep.fn]) {
+    for (const fn of [this.submit, this.status, this.cancel, this.batches, this.models, this.invoke, this.invokeStream, this.worker.fn, this.deadLetter.fn, this.sweep.fn, this.batchRunner.fn]) {
       const environment = (this.resolve((fn.function.node.defaultChild as lambda.CfnFunction).environment) as { variables?: Record<string, unknown> } | undefined)?.variables ?? {};
       let bytes = 0;
       for (const [name, value] of Object.entries(environment)) {
@@ -416,17 +467,24 @@ export class QuarryStack extends Stack {
   /** cdk-nag findings this design accepts, each with its reason; finding ids are exact (no prefix matching). */
   private acknowledgeFindings(): void {
     const resultsObjects = `AwsSolutions-IAM5[Resource::<${this.getLogicalId(this.results.bucket.node.defaultChild as CfnBucket)}.Arn>/${RESULTS_PREFIX}*]`;
-    for (const fn of [this.status, this.worker.fn]) {
+    for (const fn of [this.status, this.worker.fn, this.batchRunner.fn]) {
       Validations.of(fn).acknowledge({
         id: resultsObjects,
         reason: `Result objects are keyed by job id under ${RESULTS_PREFIX}; the statement is limited to that prefix and to one action (PutObject for the worker, GetObject for status).`,
       });
     }
     const inputObjects = `AwsSolutions-IAM5[Resource::<${this.getLogicalId(this.inputs.bucket.node.defaultChild as CfnBucket)}.Arn>/*]`;
-    for (const fn of [this.submit, this.invoke, this.invokeStream, this.worker.fn]) {
+    const batchObjects = `AwsSolutions-IAM5[Resource::<${this.getLogicalId(this.results.bucket.node.defaultChild as CfnBucket)}.Arn>/${BATCHES_PREFIX}*]`;
+    for (const fn of [this.batches, this.batchRunner.fn]) {
+      Validations.of(fn).acknowledge({
+        id: batchObjects,
+        reason: `Batch objects (validated lines, results files) are keyed by batch id under ${BATCHES_PREFIX}; the statement is limited to that prefix and to GetObject and PutObject.`,
+      });
+    }
+    for (const fn of [this.submit, this.invoke, this.invokeStream, this.worker.fn, this.batches]) {
       Validations.of(fn).acknowledge({
         id: inputObjects,
-        reason: 'The inputs bucket holds only attachments requests name, keyed <tenant>/<id>; one action per function (GetObject for the functions that call models, PutObject for submit, which signs upload URLs). Which tenant may name which key is checked by the request validation, as IAM cannot know the tenant of an API key.',
+        reason: 'The inputs bucket holds only attachments and batch inputs requests name, keyed <tenant>/<id>; one action per function (GetObject for the functions that call models and for batches, PutObject for submit, which signs upload URLs). Which tenant may name which key is checked by the request validation, as IAM cannot know the tenant of an API key.',
       });
     }
     // Only a global. profile (without profileDestinationRegions) has a wildcard: its model in any commercial region.

@@ -1,4 +1,4 @@
-import { ChangeMessageVisibilityCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, SendMessageBatchCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import * as z from 'zod/mini';
 import type { NormalizedJobRequest } from '../core/job-request';
 import { jsonText } from '../core/json-text';
@@ -38,6 +38,26 @@ export class JobQueue {
         QueueUrl: queueUrl,
         MessageBody: bodyOf(message),
         MessageAttributes: message.tenant ? { tenant: { DataType: 'String', StringValue: message.tenant } } : undefined,
+      }),
+    );
+  }
+
+  /**
+   * Sends many jobs' messages, ten to a SendMessageBatch call, several calls at once; an entry SQS refused is sent
+   * again (a few times), and what still fails throws, so the caller runs the step again.
+   */
+  async enqueueMany(queueUrl: string, messages: JobMessage[]): Promise<void> {
+    const groups: JobMessage[][] = [];
+    for (let i = 0; i < messages.length; i += 10) groups.push(messages.slice(i, i + 10));
+    await Promise.all(
+      groups.map(async (group) => {
+        let pending = group.map((message, i) => ({ Id: String(i), MessageBody: bodyOf(message), ...(message.tenant && { MessageAttributes: { tenant: { DataType: 'String', StringValue: message.tenant } } }) }));
+        for (let round = 0; pending.length > 0; round++) {
+          if (round > 3) throw new Error(`SendMessageBatch kept refusing ${pending.length} messages`);
+          const { Failed = [] } = await this.client.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: pending }));
+          const failed = new Set(Failed.map((f) => f.Id));
+          pending = pending.filter((entry) => failed.has(entry.Id));
+        }
       }),
     );
   }

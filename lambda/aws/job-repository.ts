@@ -273,6 +273,18 @@ export class JobRepository implements JobStore, SweepIndex {
     return { jobs, ...(cursor && { next: cursor }) };
   }
 
+  async getMany(jobIds: readonly string[], now: Date): Promise<Map<string, Job>> {
+    const jobs = new Map<string, Job>();
+    for (let i = 0; i < jobIds.length; i += 100) {
+      const read = await this.readJobs(jobIds.slice(i, i + 100).map((id) => jobKey(id)));
+      for (const item of read.values()) {
+        const job = toJob(item);
+        if (job && !isExpired(job, now)) jobs.set(job.jobId, job);
+      }
+    }
+    return jobs;
+  }
+
   private async readJobs(keys: { pk: string }[]): Promise<Map<string, Record<string, unknown>>> {
     const items = new Map<string, Record<string, unknown>>();
     let pending: Record<string, unknown>[] | undefined = keys;

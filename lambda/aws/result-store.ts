@@ -31,6 +31,12 @@ export class ResultStore {
     return { bucket, key, bytes: Buffer.byteLength(body, 'utf8') };
   }
 
+  /** The text of a result kept in S3 (what `put` wrote). */
+  async text(location: ResultLocation): Promise<string | undefined> {
+    const object = await this.client.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }));
+    return (JSON.parse(await object.Body!.transformToString('utf8')) as { text?: string }).text;
+  }
+
   /**
    * A time-limited GET link; S3 checks the signer's own s3:GetObject permission when it is used. Its lifetime is
    * `expiresInSeconds`, capped at what the client's credentials allow ({@link presignLifetimeSeconds}).

@@ -11,11 +11,13 @@ export const API_ERRORS = {
   FORBIDDEN: { status: 403, cause: 'the request was denied (a resource policy or WAF rule)' },
   NOT_FOUND: { status: 404, cause: 'no such path' },
   JOB_NOT_FOUND: { status: 404, cause: "no job with this id for this tenant (an unknown id, a malformed one, another tenant's job)" },
+  BATCH_NOT_FOUND: { status: 404, cause: "no batch with this id for this tenant (an unknown id, an expired one, another tenant's)" },
   CONVERSATION_NOT_FOUND: { status: 404, cause: "no conversation with this id for this tenant (an unknown id, a deleted or expired one, another tenant's)" },
   INPUTS_NOT_CONFIGURED: { status: 404, cause: 'POST /inputs: this deployment has no inputs bucket' },
   METHOD_NOT_ALLOWED: { status: 405, cause: 'the path exists but not with this method; `Allow` lists its methods' },
   IDEMPOTENCY_KEY_REUSED: { status: 409, cause: 'the `Idempotency-Key` was used before with a different body' },
   JOB_NOT_CANCELLABLE: { status: 409, cause: 'DELETE /jobs/{jobId}: the job has started or finished (`details` gives its status); only a QUEUED job can be cancelled' },
+  BATCH_NOT_CANCELLABLE: { status: 409, cause: 'DELETE /batches/{batchId}: the batch has finished (`details` gives its status)' },
   TURN_IN_PROGRESS: { status: 409, cause: 'a turn of this conversation is still being answered; `Retry-After`' },
   CONVERSATION_FULL: { status: 409, cause: 'the conversation reached its size limit (400 KB of history); start a new one' },
   PAYLOAD_TOO_LARGE: { status: 413, cause: 'the body is larger than `api.maxRequestBytes`' },
@@ -101,10 +103,25 @@ export class ModelNotAllowedError extends QuarryError {
 }
 
 export class IdempotencyConflictError extends QuarryError {
-  constructor(readonly jobId: string) {
+  constructor(
+    readonly jobId: string,
+    kind: 'job' | 'batch' = 'job',
+  ) {
     super('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used with a different request body.', 409, [
-      { path: headerPath('Idempotency-Key'), message: `was used for job ${jobId} with a different body` },
+      { path: headerPath('Idempotency-Key'), message: `was used for ${kind} ${jobId} with a different body` },
     ]);
+  }
+}
+
+export class BatchNotFoundError extends QuarryError {
+  constructor(batchId: string) {
+    super('BATCH_NOT_FOUND', `No batch with id ${batchId}.`, 404);
+  }
+}
+
+export class BatchNotCancellableError extends QuarryError {
+  constructor(batchId: string, status: string) {
+    super('BATCH_NOT_CANCELLABLE', `Batch ${batchId} is ${status}: there is nothing left to cancel.`, 409, [{ path: 'status', message: status }]);
   }
 }
 

@@ -3,7 +3,7 @@
  * with these functions and the stack's IAM grants limit each function to the prefixes it uses
  * (`dynamodb:LeadingKeys`), so the two can never drift apart.
  */
-export const ITEM_KINDS = { job: 'JOB#', input: 'INPUT#', cache: 'CACHE#', breaker: 'BREAKER#', bucket: 'BUCKET#', conversation: 'CONV#' } as const;
+export const ITEM_KINDS = { job: 'JOB#', input: 'INPUT#', cache: 'CACHE#', breaker: 'BREAKER#', bucket: 'BUCKET#', conversation: 'CONV#', batch: 'BATCH#', tally: 'TALLY#' } as const;
 export type ItemKind = keyof typeof ITEM_KINDS;
 
 export const jobKey = (jobId: string) => ({ pk: `${ITEM_KINDS.job}${jobId}` });
@@ -13,6 +13,9 @@ export const cacheKey = (hash: string) => ({ pk: `${ITEM_KINDS.cache}${hash}` })
 export const breakerKey = (target: { modelId: string; region: string }) => ({ pk: `${ITEM_KINDS.breaker}${target.region}#${target.modelId}` });
 /** A conversation: its history and the turn in flight (lambda/core/conversation.ts). */
 export const conversationKey = (conversationId: string) => ({ pk: `${ITEM_KINDS.conversation}${conversationId}` });
+/** A batch (lambda/core/batch.ts), and one shard of its tally. */
+export const batchKey = (batchId: string) => ({ pk: `${ITEM_KINDS.batch}${batchId}` });
+export const tallyKey = (batchId: string, shard: number) => ({ pk: `${ITEM_KINDS.tally}${batchId}#${shard}` });
 export const bucketKey = (target: { modelId: string; region: string }) => ({ pk: `${ITEM_KINDS.bucket}${target.region}#${target.modelId}` });
 
 /**

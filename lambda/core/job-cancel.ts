@@ -2,7 +2,7 @@ import { JobNotCancellableError, JobNotFoundError } from './errors';
 import type { Job } from './job';
 import { sweepAtFor } from './job-lifecycle';
 import { announce } from './job-settlement';
-import type { Clock, JobLog, JobStore, TerminalEventPublisher } from './ports';
+import type { BatchTally, Clock, JobLog, JobStore, TerminalEventPublisher } from './ports';
 import type { ResiliencePolicy } from './settings';
 
 /*
@@ -19,6 +19,7 @@ export interface CancelDeps {
   sleep: (ms: number) => Promise<void>;
   log: JobLog;
   policy: Pick<ResiliencePolicy, 'sweepGraceSeconds'>;
+  batches?: BatchTally;
 }
 
 /** The job, CANCELLED (again, for a job cancelled before: cancelling is idempotent). */

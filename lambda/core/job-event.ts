@@ -12,6 +12,8 @@ export interface JobEvent {
   /** The tenant's name in the config. */
   tenant: string;
   metadata?: Record<string, unknown>;
+  batchId?: string;
+  customId?: string;
   usage?: { inputTokens: number; outputTokens: number };
   error?: { code: string; message: string };
   resultLocation?: { bucket: string; key: string };
@@ -35,6 +37,8 @@ export function jobEvent(job: Job, occurredAt: Date): { message: JobEvent; attri
       modelId: job.result?.modelId ?? job.modelId,
       tenant: job.tenant,
       ...(job.metadata && { metadata: job.metadata }),
+      ...(job.batchId && { batchId: job.batchId }),
+      ...(job.customId !== undefined && { customId: job.customId }),
       ...(job.result && { usage: job.result.usage }),
       ...(job.error && { error: job.error }),
       ...(job.resultLocation && { resultLocation: { bucket: job.resultLocation.bucket, key: job.resultLocation.key } }),

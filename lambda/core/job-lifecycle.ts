@@ -20,9 +20,9 @@ export function sweepAtFor(dueAt: number, policy: Pick<ResiliencePolicy, 'sweepG
   return dueAt + graceMs(policy);
 }
 
-/** Epoch ms at which a job that has not finished is failed (JOB_DEADLINE_EXCEEDED). */
-export function deadlineOf(job: Pick<Job, 'createdAt'>, policy: Pick<ResiliencePolicy, 'jobDeadlineSeconds'>): number {
-  return Date.parse(job.createdAt) + policy.jobDeadlineSeconds * 1000;
+/** Epoch ms at which a job that has not finished is failed (JOB_DEADLINE_EXCEEDED): its own deadline (a batch's), else the policy's. */
+export function deadlineOf(job: Pick<Job, 'createdAt' | 'deadlineSeconds'>, policy: Pick<ResiliencePolicy, 'jobDeadlineSeconds'>): number {
+  return Date.parse(job.createdAt) + (job.deadlineSeconds ?? policy.jobDeadlineSeconds) * 1000;
 }
 
 /**

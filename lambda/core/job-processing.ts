@@ -4,7 +4,7 @@ import { deadlineOf, sweepAtFor } from './job-lifecycle';
 import { modelCalls, type Attempt, type Job, type JobResult, type Reservation, type RunnableJob } from './job';
 import type { NormalizedJobRequest } from './job-request';
 import { finishFailed, finishSucceeded, messageOf, persistently, settleRefusedClaim } from './job-settlement';
-import type { CapacityGate, CircuitBreaker, Clock, JobLog, JobRequeuer, JobStore, LargeResultStore, ModelCallObserver, ModelInvoker, ResponseCache, TerminalEventPublisher } from './ports';
+import type { BatchTally, CapacityGate, CircuitBreaker, Clock, JobLog, JobRequeuer, JobStore, LargeResultStore, ModelCallObserver, ModelInvoker, ResponseCache, TerminalEventPublisher } from './ports';
 import { isCacheable, responseCacheKey } from './response-cache-key';
 import { requeueDelaySeconds } from './retry-policy';
 import { decideRoute, settledRouting } from './route-decision';
@@ -32,6 +32,8 @@ export interface ProcessingDeps {
   allowedModels?: (tenant: string) => readonly string[] | undefined;
   /** Operators may opt in to prompt and completion text in logs; off by default. */
   logText?: boolean;
+  /** Counts batch jobs' starts and ends in their batches (lambda/core/batch-tally.ts). @default - no batches */
+  batches?: BatchTally;
 }
 
 export interface Delivery {
@@ -106,6 +108,10 @@ export async function processDelivery(delivery: Delivery, deps: ProcessingDeps):
       if (!claimed) existing = await store.get(delivery.jobId, clock());
     }
     if (!claimed) return settleRefusedClaim(delivery, existing, deps);
+  }
+  if (claimed.batchId !== undefined && deps.batches) {
+    // Only the running count is wrong for a while if this fails: the job's end is counted on the announcement's guarantee.
+    await deps.batches.started(claimed).catch((error: Error) => log.warn('batch start not counted', { jobId: claimed!.jobId, error: error.name }));
   }
   log.debug?.('job running', { jobId: claimed.jobId, route: claimed.route, modelId: claimed.modelId, receiveCount: delivery.receiveCount, requeues: claimed.requeues ?? 0 });
 

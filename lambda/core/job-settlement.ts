@@ -93,8 +93,15 @@ export async function finishFailed(job: Job, error: JobError, attempts: Attempt[
  * - `by-index`: a terminal write the sweep or the dead-letter handler made; the job stays in the sweep index until
  *   the publish is recorded, so the sweep publishes it if this one fails.
  */
-export async function announce(job: Job, remainingMillis: () => number, deps: Pick<ProcessingDeps, 'store' | 'events' | 'clock' | 'sleep' | 'log'>, guarantee: 'by-message' | 'by-index'): Promise<void> {
+export async function announce(
+  job: Job,
+  remainingMillis: () => number,
+  deps: Pick<ProcessingDeps, 'events' | 'clock' | 'sleep' | 'log' | 'batches'> & { store: Pick<ProcessingDeps['store'], 'markEventPublished'> },
+  guarantee: 'by-message' | 'by-index',
+): Promise<void> {
   await persistently('event publish', () => deps.events.publishTerminal(job, deps.clock()), remainingMillis, deps);
+  // A batch job's end is counted on the same guarantee as its event (the count is idempotent: lambda/core/batch.ts).
+  if (job.batchId !== undefined && deps.batches) await persistently('batch tally', () => deps.batches!.ended(job), remainingMillis, deps);
   if (guarantee === 'by-index') await persistently('event bookkeeping', () => deps.store.markEventPublished(job.jobId, deps.clock()), remainingMillis, deps);
 }
 

@@ -1,7 +1,7 @@
 import { decideSweep, sweepAtFor } from './job-lifecycle';
 import type { JobError } from './job';
 import { announce } from './job-settlement';
-import type { Clock, JobLog, JobStore, SweepIndex, TerminalEventPublisher } from './ports';
+import type { BatchTally, Clock, JobLog, JobStore, SweepIndex, TerminalEventPublisher } from './ports';
 import type { ResiliencePolicy } from './settings';
 
 /*
@@ -18,6 +18,7 @@ export interface SweepDeps {
   clock: Clock;
   sleep: (ms: number) => Promise<void>;
   policy: ResiliencePolicy;
+  batches?: BatchTally;
 }
 
 export interface SweepReport {

@@ -98,6 +98,14 @@ export interface Job {
   requestHash: string;
   idempotencyKey?: string;
   metadata?: Record<string, unknown>;
+  /** The batch the job is line `batchSeq` of, and the caller's id for that line (lambda/core/batch.ts). */
+  batchId?: string;
+  customId?: string;
+  batchSeq?: number;
+  /** Lines in the job's batch (how its tally knows when a shard is done). */
+  batchTotal?: number;
+  /** Seconds after `createdAt` by which the job ends, if not the deployment's `resilience.jobDeadlineSeconds` (a batch's jobs). */
+  deadlineSeconds?: number;
   attempts: Attempt[];
   /** Times the job went back to the queue because no model could answer yet. */
   requeues?: number;
@@ -138,7 +146,7 @@ export function modelCalls(job: Pick<Job, 'attempts'>): number {
 
 export type JobView = Omit<
   Job,
-  'request' | 'requestHash' | 'lease' | 'resultLocation' | 'eventPublishedAt' | 'expiresAt' | 'tenant' | 'idempotencyKey' | 'requeues' | 'reservation' | 'lastMessageId' | 'sweepAt' | 'sweeps' | 'deadLetters' | 'modelNamed'
+  'request' | 'requestHash' | 'lease' | 'resultLocation' | 'eventPublishedAt' | 'expiresAt' | 'tenant' | 'idempotencyKey' | 'requeues' | 'reservation' | 'lastMessageId' | 'sweepAt' | 'sweeps' | 'deadLetters' | 'modelNamed' | 'batchSeq' | 'batchTotal' | 'deadlineSeconds'
 > & {
   resultUrl?: string;
 };
@@ -158,6 +166,8 @@ export function jobView(job: Job, resultUrl?: string): JobView {
     ...(resultUrl && { resultUrl }),
     ...(job.error && { error: job.error }),
     metadata: job.metadata ?? {},
+    ...(job.batchId && { batchId: job.batchId }),
+    ...(job.customId !== undefined && { customId: job.customId }),
   };
 }
 

@@ -1,3 +1,4 @@
+import type { Batch, BatchCounts, BatchLine, TallyField, TallyShard } from './batch';
 import type { Routing } from './route-decision';
 import type { CallSample, RecentFigures } from './model-stats';
 import type { Attempt, Claimant, Job, JobError, JobResult, Reservation, ResultLocation, RunnableJob, Usage } from './job';
@@ -33,6 +34,8 @@ export interface JobStore {
   markDeadLetterRequeued(jobId: string, sweepAt: number, now: Date): Promise<Job | undefined>;
   rescheduleSweep(jobId: string, expectedSweepAt: number, nextSweepAt: number, requeued: boolean): Promise<boolean>;
   markEventPublished(jobId: string, now: Date): Promise<void>;
+  /** Many jobs by id (eventually consistent), as a map; absent and expired ones are missing from it. */
+  getMany(jobIds: readonly string[], now: Date): Promise<Map<string, Job>>;
 }
 
 /** The jobs that owe something and are past their `sweepAt` (lambda/core/job-lifecycle.ts). */
@@ -237,3 +240,44 @@ export interface ConversationStore {
   delete(conversationId: string, tenant: string): Promise<boolean>;
 }
 
+
+/** A message of the batch queue (lambda/core/batch-runner.ts): fan a batch out, walk it to cancel, or finish it. */
+export type BatchMessage = { kind: 'fan-out'; batchId: string; createdAt?: string } | { kind: 'cancel'; batchId: string; from?: number } | { kind: 'complete'; batchId: string; checks?: number };
+
+export interface BatchQueue {
+  send(message: BatchMessage, delaySeconds?: number): Promise<void>;
+}
+
+/** The batch items: the batch (`BATCH#`) and its tally shards (`TALLY#`), lambda/core/batch.ts. */
+export interface BatchStore {
+  /** Writes a new batch, conditional on the id being free (else returns the batch that holds it). */
+  create(batch: Batch): Promise<{ created: true } | { created: false; existing: Batch }>;
+  get(batchId: string, now?: Date): Promise<Batch | undefined>;
+  /** Moves the fan-out's cursor from `from` to `to`, only while the batch is IN_PROGRESS and the cursor at `from`. */
+  advanceFanOut(batchId: string, from: number, to: number, now: Date): Promise<boolean>;
+  /** IN_PROGRESS -> CANCELLING; undefined when the batch is not IN_PROGRESS. */
+  requestCancel(batchId: string, now: Date): Promise<Batch | undefined>;
+  /** Adds line numbers to one set of a tally shard (idempotent) and returns the shard as it is now. */
+  tally(batchId: string, shard: number, field: TallyField, seqs: number[]): Promise<TallyShard>;
+  /** Adds a shard to the batch's set of done shards (idempotent); returns how many are done. */
+  markShardDone(batchId: string, shard: number): Promise<number>;
+  shards(batchId: string, shardCount: number): Promise<TallyShard[]>;
+  /** IN_PROGRESS or CANCELLING -> `status` with its exact counts and results; undefined if it had finished already. */
+  finish(batchId: string, outcome: { status: 'COMPLETED' | 'CANCELLED'; counts: BatchCounts; resultsKey: string }, now: Date): Promise<Batch | undefined>;
+  markEventPublished(batchId: string, now: Date): Promise<void>;
+}
+
+/** A batch's objects: its validated lines and its results file (results bucket, `batches/`), and JSONL inputs. */
+export interface BatchFiles {
+  putRequests(batchId: string, lines: BatchLine[]): Promise<string>;
+  getRequests(key: string): Promise<BatchLine[]>;
+  /** An input object's text; INPUT_NOT_READABLE when missing or larger than `maxBytes`. */
+  readInput(bucket: string, key: string, maxBytes: number): Promise<string>;
+  putResults(batchId: string, jsonl: string): Promise<string>;
+}
+
+/** Counts a batch job's start and end in its batch's tally (lambda/core/batch-tally.ts). */
+export interface BatchTally {
+  started(job: Job): Promise<void>;
+  ended(job: Job): Promise<void>;
+}

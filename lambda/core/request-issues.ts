@@ -8,6 +8,8 @@ export interface RequestIssue {
    */
   path: string;
   message: string;
+  /** The line of a JSONL batch input the issue is on (from 1); `path` is then inside that line. */
+  line?: number;
 }
 
 export const BODY_PATH = '(body)';

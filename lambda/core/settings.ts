@@ -26,6 +26,12 @@ export const ENV = {
   guardrails: 'QUARRY_GUARDRAILS',
   /** JSON {[apiKeyId]: {name, routes?, models?}}: each tenant's name and what its plan allows (lambda/core/tenants.ts). */
   tenants: 'QUARRY_TENANTS',
+  /** The batch queue (fan-out, cancel walks, completion): lambda/core/batch-runner.ts. */
+  batchesQueueUrl: 'BATCHES_QUEUE_URL',
+  /** Largest JSONL input of POST /batches read, in bytes. */
+  batchInputMaxBytes: 'BATCH_INPUT_MAX_BYTES',
+  /** Seconds a batch's job has to finish. */
+  batchJobDeadlineSeconds: 'BATCH_JOB_DEADLINE_SECONDS',
 } as const;
 
 /**
@@ -173,6 +179,31 @@ export const workerSettingsSchema = z.object({
     z._default(z.enum(['true', 'false']), 'false'),
     z.transform((v: 'true' | 'false') => v === 'true'),
   ),
+  [ENV.resilience]: resilience,
+});
+
+/** POST /batches, GET and DELETE /batches/{batchId}. */
+export const batchesSettingsSchema = z.object({
+  ...requestPolicy,
+  [ENV.tenants]: tenants,
+  [ENV.jobsTable]: name,
+  [ENV.batchesQueueUrl]: name,
+  [ENV.resultsBucket]: name,
+  [ENV.routes]: json(routingTableSchema),
+  [ENV.jobTtlDays]: z._default(positiveInt, 30),
+  [ENV.batchInputMaxBytes]: z._default(positiveInt, 100_000_000),
+  [ENV.resultUrlSeconds]: z._default(positiveInt, 900),
+});
+
+/** The batch runner: fans batches out into jobs, walks cancels, writes results. */
+export const batchRunnerSettingsSchema = z.object({
+  [ENV.jobsTable]: name,
+  [ENV.jobsQueueUrl]: name,
+  [ENV.batchesQueueUrl]: name,
+  [ENV.eventsTopicArn]: name,
+  [ENV.resultsBucket]: name,
+  [ENV.jobTtlDays]: z._default(positiveInt, 30),
+  [ENV.batchJobDeadlineSeconds]: z._default(positiveInt, 86_400),
   [ENV.resilience]: resilience,
 });
 

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { documentClient, snsClient } from '../aws/clients';
 import { JobEvents } from '../aws/job-events';
 import { JobRepository } from '../aws/job-repository';
+import { batchTallyFor } from './batch-deps';
 import { instrumented, jobLog, tracer } from './observability';
 
 const settings = readSettings(cancelSettingsSchema, process.env);
@@ -17,6 +18,7 @@ const deps = {
   sleep: (ms: number) => sleep(ms),
   log: jobLog,
   policy: settings[ENV.resilience],
+  batches: batchTallyFor(settings[ENV.jobsTable]),
 };
 
 /** DELETE /jobs/{jobId}: cancels a job that has not started (lambda/core/job-cancel.ts). */

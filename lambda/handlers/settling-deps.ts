@@ -5,6 +5,7 @@ import { JobQueue } from '../aws/job-queue';
 import { JobRepository } from '../aws/job-repository';
 import type { ResiliencePolicy } from '../core/settings';
 import type { JobMessage } from '../core/ports';
+import { batchTallyFor } from './batch-deps';
 import { jobLog, tracer } from './observability';
 
 /**
@@ -22,5 +23,6 @@ export function settlingDeps(env: { table: string; queueUrl: string; topicArn: s
     clock: () => new Date(),
     sleep: (ms: number) => sleep(ms),
     policy: env.policy,
+    batches: batchTallyFor(env.table),
   };
 }

@@ -1,10 +1,11 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { documentClient, s3Client } from '../aws/clients';
+import { BatchRepository } from '../aws/batch-store';
 import { JobRepository } from '../aws/job-repository';
 import { ResultStore } from '../aws/result-store';
-import { JobNotFoundError } from '../core/errors';
+import { BatchNotFoundError, JobNotFoundError } from '../core/errors';
 import { jobView, pollAfterSeconds } from '../core/job';
-import { encodeCursor, jobSummary, parseListQuery } from '../core/job-listing';
+import { encodeBatchCursor, encodeCursor, jobSummary, listBatchJobs, parseListQuery } from '../core/job-listing';
 import { METRICS } from '../core/metric-names';
 import { ENV, readSettings, statusSettingsSchema } from '../core/settings';
 import { errorResponse, jsonResponse, tenantOf } from './http';
@@ -14,6 +15,7 @@ import { instrumented, metrics, tracer } from './observability';
 const settings = readSettings(statusSettingsSchema, process.env);
 const store = new JobRepository(tracer.captureAWSv3Client(documentClient()), settings[ENV.jobsTable]);
 const s3 = s3Client();
+const batches = new BatchRepository(tracer.captureAWSv3Client(documentClient()), settings[ENV.jobsTable]);
 
 export const handler = instrumented(async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
   metrics.addMetric(METRICS.jobs.statusReads, MetricUnit.Count, 1);
@@ -37,6 +39,13 @@ export const handler = instrumented(async (event: APIGatewayProxyEvent): Promise
 async function listJobs(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
   const tenant = tenantOf(event, settings[ENV.tenants]).name;
   const query = parseListQuery(event.queryStringParameters, tenant);
+  if (query.batch) {
+    const { batchId, fromSeq } = query.batch;
+    const batch = await batches.get(batchId);
+    if (!batch || batch.tenant !== tenant) throw new BatchNotFoundError(batchId);
+    const page = await listBatchJobs(batch, { limit: query.limit, fromSeq, ...(query.status && { status: query.status }) }, (ids) => store.getMany(ids, new Date()));
+    return jsonResponse(200, { jobs: page.jobs.map(jobSummary), ...(page.nextSeq !== undefined && { nextToken: encodeBatchCursor(tenant, batchId, page.nextSeq) }) });
+  }
   const page = await store.listForTenant(tenant, query, new Date());
   return jsonResponse(200, { jobs: page.jobs.map(jobSummary), ...(page.next && { nextToken: encodeCursor(tenant, page.next) }) });
 }

@@ -10,6 +10,7 @@ import { METRICS } from '../core/metric-names';
 import { processDelivery, RedeliverLater, type ProcessingDeps } from '../core/job-processing';
 import { redeliveryDelaySeconds } from '../core/job-lifecycle';
 import { ENV, readSettings, workerSettingsSchema } from '../core/settings';
+import { batchTallyFor } from './batch-deps';
 import { modelCallDeps } from './model-call-deps';
 import { instrumented, logger, metrics, tracer } from './observability';
 
@@ -26,6 +27,7 @@ const deps: ProcessingDeps = {
   requeuer: { requeue: (message, delaySeconds) => queue.requeue(settings[ENV.jobsQueueUrl], message, delaySeconds) },
   resultInlineMaxBytes: settings[ENV.resultInlineMaxBytes],
   logText: settings[ENV.logPromptText],
+  batches: batchTallyFor(table),
 };
 const processor = new BatchProcessor(EventType.SQS);
 

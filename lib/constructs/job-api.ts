@@ -14,6 +14,8 @@ export interface JobApiProps {
   readonly statusFunction: lambda.IFunction;
   /** Handles `DELETE /jobs/{jobId}`. */
   readonly cancelFunction: lambda.IFunction;
+  /** Handles `POST /batches`, `GET` and `DELETE /batches/{batchId}`. */
+  readonly batchesFunction: lambda.IFunction;
   /** Handles `GET /models` (models and their circuit breakers). */
   readonly modelsFunction: lambda.IFunction;
   /** Handles `POST /invoke` (a synchronous answer). @default - no /invoke */
@@ -204,6 +206,11 @@ export class JobApi extends Construct {
     const jobPath = { requestParameters: { 'method.request.path.jobId': true } };
     this.addEndpoint('/jobs/{jobId}', 'GET', status, jobPath);
     this.addEndpoint('/jobs/{jobId}', 'DELETE', new apigateway.LambdaIntegration(props.cancelFunction, { allowTestInvoke: false }), jobPath);
+    const batches = new apigateway.LambdaIntegration(props.batchesFunction, { allowTestInvoke: false });
+    this.addEndpoint('/batches', 'POST', batches, { requestParameters: { 'method.request.header.Idempotency-Key': false } });
+    const batchPath = { requestParameters: { 'method.request.path.batchId': true } };
+    this.addEndpoint('/batches/{batchId}', 'GET', batches, batchPath);
+    this.addEndpoint('/batches/{batchId}', 'DELETE', batches, batchPath);
     // Attachments: where to upload one, in the tenant's part of the inputs bucket (the submit function signs it).
     this.addEndpoint('/inputs', 'POST', submit);
     this.addEndpoint('/models', 'GET', new apigateway.LambdaIntegration(props.modelsFunction, { allowTestInvoke: false }));

@@ -120,6 +120,24 @@ export class JobTable extends Construct {
     return iam.Grant.addToPrincipal({ grantee, actions: ['dynamodb:Query'], resourceArns: [this.sweepIndexArn] });
   }
 
+  /** Functions that end jobs: count batch jobs in their batch's tally, and mark its shards done. */
+  public grantBatchTally(grantee: iam.IGrantable): iam.Grant {
+    return this.grantItems(grantee, 'tally', 'UpdateItem').combine(this.grantItems(grantee, 'batch', 'UpdateItem'));
+  }
+
+  /** Batches API: record a batch, read it and its tally, cancel it. */
+  public grantBatchesApi(grantee: iam.IGrantable): iam.Grant {
+    return this.grantItems(grantee, 'batch', 'GetItem', 'PutItem', 'UpdateItem').combine(this.grantItems(grantee, 'tally', 'BatchGetItem'));
+  }
+
+  /** Batch runner: its batches and tallies, and the batch's jobs (created, read, cancelled) with their requests. */
+  public grantBatchRunner(grantee: iam.IGrantable): iam.Grant {
+    return this.grantItems(grantee, 'batch', 'GetItem', 'UpdateItem')
+      .combine(this.grantItems(grantee, 'tally', 'BatchGetItem', 'UpdateItem'))
+      .combine(this.grantItems(grantee, 'job', 'BatchGetItem', 'GetItem', 'PutItem', 'UpdateItem'))
+      .combine(this.grantItems(grantee, 'input', 'PutItem'));
+  }
+
   /** Item-level least privilege: `actions` only on the items of one kind (`dynamodb:LeadingKeys` on its key prefix). */
   public grantItems(grantee: iam.IGrantable, kind: ItemKind, ...actions: ItemAction[]): iam.Grant {
     return iam.Grant.addToPrincipal({

@@ -12,7 +12,7 @@ import type { QuarryConfig } from '../config';
 export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 
 /** The Lambda handlers of Quarry, by the file name of their entry in lambda/handlers. */
-export type QuarryHandler = 'submit' | 'status' | 'cancel' | 'invoke' | 'invoke-stream' | 'worker' | 'dead-letter' | 'models' | 'sweep';
+export type QuarryHandler = 'submit' | 'status' | 'cancel' | 'batches' | 'batch-runner' | 'invoke' | 'invoke-stream' | 'worker' | 'dead-letter' | 'models' | 'sweep';
 
 export function handlerEntry(handler: QuarryHandler): string {
   return path.join(PROJECT_ROOT, 'lambda', 'handlers', `${handler}.ts`);

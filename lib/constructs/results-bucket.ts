@@ -2,6 +2,7 @@ import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { BATCHES_PREFIX } from '../../lambda/core/batch';
 
 /** Key prefix of result objects; the functions' S3 permissions stop at this prefix. */
 export const RESULTS_PREFIX = 'results/';
@@ -51,6 +52,7 @@ export class ResultsBucket extends Construct {
       serverAccessLogsPrefix: 'results-bucket/',
       lifecycleRules: [
         { id: 'expire-results', prefix: RESULTS_PREFIX, expiration: Duration.days(props.expirationDays ?? 30) },
+        { id: 'expire-batches', prefix: BATCHES_PREFIX, expiration: Duration.days(props.expirationDays ?? 30) },
         { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
       ],
     });
@@ -64,6 +66,16 @@ export class ResultsBucket extends Construct {
   /** Worker: write result objects. */
   public grantWriteResults(grantee: iam.IGrantable): iam.Grant {
     return iam.Grant.addToPrincipal({ grantee, actions: ['s3:PutObject'], resourceArns: [this.resultObjectsArn] });
+  }
+
+  /** ARN pattern of every batch object (lines and results files). */
+  public get batchObjectsArn(): string {
+    return this.bucket.arnForObjects(`${BATCHES_PREFIX}*`);
+  }
+
+  /** Batches API and runner: write and read batch objects (a results URL is presigned by the API). */
+  public grantBatchObjects(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObject', 's3:PutObject'], resourceArns: [this.batchObjectsArn] });
   }
 
   /** Status: read result objects (presigned URLs carry the signer's permissions). */

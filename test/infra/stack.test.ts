@@ -164,7 +164,8 @@ describe('events topic', () => {
   it('has no subscription, and so no subscription dead-letter queue, unless the config asks', () => {
     template.resourceCountIs('AWS::SNS::Subscription', 0);
     expect(build.stack.jobEvents.subscriptionDeadLetterQueue).toBeUndefined();
-    template.resourceCountIs('AWS::SQS::Queue', 2);
+    // The jobs queue and the batch queue, each with its dead-letter queue.
+    template.resourceCountIs('AWS::SQS::Queue', 4);
   });
 });
 
@@ -391,6 +392,8 @@ describe('IAM', () => {
   const inputObjects = () => ({ 'Fn::Join': ['', [arnOf(build.resources.inputsBucket), '/*']] });
   const items = (kind: keyof typeof ITEM_KINDS, ...actions: string[]) => ({ actions: actions.map((a) => `dynamodb:${a}`), resource: arnOf(build.resources.jobsTable), items: [`${ITEM_KINDS[kind]}*`] });
   const keyArn = () => arnOf(resourceNamed(template, 'AWS::KMS::Key', 'EventsKey').id);
+  /** What every function that ends jobs holds to count batch jobs in their batch. */
+  const tally = () => [items('tally', 'UpdateItem'), items('batch', 'UpdateItem')];
   const publish = () => [
     { actions: ['sns:Publish'], resource: ref(build.resources.eventsTopic) },
     { actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resource: keyArn() },
@@ -406,10 +409,12 @@ describe('IAM', () => {
     ]);
   });
 
-  it('lets status read jobs (one, or a page in a batch), query the tenants\' index and read result objects, nothing else', () => {
+  it('lets status read jobs (one, or a page in a batch), query the tenants\' index, read a batch and read result objects, nothing else', () => {
     expect(grants('status')).toEqual([
       items('job', 'BatchGetItem', 'GetItem'),
       { actions: ['dynamodb:Query'], resource: { 'Fn::Join': ['', [arnOf(build.resources.jobsTable), `/index/${TENANT_INDEX.name}`]] } },
+      // GET /jobs?batchId=: the batch, to know its tenant and size.
+      items('batch', 'GetItem'),
       { actions: ['s3:GetObject'], resource: resultObjects() },
     ]);
   });
@@ -428,11 +433,12 @@ describe('IAM', () => {
       { actions: ['s3:PutObject'], resource: resultObjects() },
       ...publish(),
       { actions: ['s3:GetObject'], resource: inputObjects() },
+      ...tally(),
     ]);
   });
 
   it('lets cancel read and move jobs and publish their events, nothing else', () => {
-    expect(grants('cancel')).toEqual([items('job', 'GetItem', 'UpdateItem'), ...publish()]);
+    expect(grants('cancel')).toEqual([items('job', 'GetItem', 'UpdateItem'), ...publish(), ...tally()]);
   });
 
   it('lets GET /models batch-read breakers, nothing else', () => {
@@ -445,6 +451,7 @@ describe('IAM', () => {
       items('job', 'GetItem', 'UpdateItem'),
       { actions: ['sqs:SendMessage'], resource: arnOf(build.resources.jobsQueue) },
       ...publish(),
+      ...tally(),
     ]);
   });
 
@@ -483,6 +490,7 @@ describe('IAM', () => {
       items('job', 'GetItem', 'UpdateItem'),
       { actions: ['sqs:SendMessage'], resource: arnOf(build.resources.jobsQueue) },
       ...publish(),
+      ...tally(),
     ]);
   });
 
@@ -542,8 +550,10 @@ describe('REST API', () => {
     const proxies = methods().filter((m) => m.Integration.Type === 'AWS_PROXY');
     const routes = proxies.map((m) => `${m.HttpMethod} ${pathOf(m.ResourceId)}`).sort();
     expect(routes).toEqual([
+      'DELETE /batches/{batchId}',
       'DELETE /conversations/{conversationId}',
       'DELETE /jobs/{jobId}',
+      'GET /batches/{batchId}',
       'GET /conversations/{conversationId}',
       'GET /jobs',
       'GET /jobs/{jobId}',
@@ -551,6 +561,7 @@ describe('REST API', () => {
       'POST /api/analyze',
       'POST /api/classify',
       'POST /api/generate',
+      'POST /batches',
       'POST /chat/completions',
       'POST /conversations',
       'POST /conversations/{conversationId}/messages',
@@ -583,10 +594,12 @@ describe('REST API', () => {
       '/conversations/{conversationId}': "'DELETE, GET, OPTIONS'",
       '/conversations/{conversationId}/messages': "'POST, OPTIONS'",
       '/inputs': "'POST, OPTIONS'",
+      '/batches': "'POST, OPTIONS'",
+      '/batches/{batchId}': "'DELETE, GET, OPTIONS'",
     };
     expect(byPath('ANY')).toEqual(expected);
     expect(byPath('OPTIONS')).toEqual(expected);
-    expect(mocks).toHaveLength(26);
+    expect(mocks).toHaveLength(30);
     for (const mock of mocks) {
       const status = mock.HttpMethod === 'ANY' ? '405' : '204';
       // Every content type the template maps answers the status; any other is refused (415), never passed to the mock.

@@ -92,9 +92,9 @@ describe('the tenant directory (QUARRY_TENANTS)', () => {
   /** The directory as deployed: each API key's Ref resolved to a stand-in id, as CloudFormation and the local runtime do. */
   const resolved = (value: CfnValue) => resolveIntrinsics(value, { region: 'us-east-1', accountId: '123456789012', ref: (id) => `id-of-${id}`, getAtt: () => undefined });
 
-  it('is given to submit, status, cancel, invoke, invoke/stream, worker and sweep (the same value), not to the dead-letter handler or GET /models', () => {
+  it('is given to submit, status, cancel, batches, invoke, invoke/stream, worker and sweep (the same value), not to the dead-letter handler or GET /models', () => {
     const holders = functions().filter((f) => ENV.tenants in f.env).map((f) => f.id.replace(/[0-9A-F]{8}$/, ''));
-    expect(holders.sort()).toEqual(['CancelFunction', 'InvokeFunction', 'InvokeStreamFunction', 'JobWorkerFunction', 'StatusFunction', 'SubmitFunction', 'SweepFunction']);
+    expect(holders.sort()).toEqual(['BatchesFunction', 'CancelFunction', 'InvokeFunction', 'InvokeStreamFunction', 'JobWorkerFunction', 'StatusFunction', 'SubmitFunction', 'SweepFunction']);
     const values = new Set(functions().filter((f) => ENV.tenants in f.env).map((f) => JSON.stringify(f.env[ENV.tenants])));
     expect(values.size).toBe(1);
   });

@@ -105,5 +105,5 @@ it('refuses a bad query or a token it did not issue to this tenant, naming the p
   // acme's token, replayed by globex: refused, and it reaches nothing of acme's either way.
   const stolen = await http(runtime, 'GET', `/jobs?nextToken=${encodeURIComponent(acmeToken)}`, undefined, as('globex'));
   expect(stolen.status).toBe(400);
-  expect(stolen.json.error.details).toEqual([{ path: 'nextToken', message: 'give the nextToken of the previous page, as it was' }]);
+  expect(stolen.json.error.details).toEqual([{ path: 'nextToken', message: 'give the nextToken of the previous page, as it was, with the same batchId' }]);
 });

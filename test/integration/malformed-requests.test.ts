@@ -268,6 +268,8 @@ for (const id of ['00000000-0000-4000-8000-000000000000', 'x'.repeat(65), 'a.b',
 const resources: Array<[string, string[]]> = [
   ['/jobs', ['GET', 'POST']],
   ['/jobs/00000000-0000-4000-8000-000000000000', ['DELETE', 'GET']],
+  ['/batches', ['POST']],
+  ['/batches/00000000-0000-4000-8000-000000000000', ['DELETE', 'GET']],
   ['/models', ['GET']],
   ['/api/classify', ['POST']],
   ['/api/generate', ['POST']],

@@ -92,7 +92,7 @@ describe('the local topology comes from the synthesized template', () => {
       AWS_ENDPOINT_URL_BEDROCK_RUNTIME: runtime.bedrockUrl,
       AWS_REGION: runtime.region,
     });
-    const worker = [...runtime.functions.values()].find((f) => f.definition.env.RESULTS_BUCKET_NAME)!;
+    const worker = [...runtime.functions.values()].find((f) => /JobWorker/.test(f.definition.logicalId))!;
     expect(worker.definition.env).toMatchObject({ EVENTS_TOPIC_ARN: runtime.resources.topicArn, RESULTS_BUCKET_NAME: runtime.resources.resultsBucket });
     expect(worker.definition.timeoutSeconds).toBe(240);
   });
