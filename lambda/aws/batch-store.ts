@@ -1,4 +1,5 @@
-import { BatchGetCommand, GetCommand, PutCommand, UpdateCommand, type BatchGetCommandOutput, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { batchGetItems } from './batch-get';
 import { TALLY_FIELDS, type Batch, type BatchCounts, type TallyField, type TallyShard } from '../core/batch';
 import { batchKey, tallyKey } from '../core/item-keys';
 import type { BatchStore } from '../core/ports';
@@ -88,17 +89,8 @@ export class BatchRepository implements BatchStore {
   }
 
   async shards(batchId: string, shardCount: number): Promise<TallyShard[]> {
-    const found = new Map<string, Record<string, unknown>>();
     const keys = Array.from({ length: shardCount }, (_, shard) => tallyKey(batchId, shard));
-    for (let i = 0; i < keys.length; i += 100) {
-      let pending: Record<string, unknown>[] | undefined = keys.slice(i, i + 100);
-      for (let round = 0; pending && pending.length > 0; round++) {
-        if (round > 5) throw new Error('BatchGetItem kept returning unprocessed keys');
-        const { Responses, UnprocessedKeys }: BatchGetCommandOutput = await this.client.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending } } }));
-        for (const item of Responses?.[this.tableName] ?? []) found.set(item.pk as string, item);
-        pending = UnprocessedKeys?.[this.tableName]?.Keys;
-      }
-    }
+    const found = await batchGetItems(this.client, this.tableName, keys);
     return keys.map((key, shard) => toShard(shard, found.get(key.pk)));
   }
 

@@ -1,6 +1,7 @@
 import { brotliCompressSync, brotliDecompressSync, constants as zlib } from 'node:zlib';
 import { isConditionFailure } from './conditional-write';
-import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type BatchGetCommandOutput, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { batchGetItems } from './batch-get';
 import { isExpired, type Attempt, type Claimant, type Job, type JobError, type JobResult, type Reservation, type ResultLocation, type RunnableJob } from '../core/job';
 import type { NormalizedJobRequest } from '../core/job-request';
 import { inputKey, jobKey, SWEEP_INDEX, SWEEP_SHARDS, sweepShardOf, TENANT_INDEX } from '../core/item-keys';
@@ -259,7 +260,7 @@ export class JobRepository implements JobStore, SweepIndex {
           ExclusiveStartKey: startKey,
         }),
       );
-      const read = await this.readJobs(Items.map((item) => ({ pk: item.pk as string })));
+      const read = await batchGetItems(this.client, this.tableName, Items.map((item) => ({ pk: item.pk as string })));
       for (const [i, key] of Items.entries()) {
         cursor = { createdAt: key[TENANT_INDEX.sortKey] as string, jobId: String(key.pk).slice(jobKey('').pk.length) };
         const job = toJob(read.get(key.pk as string));
@@ -275,26 +276,11 @@ export class JobRepository implements JobStore, SweepIndex {
 
   async getMany(jobIds: readonly string[], now: Date): Promise<Map<string, Job>> {
     const jobs = new Map<string, Job>();
-    for (let i = 0; i < jobIds.length; i += 100) {
-      const read = await this.readJobs(jobIds.slice(i, i + 100).map((id) => jobKey(id)));
-      for (const item of read.values()) {
-        const job = toJob(item);
-        if (job && !isExpired(job, now)) jobs.set(job.jobId, job);
-      }
+    for (const item of (await batchGetItems(this.client, this.tableName, jobIds.map(jobKey))).values()) {
+      const job = toJob(item);
+      if (job && !isExpired(job, now)) jobs.set(job.jobId, job);
     }
     return jobs;
-  }
-
-  private async readJobs(keys: { pk: string }[]): Promise<Map<string, Record<string, unknown>>> {
-    const items = new Map<string, Record<string, unknown>>();
-    let pending: Record<string, unknown>[] | undefined = keys;
-    for (let round = 0; pending && pending.length > 0; round++) {
-      if (round > 5) throw new Error('BatchGetItem kept returning unprocessed keys');
-      const { Responses, UnprocessedKeys }: BatchGetCommandOutput = await this.client.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending } } }));
-      for (const item of Responses?.[this.tableName] ?? []) items.set(item.pk as string, item);
-      pending = UnprocessedKeys?.[this.tableName]?.Keys;
-    }
-    return items;
   }
 
   /** Ids of jobs whose `sweepAt` is at or before `now`, oldest first within each shard, at most `limit` in all. */

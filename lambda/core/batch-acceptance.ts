@@ -116,6 +116,7 @@ function replayed(existing: Batch, requestHash: string): { httpStatus: 200; batc
 }
 
 type Where = { path: string } | { line: number };
+const placeOf = (where: Where) => ('line' in where ? `line ${where.line}` : where.path);
 const issueAt = (where: Where, issue: RequestIssue): RequestIssue =>
   'line' in where ? { line: where.line, path: issue.path, message: issue.message } : { path: issue.path === '(body)' ? where.path : `${where.path}.${issue.path}`, message: issue.message };
 
@@ -158,7 +159,7 @@ function validateLines(raws: { value: unknown; where: Where }[], unreadable: Req
     }
     const earlier = seen.get(result.line.customId);
     if (earlier !== undefined) {
-      issues.push(issueAt(where, { path: format === 'openai' ? 'custom_id' : 'customId', message: `repeats the id of ${'line' in raws[earlier].where ? `line ${(raws[earlier].where as { line: number }).line}` : `requests.${earlier}`}` }));
+      issues.push(issueAt(where, { path: format === 'openai' ? 'custom_id' : 'customId', message: `repeats the id of ${placeOf(raws[earlier].where)}` }));
       continue;
     }
     seen.set(result.line.customId, i);

@@ -15,8 +15,9 @@ import type { ResiliencePolicy } from './settings';
  * - cancel: every line not yet started becomes CANCELLED: a queued job by its conditional transition, a line not
  *   fanned out yet by writing its job CANCELLED (so a fan-out that comes later finds it and sends nothing).
  * - complete: sent when the fan-out (or a cancel walk) is done and again, at growing intervals, until the tally says
- *   every line ended (the batch item's set of done shards is full: one read per look); then the results file is written from the jobs, in input order, the
- *   batch is finished with exact counts, and one batch.completed event is published.
+ *   every line ended (the batch item's set of done shards is full: one read per look); then the results file is
+ *   written from the jobs, in input order, the batch is finished with exact counts, and one batch.completed event is
+ *   published.
  */
 
 /** Lines written per step of the fan-out (and of the cancel walk). */
@@ -46,9 +47,9 @@ export interface BatchRunnerDeps {
   log: JobLog;
 }
 
-export type BatchRunOutcome = 'done' | 'continued' | 'skipped' | 'not-yet-recorded';
+export type BatchRunOutcome = 'done' | 'continued' | 'skipped';
 
-/** Thrown when the work should be retried later by redelivery of the same message. */
+/** The message's batch is not recorded yet (its acceptance may still be writing it): look again shortly. */
 export class BatchNotReady extends Error {}
 
 export async function runBatchMessage(message: BatchMessage, remainingMillis: () => number, deps: BatchRunnerDeps): Promise<BatchRunOutcome> {

@@ -1,5 +1,5 @@
 import { derivedUuid } from './idempotency';
-import { isTerminal, type Job } from './job';
+import { batchLineOf, isTerminal, type Job } from './job';
 
 export interface JobEvent {
   /** Stable for the job's terminal event: a republish carries the same id, so consumers dedupe on it. */
@@ -37,8 +37,7 @@ export function jobEvent(job: Job, occurredAt: Date): { message: JobEvent; attri
       modelId: job.result?.modelId ?? job.modelId,
       tenant: job.tenant,
       ...(job.metadata && { metadata: job.metadata }),
-      ...(job.batchId && { batchId: job.batchId }),
-      ...(job.customId !== undefined && { customId: job.customId }),
+      ...batchLineOf(job),
       ...(job.result && { usage: job.result.usage }),
       ...(job.error && { error: job.error }),
       ...(job.resultLocation && { resultLocation: { bucket: job.resultLocation.bucket, key: job.resultLocation.key } }),

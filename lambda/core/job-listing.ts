@@ -1,7 +1,7 @@
 import * as z from 'zod/mini';
 import { batchJobId } from './batch';
 import { ValidationError } from './errors';
-import { JOB_STATUSES, type Job, type JobStatus } from './job';
+import { batchLineOf, JOB_STATUSES, type Job, type JobStatus } from './job';
 import { requestIssues } from './request-issues';
 
 /*
@@ -112,8 +112,7 @@ export function jobSummary(job: Job): JobSummary {
     route: job.route,
     modelId: job.result?.modelId ?? job.modelId,
     metadata: job.metadata ?? {},
-    ...(job.batchId && { batchId: job.batchId }),
-    ...(job.customId !== undefined && { customId: job.customId }),
+    ...batchLineOf(job),
     ...(job.error && { error: { code: job.error.code } }),
   };
 }

@@ -151,6 +151,11 @@ export type JobView = Omit<
   resultUrl?: string;
 };
 
+/** A batch job's batch and line id, as every outside view of the job shows them (nothing for another job). */
+export function batchLineOf(job: Pick<Job, 'batchId' | 'customId'>): { batchId?: string; customId?: string } {
+  return job.batchId === undefined ? {} : { batchId: job.batchId, ...(job.customId !== undefined && { customId: job.customId }) };
+}
+
 /** The GET /jobs/{jobId} body: the record minus internals, with a link for offloaded results. */
 export function jobView(job: Job, resultUrl?: string): JobView {
   return {
@@ -166,8 +171,7 @@ export function jobView(job: Job, resultUrl?: string): JobView {
     ...(resultUrl && { resultUrl }),
     ...(job.error && { error: job.error }),
     metadata: job.metadata ?? {},
-    ...(job.batchId && { batchId: job.batchId }),
-    ...(job.customId !== undefined && { customId: job.customId }),
+    ...batchLineOf(job),
   };
 }
 

@@ -27,6 +27,8 @@ const defaults = parseConfig({});
 let sweepId: string;
 let modelsId: string;
 let cancelId: string;
+let batchesId: string;
+let batchRunnerId: string;
 
 beforeAll(() => {
   ({ template, build } = synth());
@@ -34,6 +36,8 @@ beforeAll(() => {
   sweepId = logicalId(build.stack.sweep.fn.function);
   modelsId = logicalId(build.stack.models.function);
   cancelId = logicalId(build.stack.cancel.function);
+  batchesId = logicalId(build.stack.batches.function);
+  batchRunnerId = logicalId(build.stack.batchRunner.fn.function);
 });
 
 const fnNamed = (prefix: string) => resourceNamed(template, 'AWS::Lambda::Function', prefix).resource.Properties;
@@ -376,8 +380,9 @@ describe('inputs bucket', () => {
 });
 
 describe('IAM', () => {
-  type Role = keyof typeof build.functions | 'sweep' | 'models' | 'cancel';
-  const logicalIdOf = (role: Role) => (role === 'sweep' ? sweepId : role === 'models' ? modelsId : role === 'cancel' ? cancelId : build.functions[role].logicalId);
+  type Role = keyof typeof build.functions | 'sweep' | 'models' | 'cancel' | 'batches' | 'batchRunner';
+  const others: Partial<Record<Role, () => string>> = { sweep: () => sweepId, models: () => modelsId, cancel: () => cancelId, batches: () => batchesId, batchRunner: () => batchRunnerId };
+  const logicalIdOf = (role: Role) => others[role]?.() ?? build.functions[role as keyof typeof build.functions].logicalId;
   const policyOf = (role: Role) => logicalIdOf(role).replace(/Function[0-9A-F]{8}$/, 'Role');
   const statements = (role: Role) => statementsOf(template, policyOf(role));
   /** Each statement as actions, resource and, for table items, the one key prefix it is limited to. */
@@ -439,6 +444,37 @@ describe('IAM', () => {
 
   it('lets cancel read and move jobs and publish their events, nothing else', () => {
     expect(grants('cancel')).toEqual([items('job', 'GetItem', 'UpdateItem'), ...publish(), ...tally()]);
+  });
+
+  it('lets the batches API record, read and cancel batches, read their tally, keep batch objects, read inputs and send to the batch queue, nothing else', () => {
+    const batchObjects = { 'Fn::Join': ['', [arnOf(build.resources.resultsBucket), '/batches/*']] };
+    expect(grants('batches')).toEqual([
+      items('batch', 'GetItem', 'PutItem', 'UpdateItem'),
+      items('tally', 'BatchGetItem'),
+      { actions: ['s3:GetObject', 's3:PutObject'], resource: batchObjects },
+      { actions: ['s3:GetObject'], resource: inputObjects() },
+      { actions: ['sqs:SendMessage'], resource: { 'Fn::GetAtt': [expect.stringMatching(/^BatchRunnerQueue/), 'Arn'] } },
+    ]);
+  });
+
+  it('lets the batch runner consume its queue, write batch jobs and their tally, read results, queue jobs and publish events, nothing else', () => {
+    const batchObjects = { 'Fn::Join': ['', [arnOf(build.resources.resultsBucket), '/batches/*']] };
+    const actions = grants('batchRunner').map((g) => `${g.actions.join(',')} ${JSON.stringify(g.items ?? '')}`);
+    expect(grants('batchRunner')).toEqual(
+      expect.arrayContaining([
+        items('batch', 'GetItem', 'UpdateItem'),
+        items('tally', 'BatchGetItem', 'UpdateItem'),
+        items('job', 'BatchGetItem', 'GetItem', 'PutItem', 'UpdateItem'),
+        items('input', 'PutItem'),
+        { actions: ['s3:GetObject', 's3:PutObject'], resource: batchObjects },
+        { actions: ['s3:GetObject'], resource: resultObjects() },
+        { actions: ['sqs:SendMessage'], resource: arnOf(build.resources.jobsQueue) },
+        ...publish(),
+      ]),
+    );
+    // Nothing that deletes, and no table-wide item statement.
+    expect(actions.join('\n')).not.toMatch(/DeleteItem|dynamodb:\*|s3:\*/);
+    expect(grants('batchRunner').filter((g) => g.actions.some((a) => a.startsWith('dynamodb:') && a !== 'dynamodb:Query')).every((g) => g.items !== undefined)).toBe(true);
   });
 
   it('lets GET /models batch-read breakers, nothing else', () => {

@@ -33,7 +33,8 @@ beforeAll(async () => {
       retry: { attemptsPerModel: 2, baseDelayMs: 20, maxDelayMs: 100 },
       requeue: { baseDelaySeconds: 1, maxDelaySeconds: 2 },
       maxModelCalls: 4,
-      breaker: { windowSeconds: 60, minimumCalls: 3, failureRateThreshold: 0.5, cooldownSeconds: 2, maxCooldownSeconds: 4 },
+      // A cooldown long enough that a loaded machine still sees the circuit OPEN between the two steps that need it.
+      breaker: { windowSeconds: 60, minimumCalls: 3, failureRateThreshold: 0.5, cooldownSeconds: 8, maxCooldownSeconds: 16 },
     },
   });
   events = await subscribeQueue(runtime, 'resilience-events');
@@ -92,7 +93,9 @@ it('opens the primary\'s circuit, sends later jobs straight to the fallback, and
   expect(await modelRequests(runtime, OPUS)).toBe(primaryCalls);
 
   await setModel(OPUS, { faults: { unavailable: 0 } });
-  await new Promise((r) => setTimeout(r, 2_500));
+  // The next probe is due when the view says so (the cooldown), not after a guessed sleep.
+  const opus = models.json.models.find((m: { modelId: string }) => m.modelId === OPUS).regions[0];
+  await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(opus.nextProbeAt) - Date.now()) + 200));
   const probe = await finished(runtime, await submit('/api/analyze', { prompt: 'after cooldown' }));
   expect(probe.json).toMatchObject({ status: 'SUCCEEDED', result: { modelId: OPUS } });
   const after = await http(runtime, 'GET', '/models');
