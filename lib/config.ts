@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { CALL_SAFETY_MARGIN_MS } from '../lambda/core/retry-policy';
+import { ASYNC_DEFAULTS } from '../lambda/core/async-model';
+import { DEFAULT_MAX_OUTPUT_TOKENS } from '../lambda/core/settings';
 import { isPromptRouter, isSystemInferenceProfile } from './bedrock-arns';
 
 /**
@@ -51,7 +53,7 @@ export const modelSchema = z
       .number()
       .int()
       .positive()
-      .default(4096)
+      .default(DEFAULT_MAX_OUTPUT_TOKENS)
       .describe(
         'Most output tokens one call of this model produces: assumed for a job that sets no maxTokens (what a call reserves against the tokens-per-minute quota), and what worker.timeoutSeconds must leave time for',
       ),
@@ -81,6 +83,21 @@ export const modelSchema = z
       .describe(
         "Destination regions of the model's cross-region inference profile, replacing Quarry's built-in list for its geography (for a region AWS added later; for a global. profile, replacing the any-region grant)",
       ),
+    invocation: z
+      .enum(['sync', 'async'])
+      .default('sync')
+      .describe(
+        'How Bedrock serves the model: sync (InvokeModel/Converse: routes, fallbacks, POST /invoke) or async (StartAsyncInvoke only, e.g. Nova Reel video generation: POST /jobs with modelId and modelInput; the output is written under async/<jobId>/ in the results bucket; not in routes)',
+      ),
+    async: z
+      .object({
+        deadlineSeconds: z.number().int().min(60).max(7 * 86_400).default(ASYNC_DEFAULTS.deadlineSeconds).describe('Seconds from submission within which the invocation must have completed (else the job fails JOB_DEADLINE_EXCEEDED)'),
+        firstPollSeconds: z.number().int().min(1).max(900).default(ASYNC_DEFAULTS.firstPollSeconds).describe('Seconds from the start to the first GetAsyncInvoke; each later wait is 1.5 times longer'),
+        maxPollSeconds: z.number().int().min(1).max(900).default(ASYNC_DEFAULTS.maxPollSeconds).describe('Longest wait between two GetAsyncInvoke calls'),
+      })
+      .strict()
+      .optional()
+      .describe("An async model's deadline and polling (one queue message and one GetAsyncInvoke per poll; no function waits in between)"),
   })
   .strict();
 
@@ -234,14 +251,19 @@ function checkRoute(name: string, route: RouteConfig, models: Record<string, unk
   if (typeof route.objective === 'object' && route.objective.latency + route.objective.cost + route.objective.errors === 0) {
     ctx.addIssue({ code: 'custom', path: at('objective'), message: 'give at least one of latency, cost, errors a weight above 0' });
   }
+  const isAsync = (key: string) => (models[key] as { invocation?: string } | undefined)?.invocation === 'async';
+  const asyncMessage = (key: string) => `model "${key}" is invoked asynchronously (invocation "async"): jobs name it with modelId and modelInput, a route cannot serve it`;
   for (const chain of routeChains(route)) {
     chain.keys.forEach((key, i) => {
       if (!(key in models)) ctx.addIssue({ code: 'custom', path: at(...chain.paths[i]), message: `unknown model "${key}"; known: ${known}` });
+      else if (isAsync(key)) ctx.addIssue({ code: 'custom', path: at(...chain.paths[i]), message: asyncMessage(key) });
       else if (chain.keys.indexOf(key) !== i) ctx.addIssue({ code: 'custom', path: at(...chain.paths[i]), message: `model "${key}" is already in the chain` });
     });
   }
   if (route.strategy === 'content' && route.classifier && !(route.classifier.model in models)) {
     ctx.addIssue({ code: 'custom', path: at('classifier', 'model'), message: `unknown model "${route.classifier.model}"; known: ${known}` });
+  } else if (route.strategy === 'content' && route.classifier && isAsync(route.classifier.model)) {
+    ctx.addIssue({ code: 'custom', path: at('classifier', 'model'), message: asyncMessage(route.classifier.model) });
   }
 }
 
@@ -311,6 +333,8 @@ export const configSchema = z
         'claude-sonnet': { modelId: 'us.anthropic.claude-sonnet-4-20250514-v1:0', price: { inputPerMillionTokens: 3, outputPerMillionTokens: 15 } },
         'claude-opus': { modelId: 'us.anthropic.claude-opus-4-1-20250805-v1:0', price: { inputPerMillionTokens: 15, outputPerMillionTokens: 75 } },
         'nova-micro': { modelId: 'amazon.nova-micro-v1:0', contextWindow: 128_000, price: { inputPerMillionTokens: 0.035, outputPerMillionTokens: 0.14 } },
+        // Video generation: StartAsyncInvoke only (POST /jobs {"modelId": "nova-reel", "modelInput": {...}}).
+        'nova-reel': { modelId: 'amazon.nova-reel-v1:1', invocation: 'async' },
       })
       .describe('Models the pipeline may call, by key'),
     routes: z
@@ -564,6 +588,12 @@ export const configSchema = z
           path: ['models', key, 'promptRouterModels'],
           message: model.promptRouterModels ? 'applies only to a prompt router ARN (arn:aws:bedrock:<region>:<account>:default-prompt-router/... or prompt-router/...)' : 'required for a prompt router: the model or inference profile ids it routes between',
         });
+      }
+      if (model.async && model.invocation !== 'async') {
+        ctx.addIssue({ code: 'custom', path: ['models', key, 'async'], message: 'applies only to a model with invocation "async"' });
+      }
+      if (model.invocation === 'async' && model.regions.length > 0) {
+        ctx.addIssue({ code: 'custom', path: ['models', key, 'regions'], message: 'an async model is invoked in the stack\'s region only (its invocation is followed there)' });
       }
       if (model.regions.length > 0 && model.modelId.startsWith('arn:')) {
         ctx.addIssue({ code: 'custom', path: ['models', key, 'regions'], message: 'an ARN names one region; give the model or inference profile id to fail over to other regions' });

@@ -4,7 +4,8 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { ENV, type RoutingTableInput } from '../lambda/core/settings';
+import { DEFAULT_MAX_OUTPUT_TOKENS, ENV, type RoutingTableInput } from '../lambda/core/settings';
+import { ASYNC_DEFAULTS, ASYNC_PREFIX } from '../lambda/core/async-model';
 import { bedrockResourceArnsFor } from './bedrock-arns';
 import { RESULTS_PREFIX } from './constructs/results-bucket';
 import { BATCHES_PREFIX } from '../lambda/core/batch';
@@ -43,9 +44,9 @@ export function routingTableOf(config: QuarryConfig): RoutingTableInput {
       ...(route.strategy !== 'static' && { strategy: route.strategy }),
       modelId: id(queuedModelKey(route)!),
       ...(route.path && { path: route.path }),
-      fallback: route.fallback.map(id),
-      cacheResponses: route.cacheResponses,
-      fallbackWhenBusy: route.fallbackWhenBusy,
+      ...(route.fallback.length > 0 && { fallback: route.fallback.map(id) }),
+      ...(route.cacheResponses && { cacheResponses: true }),
+      ...(route.fallbackWhenBusy && { fallbackWhenBusy: true }),
       ...(tiers && {
         tiers: {
           simple: { modelId: id(tiers.simple.model), fallback: tiers.simple.fallback.map(id) },
@@ -64,11 +65,17 @@ export function routingTableOf(config: QuarryConfig): RoutingTableInput {
   }
   const models: NonNullable<RoutingTableInput['models']> = {};
   for (const [key, model] of Object.entries(config.models)) {
+    if (model.invocation === 'async') {
+      // Only what an async model's jobs use: its kind and, where they differ from the defaults, its deadline and polling.
+      const custom = model.async && Object.fromEntries(Object.entries(model.async).filter(([k, v]) => ASYNC_DEFAULTS[k as keyof typeof ASYNC_DEFAULTS] !== v));
+      models[model.modelId] = { key, invocation: 'async', ...(custom && Object.keys(custom).length > 0 && { async: custom }) };
+      continue;
+    }
     models[model.modelId] = {
       key,
       contextWindow: model.contextWindow,
-      regions: model.regions,
-      maxOutputTokens: model.maxOutputTokens,
+      ...(model.regions.length > 0 && { regions: model.regions }),
+      ...(model.maxOutputTokens !== DEFAULT_MAX_OUTPUT_TOKENS && { maxOutputTokens: model.maxOutputTokens }),
       ...(model.quota && { quota: model.quota }),
       ...(model.price && { price: { in: model.price.inputPerMillionTokens, out: model.price.outputPerMillionTokens } }),
     };
@@ -173,6 +180,7 @@ export class QuarryStack extends Stack {
     this.jobTable.grantListJobs(this.status.function);
     this.jobTable.grantItems(this.status.function, 'batch', 'GetItem');
     this.results.grantReadResults(this.status.function);
+    if (this.hasAsyncModels()) this.results.grantReadAsyncOutput(this.status.function);
 
     this.batchRunner = new BatchRunner(this, 'BatchRunner', {
       ...logs_,
@@ -307,6 +315,7 @@ export class QuarryStack extends Stack {
     this.results.grantWriteResults(workerFn);
     this.jobEvents.grantPublish(workerFn);
     this.grantCallModels(workerFn);
+    this.grantAsyncInvocations(workerFn);
 
     this.deadLetter = new DeadLetterHandler(this, 'DeadLetterHandler', {
       deadLetterQueue: this.jobQueue.deadLetterQueue,
@@ -445,6 +454,20 @@ export class QuarryStack extends Stack {
     }
   }
 
+  /**
+   * The worker's async models (invocation "async"): StartAsyncInvoke is authorized by InvokeModel on the model, and
+   * Bedrock writes the output as the caller, so the worker may put objects under ASYNC_PREFIX (and list them, to
+   * report the files); GetAsyncInvoke on the account's invocations in the stack's region.
+   */
+  private grantAsyncInvocations(fn: iam.IGrantable & { addToRolePolicy(statement: iam.PolicyStatement): void }): void {
+    if (!this.hasAsyncModels()) return;
+    const asyncModels = Object.values(this.config.models).filter((m) => m.invocation === 'async');
+    const env = { partition: this.partition, region: this.region, account: this.account };
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'StartAsyncInvocations', actions: ['bedrock:InvokeModel'], resources: bedrockResourceArnsFor(asyncModels, env) }));
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'FollowAsyncInvocations', actions: ['bedrock:GetAsyncInvoke'], resources: [`arn:${this.partition}:bedrock:${this.region}:${this.account}:async-invoke/*`] }));
+    this.results.grantAsyncOutput(fn);
+  }
+
   /** The stack's region and every failover region a model is configured with. */
   private callRegions(): string[] {
     return [...new Set([this.region, ...Object.values(this.config.models).flatMap((m) => m.regions ?? [])])];
@@ -461,7 +484,16 @@ export class QuarryStack extends Stack {
 
   /** Every ARN the worker may invoke: the configured models in their failover regions and, for inference profiles, their destinations. */
   public bedrockModelArns(): string[] {
-    return bedrockResourceArnsFor(Object.values(this.config.models), { partition: this.partition, region: this.region, account: this.account });
+    return bedrockResourceArnsFor(this.syncModels(), { partition: this.partition, region: this.region, account: this.account });
+  }
+
+  private hasAsyncModels(): boolean {
+    return Object.values(this.config.models).some((m) => m.invocation === 'async');
+  }
+
+  /** The models served by InvokeModel and Converse (every one but the async ones). */
+  private syncModels() {
+    return Object.values(this.config.models).filter((m) => m.invocation !== 'async');
   }
 
   /** cdk-nag findings this design accepts, each with its reason; finding ids are exact (no prefix matching). */
@@ -472,6 +504,20 @@ export class QuarryStack extends Stack {
         id: resultsObjects,
         reason: `Result objects are keyed by job id under ${RESULTS_PREFIX}; the statement is limited to that prefix and to one action (PutObject for the worker, GetObject for status).`,
       });
+    }
+    if (this.hasAsyncModels()) {
+      const asyncObjects = `AwsSolutions-IAM5[Resource::<${this.getLogicalId(this.results.bucket.node.defaultChild as CfnBucket)}.Arn>/${ASYNC_PREFIX}*]`;
+      Validations.of(this.status).acknowledge({ id: asyncObjects, reason: `Async invocations' output is a folder per job under ${ASYNC_PREFIX}, with names Bedrock chooses; GetObject only, on that prefix only, to sign the download links of the job's own files.` });
+      Validations.of(this.worker.fn).acknowledge(
+        {
+          id: asyncObjects,
+          reason: `Bedrock writes an async invocation's output as the caller, into a folder per job under ${ASYNC_PREFIX}; the statement is limited to that prefix and to PutObject (ListBucket is conditioned on the same prefix).`,
+        },
+        {
+          id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:async-invoke/*]',
+          reason: 'Invocation ids are generated by Bedrock when an invocation starts, so GetAsyncInvoke cannot name them in advance; the wildcard is on the id only, in this account and region, for that one read action.',
+        },
+      );
     }
     const inputObjects = `AwsSolutions-IAM5[Resource::<${this.getLogicalId(this.inputs.bucket.node.defaultChild as CfnBucket)}.Arn>/*]`;
     const batchObjects = `AwsSolutions-IAM5[Resource::<${this.getLogicalId(this.results.bucket.node.defaultChild as CfnBucket)}.Arn>/${BATCHES_PREFIX}*]`;
@@ -489,7 +535,7 @@ export class QuarryStack extends Stack {
     }
     // Only a global. profile (without profileDestinationRegions) has a wildcard: its model in any commercial region.
     const nagEnv = { partition: '<AWS::Partition>', region: '<AWS::Region>', account: '<AWS::AccountId>' };
-    for (const arn of bedrockResourceArnsFor(Object.values(this.config.models), nagEnv).filter((a) => a.includes('*'))) {
+    for (const arn of bedrockResourceArnsFor(this.syncModels(), nagEnv).filter((a) => a.includes('*'))) {
       Validations.of(this.worker.fn).acknowledge({
         id: `AwsSolutions-IAM5[Resource::${arn}]`,
         reason: 'A global cross-region inference profile routes to its model in any commercial region, and AWS adds regions without notice; the wildcard is on the region only, for this one model id (set profileDestinationRegions to list them instead).',

@@ -141,7 +141,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   // Emulators start in their own process while the app synthesizes in this one.
   const emulatorsStarting = startEmulators({ region, env });
   const bedrockStarting = env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME
-    ? Promise.resolve({ url: env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME, stop: async () => undefined })
+    ? Promise.resolve({ url: env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME, connectS3: () => undefined, stop: async () => undefined })
     : startBedrockSimulator({ port: options.bedrockPort ?? (port === 0 ? 0 : port + 10) });
   stops.push(() => emulatorsStarting.then((e) => e.stop(), () => undefined));
   stops.push(() => bedrockStarting.then((b) => b.stop(), () => undefined));
@@ -161,6 +161,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     }
     const stack = readStackArtifact(assemblyDir, options.stackName);
     const [emulators, bedrock] = await Promise.all([emulatorsStarting, bedrockStarting]);
+    // Bedrock writes async invocations' output straight into the caller's bucket: the S3 itself, not the fault layer.
+    bedrock.connectS3(emulators.endpoints.s3);
     const faultLayer = await startAwsFaultLayer({
       upstream: emulators.endpoints,
       handlers: emulators.handlers,

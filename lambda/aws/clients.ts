@@ -53,3 +53,8 @@ export function s3Client(): S3Client {
 export function bedrockClient(region?: string, maxAttempts = 2): BedrockRuntimeClient {
   return new BedrockRuntimeClient({ ...(region && { region }), maxAttempts, retryMode: 'standard' });
 }
+
+/** A Bedrock Runtime client for the short calls of async invocations (StartAsyncInvoke, GetAsyncInvoke): bounded like every other AWS call. */
+export function bedrockAsyncClient(region?: string): BedrockRuntimeClient {
+  return new BedrockRuntimeClient({ ...(region && { region }), maxAttempts: 3, retryMode: 'standard', ...timeouts(10_000) });
+}

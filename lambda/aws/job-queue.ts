@@ -15,6 +15,7 @@ export const jobMessageSchema = z.object({
   requestHash: z.optional(z.string()),
   createdAt: z.optional(z.string()),
   request: z.optional(z.custom<NormalizedJobRequest>((value) => typeof value === 'object' && value !== null && Array.isArray((value as { messages?: unknown }).messages))),
+  poll: z.optional(z.number().check(z.int(), z.positive())),
 });
 
 /** The message body for a job, with its request only if that is small enough. */

@@ -2,7 +2,7 @@ import { brotliCompressSync, brotliDecompressSync, constants as zlib } from 'nod
 import { isConditionFailure } from './conditional-write';
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { batchGetItems } from './batch-get';
-import { isExpired, type Attempt, type Claimant, type Job, type JobError, type JobResult, type Reservation, type ResultLocation, type RunnableJob } from '../core/job';
+import { isExpired, type AsyncInvocationState, type Attempt, type Claimant, type Job, type JobError, type JobResult, type Reservation, type ResultLocation, type RunnableJob } from '../core/job';
 import type { NormalizedJobRequest } from '../core/job-request';
 import { inputKey, jobKey, SWEEP_INDEX, SWEEP_SHARDS, sweepShardOf, TENANT_INDEX } from '../core/item-keys';
 import type { JobListQuery, ListCursor } from '../core/job-listing';
@@ -110,12 +110,14 @@ export class JobRepository implements JobStore, SweepIndex {
    * same message holds (that delivery failed and gave the message back). Only a message of the job's own request
    * (`requestHash`) may claim it. Undefined when refused.
    */
-  async claim(jobId: string, claimant: Claimant & { requestHash?: string }, lease: { expiresAt: number }, now: Date): Promise<Job | undefined> {
+  async claim(jobId: string, claimant: Claimant & { requestHash?: string; poll?: number }, lease: { expiresAt: number }, now: Date): Promise<Job | undefined> {
     // The sweep time is left as it is: the sweep looks at a running job only if it is still running by then (and
     // then waits for its lease), so a claim moves nothing in the sweep index.
     const claimable = `${LEASE_NOT_LIVE} OR (#status = :running AND lastMessageId = :messageId AND leaseReceiveCount < :receiveCount)`;
+    // An async job between polls takes only the message of the poll it expects, or the one that last held it.
+    const expected = `(${claimant.poll !== undefined ? 'asyncInvocation.polls = :poll' : 'attribute_not_exists(asyncInvocation)'} OR lastMessageId = :messageId)`;
     return this.transition(jobId, {
-      condition: claimant.requestHash !== undefined ? `requestHash = :requestHash AND (${claimable})` : claimable,
+      condition: `${claimant.requestHash !== undefined ? 'requestHash = :requestHash AND ' : ''}(${claimable}) AND ${expected}`,
       update: 'SET #status = :running, leaseOwner = :owner, leaseExpiresAt = :lease, lastMessageId = :messageId, leaseReceiveCount = :receiveCount, updatedAt = :now',
       values: {
         ':queued': 'QUEUED',
@@ -127,7 +129,21 @@ export class JobRepository implements JobStore, SweepIndex {
         ':lease': lease.expiresAt,
         ':now': now.toISOString(),
         ...(claimant.requestHash !== undefined && { ':requestHash': claimant.requestHash }),
+        ...(claimant.poll !== undefined && { ':poll': claimant.poll }),
       },
+    });
+  }
+
+  /**
+   * RUNNING (held by `owner`) -> RUNNING held by no one, while Bedrock runs the job's async invocation: the
+   * invocation and the poll expected next recorded, the lease given up (expired, so the poll's message may claim it).
+   */
+  async awaitInvocation(jobId: string, owner: string, change: { asyncInvocation: AsyncInvocationState; attempts: Attempt[]; sweepAt: number }, now: Date): Promise<Job | undefined> {
+    const sweep = sweepSet(jobId, change.sweepAt);
+    return this.transition(jobId, {
+      condition: '#status = :running AND leaseOwner = :owner',
+      update: `SET updatedAt = :now, asyncInvocation = :invocation, attempts = list_append(attempts, :attempts), leaseExpiresAt = :zero, ${sweep.clause} REMOVE leaseOwner, leaseReceiveCount, reservation`,
+      values: { ':running': 'RUNNING', ':owner': owner, ':now': now.toISOString(), ':invocation': change.asyncInvocation, ':attempts': change.attempts, ':zero': 0, ...sweep.values },
     });
   }
 
@@ -195,12 +211,16 @@ export class JobRepository implements JobStore, SweepIndex {
     });
   }
 
-  /** Records that a dead-lettered job goes back to the queue: counted, and due for the sweep if that message is lost too. */
-  async markDeadLetterRequeued(jobId: string, sweepAt: number, now: Date): Promise<Job | undefined> {
+  /**
+   * Records that a dead-lettered job goes back to the queue: counted, and due for the sweep if that message is lost
+   * too. A job whose async invocation Bedrock is running stays RUNNING (held by no one), as between polls.
+   */
+  async markDeadLetterRequeued(jobId: string, sweepAt: number, now: Date, options: { running?: boolean } = {}): Promise<Job | undefined> {
     const sweep = sweepSet(jobId, sweepAt);
+    const state = options.running ? 'leaseExpiresAt = :zero' : '#status = :queued';
     return this.transition(jobId, {
       condition: LEASE_NOT_LIVE,
-      update: `SET #status = :queued, updatedAt = :now, deadLetters = if_not_exists(deadLetters, :zero) + :one, ${sweep.clause} REMOVE leaseOwner, leaseExpiresAt, leaseReceiveCount`,
+      update: `SET ${state}, updatedAt = :now, deadLetters = if_not_exists(deadLetters, :zero) + :one, ${sweep.clause} REMOVE leaseOwner, ${options.running ? '' : 'leaseExpiresAt, '}leaseReceiveCount`,
       values: { ':queued': 'QUEUED', ':running': 'RUNNING', ':nowMillis': now.getTime(), ':now': now.toISOString(), ':zero': 0, ':one': 1, ...sweep.values },
     });
   }

@@ -1,6 +1,6 @@
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import type { JobResult, ResultLocation } from '../core/job';
+import type { AsyncOutput, JobResult, ResultLocation } from '../core/job';
 
 /** Seconds a presigned URL ends before its signing credentials expire, so it never outlives them. */
 export const PRESIGN_EXPIRY_MARGIN_SECONDS = 60;
@@ -41,6 +41,14 @@ export class ResultStore {
    * A time-limited GET link; S3 checks the signer's own s3:GetObject permission when it is used. Its lifetime is
    * `expiresInSeconds`, capped at what the client's credentials allow ({@link presignLifetimeSeconds}).
    */
+  /** An async invocation's output with a download link on each of its files (the bucket is the output folder's). */
+  static async presignedOutput(client: S3Client, output: AsyncOutput, expiresInSeconds: number, now = new Date()): Promise<AsyncOutput> {
+    const bucket = /^s3:\/\/([^/]+)\//.exec(output.s3Uri)?.[1];
+    if (!bucket) return output;
+    const files = await Promise.all(output.files.map(async (file) => ({ ...file, url: await ResultStore.presignedUrl(client, { bucket, key: file.key, bytes: file.bytes }, expiresInSeconds, now) })));
+    return { ...output, files };
+  }
+
   static async presignedUrl(client: S3Client, location: ResultLocation, expiresInSeconds: number, now = new Date()): Promise<string> {
     const credentials = await client.config.credentials();
     const expiresIn = presignLifetimeSeconds(expiresInSeconds, credentials.expiration, now);

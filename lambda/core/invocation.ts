@@ -119,7 +119,7 @@ function accepted(invocation: Invocation, deps: Pick<InvocationDeps, 'routing' |
     const choice = routeWithinPlan(routeFor(native, deps.routing), native, invocation.tenant, deps.routing);
     return { ...base, ...choice, native: native.nativeBody };
   }
-  const { request, route, modelId } = acceptRequest({ body: invocation.body, tenant: invocation.tenant }, deps.routing, deps.requestPolicy);
+  const { request, route, modelId } = acceptRequest({ body: invocation.body, tenant: invocation.tenant }, deps.routing, deps.requestPolicy, 'synchronous');
   return { ...base, route, modelId, request: normalizeJobRequest(request) };
 }
 

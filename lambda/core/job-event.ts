@@ -17,6 +17,8 @@ export interface JobEvent {
   usage?: { inputTokens: number; outputTokens: number };
   error?: { code: string; message: string };
   resultLocation?: { bucket: string; key: string };
+  /** An async model's output folder and objects (keys: read them with the results bucket's name). */
+  output?: { s3Uri: string; files: { key: string; bytes: number }[] };
   occurredAt: string;
 }
 
@@ -39,6 +41,8 @@ export function jobEvent(job: Job, occurredAt: Date): { message: JobEvent; attri
       ...(job.metadata && { metadata: job.metadata }),
       ...batchLineOf(job),
       ...(job.result && { usage: job.result.usage }),
+      // Keys, not links: an event outlives any presigned URL (GET /jobs/{jobId} gives fresh ones).
+      ...(job.result?.output && { output: { s3Uri: job.result.output.s3Uri, files: job.result.output.files.map(({ key, bytes }) => ({ key, bytes })) } }),
       ...(job.error && { error: job.error }),
       ...(job.resultLocation && { resultLocation: { bucket: job.resultLocation.bucket, key: job.resultLocation.key } }),
       occurredAt: occurredAt.toISOString(),

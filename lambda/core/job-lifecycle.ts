@@ -55,9 +55,11 @@ export type RefusedClaim =
    */
   | { kind: 'publish-owed-event' }
   /** Another delivery holds a live lease: come back when it ends, on a new message (spends no receive). */
-  | { kind: 'held-by-another-worker'; retryInSeconds: number };
+  | { kind: 'held-by-another-worker'; retryInSeconds: number }
+  /** An async job expects another poll's message (this one is a duplicate, or was superseded): drop it. */
+  | { kind: 'superseded' };
 
-export function afterRefusedClaim(job: Job | undefined, message: { messageId: string; requestHash?: string; createdAt?: string }, now: Date): RefusedClaim {
+export function afterRefusedClaim(job: Job | undefined, message: { messageId: string; requestHash?: string; createdAt?: string; poll?: number }, now: Date): RefusedClaim {
   if (!job || isExpired(job, now)) {
     const submittedAt = message.createdAt ? Date.parse(message.createdAt) : NaN;
     const ageMs = now.getTime() - submittedAt;
@@ -71,6 +73,8 @@ export function afterRefusedClaim(job: Job | undefined, message: { messageId: st
     return job.lastMessageId === messageId && !job.eventPublishedAt ? { kind: 'publish-owed-event' } : { kind: 'already-finished' };
   }
   const leaseEnds = job.lease?.expiresAt ?? now.getTime();
+  // With no live lease, only the poll number can have refused the claim: another message carries the job on.
+  if (leaseEnds <= now.getTime() && job.asyncInvocation && message.poll !== job.asyncInvocation.polls && job.lastMessageId !== messageId) return { kind: 'superseded' };
   return { kind: 'held-by-another-worker', retryInSeconds: Math.min(900, Math.max(1, Math.ceil((leaseEnds - now.getTime()) / 1000) + 1)) };
 }
 

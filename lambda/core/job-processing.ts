@@ -4,10 +4,11 @@ import { deadlineOf, sweepAtFor } from './job-lifecycle';
 import { modelCalls, type Attempt, type Job, type JobResult, type Reservation, type RunnableJob } from './job';
 import type { NormalizedJobRequest } from './job-request';
 import { finishFailed, finishSucceeded, messageOf, persistently, settleRefusedClaim } from './job-settlement';
-import type { BatchTally, CapacityGate, CircuitBreaker, Clock, JobLog, JobRequeuer, JobStore, LargeResultStore, ModelCallObserver, ModelInvoker, ResponseCache, TerminalEventPublisher } from './ports';
+import type { AsyncModelInvoker, AsyncOutputLister, BatchTally, CapacityGate, CircuitBreaker, Clock, JobLog, JobRequeuer, JobStore, LargeResultStore, ModelCallObserver, ModelInvoker, ResponseCache, TerminalEventPublisher } from './ports';
 import { isCacheable, responseCacheKey } from './response-cache-key';
 import { requeueDelaySeconds } from './retry-policy';
 import { decideRoute, settledRouting } from './route-decision';
+import { runAsyncJob } from './async-invocation';
 import type { ResiliencePolicy, RoutingTable } from './settings';
 
 export interface ProcessingDeps {
@@ -34,6 +35,10 @@ export interface ProcessingDeps {
   logText?: boolean;
   /** Counts batch jobs' starts and ends in their batches (lambda/core/batch-tally.ts). @default - no batches */
   batches?: BatchTally;
+  /** Async models' invocations (lambda/core/async-invocation.ts), the bucket their output goes to, and its listing. @default - none: an async job cannot run */
+  asyncModels?: AsyncModelInvoker;
+  asyncOutputs?: AsyncOutputLister;
+  asyncOutputBucket?: string;
 }
 
 export interface Delivery {
@@ -47,6 +52,8 @@ export interface Delivery {
   requestHash?: string;
   /** When the job was submitted (ISO 8601), as the message says. */
   createdAt?: string;
+  /** The async invocation's poll the message is for (lambda/core/async-invocation.ts). */
+  poll?: number;
   /** How many times SQS has handed this message out, this time included. */
   receiveCount: number;
   /** Who is working on it: unique per delivery, so a stale worker cannot finish a job taken over from it. */
@@ -57,7 +64,7 @@ export interface Delivery {
 
 export type DeliveryOutcome =
   | { kind: 'finished'; status: Job['status'] }
-  | { kind: 'skipped'; reason: 'gone' | 'already-finished' | 'held-by-another-worker' | 'lease-lost' | 'not-this-request' | 'not-yet-recorded' | 'no-request' }
+  | { kind: 'skipped'; reason: 'gone' | 'already-finished' | 'held-by-another-worker' | 'lease-lost' | 'not-this-request' | 'not-yet-recorded' | 'no-request' | 'superseded' }
   | { kind: 'requeued'; delaySeconds: number };
 
 /** How long a worker waits, once, for the record of a job submitted a moment ago. */
@@ -95,7 +102,13 @@ export async function processDelivery(delivery: Delivery, deps: ProcessingDeps):
   }
   const claimedAt = clock();
   const expiresAt = leaseExpiry(claimedAt, delivery.remainingMillis());
-  const claimant = { owner: delivery.owner, messageId: delivery.messageId, receiveCount: delivery.receiveCount, ...(delivery.requestHash !== undefined && { requestHash: delivery.requestHash }) };
+  const claimant = {
+    owner: delivery.owner,
+    messageId: delivery.messageId,
+    receiveCount: delivery.receiveCount,
+    ...(delivery.requestHash !== undefined && { requestHash: delivery.requestHash }),
+    ...(delivery.poll !== undefined && { poll: delivery.poll }),
+  };
   const claim = () => store.claim(delivery.jobId, claimant, { expiresAt }, claimedAt);
   let claimed = await claim();
   if (!claimed) {
@@ -117,7 +130,8 @@ export async function processDelivery(delivery: Delivery, deps: ProcessingDeps):
 
   const attempts: Attempt[] = [];
   try {
-    if (claimedAt.getTime() >= deadlineOf(claimed, policy)) {
+    // An async job Bedrock is running has its own deadline check at each poll.
+    if (!claimed.asyncInvocation && claimedAt.getTime() >= deadlineOf(claimed, policy)) {
       // Held in a backlog (or by delays) past its deadline: say so now rather than answer late.
       return await finishFailed(claimed, { code: 'JOB_DEADLINE_EXCEEDED', message: `The job was not picked up within ${policy.jobDeadlineSeconds}s of submission.` }, attempts, delivery, deps);
     }
@@ -138,6 +152,7 @@ export async function processDelivery(delivery: Delivery, deps: ProcessingDeps):
  * figures of now), walks the chain, and settles the outcome; a terminal write records the routing.
  */
 async function runClaimed(job: RunnableJob, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps): Promise<DeliveryOutcome> {
+  if (job.request.modelInput !== undefined) return runAsyncJob(job, attempts, delivery, deps);
   const decision = await decideRoute(job, delivery, deps);
   const outcome = await answerFromChain({ ...job, chain: decision.chain }, attempts, delivery, deps);
   const routed = (answeredBy?: string): RunnableJob => ({ ...job, routing: settledRouting(decision, answeredBy, attempts) });

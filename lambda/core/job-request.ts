@@ -21,6 +21,11 @@ export { MAX_CONTENT_BLOCKS, MAX_TEXT_CHARS } from './converse-fields';
 export const MAX_MESSAGES = 200;
 /** What `metadata` may hold: small, JSON-safe, and storable in the job's DynamoDB item as given. */
 export const METADATA_LIMITS: JsonObjectLimits = { maxBytes: 2048, maxDepth: 5, maxKeys: 32, maxKeyLength: 128 };
+/**
+ * An async model's `modelInput` (its own request body, e.g. Nova Reel's taskType and parameters): JSON-safe and
+ * storable with the job (a reference image travels as base64 in it, so it may be a few hundred KB).
+ */
+export const MODEL_INPUT_LIMITS: JsonObjectLimits = { maxBytes: 300_000, maxDepth: 10, maxKeys: 100, maxKeyLength: 128 };
 
 /**
  * The schema of POST /jobs, built on its first use: building zod schemas is a cold start's cost, and only the
@@ -47,6 +52,10 @@ function buildJobRequestSchema() {
     route: z.optional(name),
     modelId: z.optional(z.string().check(z.minLength(1), z.maxLength(2048))),
     ...converse.fields,
+    /** For a model with `invocation: "async"` (StartAsyncInvoke): the model's own input, instead of prompt or messages. */
+    modelInput: z.optional(
+      jsonObject(MODEL_INPUT_LIMITS, `The model's own input for an async model (StartAsyncInvoke's modelInput), instead of prompt or messages: at most ${MODEL_INPUT_LIMITS.maxBytes} bytes as JSON`),
+    ),
     metadata: z.optional(metadata),
   });
 }
@@ -58,8 +67,11 @@ export type JobRequest = z.infer<typeof jobRequestSchema>;
 
 /** What the worker needs to call a model: the request in one shape (Converse's), whatever form the client used. */
 export interface NormalizedJobRequest extends ConverseOptions {
+  /** Empty for an async model's job, which has `modelInput` instead. */
   messages: ConverseMessage[];
   system?: string;
+  /** An async model's own input (StartAsyncInvoke): the job is invoked asynchronously (lambda/core/async-invocation.ts). */
+  modelInput?: Record<string, unknown>;
 }
 
 /** Where the request is checked: the tenant it is for (its part of the inputs bucket) and the stack's policy. */
@@ -73,6 +85,7 @@ export const CLOSED_POLICY: RequestPolicy = { guardrailIds: [] };
 
 /** Rules the schema cannot express; each names the field it is about. */
 export function conversationIssues(request: JobRequest, context: RequestContext = { tenant: '', policy: CLOSED_POLICY }): RequestIssue[] {
+  if (request.modelInput !== undefined) return modelInputIssues(request);
   const issues: RequestIssue[] = [];
   if ((request.prompt === undefined) === (request.messages === undefined)) {
     issues.push({ path: 'prompt', message: 'give exactly one of "prompt" or "messages"' });
@@ -89,6 +102,16 @@ export function conversationIssues(request: JobRequest, context: RequestContext 
   return converseIssues(normalizeJobRequest(request).messages, request, context);
 }
 
+/** An async model's request is its modelInput, for a named model: the conversation's fields have no place in it. */
+function modelInputIssues(request: JobRequest): RequestIssue[] {
+  const issues: RequestIssue[] = [];
+  for (const key of ['prompt', 'messages', 'system', ...CONVERSE_OPTION_KEYS] as const) {
+    if (request[key] !== undefined) issues.push({ path: key, message: 'not with "modelInput": an async model takes its own input only' });
+  }
+  if (request.modelId === undefined) issues.push({ path: 'modelId', message: 'required with "modelInput": name the async model (its key or id)' });
+  return issues;
+}
+
 /**
  * The job request in a body, or a 400 VALIDATION_ERROR whose details name every offending field: the schema's
  * issues, then the rules it cannot express.
@@ -102,6 +125,7 @@ export function parseJobRequest(body: unknown, context?: RequestContext): JobReq
 }
 
 export function normalizeJobRequest(request: JobRequest): NormalizedJobRequest {
+  if (request.modelInput !== undefined) return { messages: [], modelInput: request.modelInput };
   const messages: ConverseMessage[] = request.messages
     ? request.messages.map((m) => ({ role: m.role, content: contentBlocks(m.content) }))
     : [{ role: 'user', content: [{ text: request.prompt as string }] }];

@@ -126,13 +126,14 @@ export async function settleRefusedClaim(delivery: Delivery, existing: Job | und
 }
 
 /** The queue message that carries a delivery's job on (the same job, request and fingerprint). */
-export function messageOf(delivery: Pick<Delivery, 'jobId' | 'tenant' | 'request' | 'requestHash' | 'createdAt'>): JobMessage {
+export function messageOf(delivery: Pick<Delivery, 'jobId' | 'tenant' | 'request' | 'requestHash' | 'createdAt'> & Pick<Partial<Delivery>, 'poll'>): JobMessage {
   return {
     jobId: delivery.jobId,
     ...(delivery.tenant && { tenant: delivery.tenant }),
     ...(delivery.requestHash !== undefined && { requestHash: delivery.requestHash }),
     ...(delivery.createdAt !== undefined && { createdAt: delivery.createdAt }),
     ...(delivery.request && { request: delivery.request }),
+    ...(delivery.poll !== undefined && { poll: delivery.poll }),
   };
 }
 
@@ -156,10 +157,12 @@ export async function handleDeadLetter(message: JobMessage, remainingMillis: () 
     return { kind: 'skipped', reason: 'already-finished' };
   }
   if (action.kind === 'requeue') {
-    const requeued = await deps.store.markDeadLetterRequeued(jobId, sweepAtFor(now.getTime() + action.delaySeconds * 1000, deps.policy), now);
+    const requeued = await deps.store.markDeadLetterRequeued(jobId, sweepAtFor(now.getTime() + action.delaySeconds * 1000, deps.policy), now, { running: job.asyncInvocation !== undefined });
     if (!requeued) return { kind: 'skipped', reason: 'held-by-another-worker' };
-    // The dead letter carries the request (a small one travels only in its messages) on to the new message.
-    await deps.requeuer.requeue(messageOf({ ...message, tenant: job.tenant, requestHash: job.requestHash, createdAt: job.createdAt }), action.delaySeconds);
+    // The dead letter carries the request (a small one travels only in its messages) on to the new message, which
+    // is for the poll an async job expects now (the dead one's may have been superseded).
+    const poll = requeued.asyncInvocation?.polls;
+    await deps.requeuer.requeue(messageOf({ ...message, tenant: job.tenant, requestHash: job.requestHash, createdAt: job.createdAt, ...(poll !== undefined && { poll }) }), action.delaySeconds);
     deps.log.warn('dead-lettered job put back on the queue', { jobId, deadLetters: requeued.deadLetters, delaySeconds: action.delaySeconds });
     return { kind: 'requeued', delaySeconds: action.delaySeconds };
   }

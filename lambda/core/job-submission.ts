@@ -6,6 +6,7 @@ import { requestTravelsInMessage } from './delivery';
 import type { Tenant } from './tenants';
 import { idempotentReplay, newJobId } from './idempotency';
 import { routeFor, routeModels, type RouteChoice } from './routing';
+import { asyncSettingsOf, isAsyncModel } from './async-model';
 import type { RoutingTable } from './settings';
 import type { Clock, JobEnqueuer, JobLog, JobStore } from './ports';
 
@@ -60,6 +61,8 @@ export async function submitJob(submission: Submission, deps: SubmissionDeps): P
     requestHash,
     ...(submission.idempotencyKey !== undefined && { idempotencyKey: submission.idempotencyKey }),
     ...(request.metadata !== undefined && { metadata: request.metadata }),
+    // An async model's job runs as long as Bedrock takes (a video: minutes), not the deployment's job deadline.
+    ...(isAsyncModel(deps.routing, modelId) && { deadlineSeconds: asyncSettingsOf(deps.routing, modelId).deadlineSeconds }),
     attempts: [],
     expiresAt: expiryFor(now, deps.jobTtlDays),
   };
@@ -87,14 +90,29 @@ export async function submitJob(submission: Submission, deps: SubmissionDeps): P
  * A request body as every path takes it (jobs, synchronous invocations): valid, on a route and a model the tenant's
  * plan allows, asking for no more output than the model gives. Throws the 4xx that names what is wrong.
  */
-export function acceptRequest(input: Pick<Submission, 'body' | 'tenant' | 'pathRoute'>, routing: RoutingTable, policy: RequestPolicy = CLOSED_POLICY): RouteChoice & { request: JobRequest } {
+export function acceptRequest(
+  input: Pick<Submission, 'body' | 'tenant' | 'pathRoute'>,
+  routing: RoutingTable,
+  policy: RequestPolicy = CLOSED_POLICY,
+  mode: 'queued' | 'synchronous' = 'queued',
+): RouteChoice & { request: JobRequest } {
   const request = parseJobRequest(input.body, { tenant: input.tenant.name, policy });
   if (input.pathRoute && request.route && request.route !== input.pathRoute) {
     throw new ValidationError(`This path submits to route "${input.pathRoute}"; the body asks for "${request.route}".`, [{ path: 'route', message: 'conflicts with the path' }]);
   }
   const choice = routeWithinPlan(routeFor(request, routing, input.pathRoute), request, input.tenant, routing);
+  checkInvocationKind(request, choice.modelId, routing, mode);
   checkMaxTokens(request, choice.modelId, routing);
   return { ...choice, request };
+}
+
+/** An async model takes `modelInput` jobs only (POST /jobs or a batch); every other model, a conversation. */
+function checkInvocationKind(request: JobRequest, modelId: string, table: RoutingTable, mode: 'queued' | 'synchronous'): void {
+  const isAsync = isAsyncModel(table, modelId);
+  const invalid = (path: string, message: string) => new ValidationError('The job request is invalid.', [{ path, message }]);
+  if (isAsync && mode === 'synchronous') throw invalid('modelId', `${modelId} is invoked asynchronously (StartAsyncInvoke): submit it with POST /jobs`);
+  if (isAsync && request.modelInput === undefined) throw invalid('modelInput', `required for ${modelId}, an async model: give the model's own input instead of prompt or messages`);
+  if (!isAsync && request.modelInput !== undefined) throw invalid('modelInput', `only for an async model; ${modelId} takes prompt or messages`);
 }
 
 function replayed(existing: Job, requestHash: string, deps: Pick<SubmissionDeps, 'log'>): Accepted {

@@ -43,6 +43,24 @@ export interface JobResult {
   servedFrom?: 'model' | 'cache';
   /** A native body's answer, as the model gave it (synchronous invocations only; never stored). */
   nativeResponse?: unknown;
+  /** What an asynchronous invocation wrote (a model with `invocation: "async"`). */
+  output?: AsyncOutput;
+}
+
+/** An asynchronous invocation's output: its folder and the objects in it (`url`: a download link, added when read). */
+export interface AsyncOutput {
+  s3Uri: string;
+  files: { key: string; bytes: number; url?: string }[];
+}
+
+/** The asynchronous invocation a job started (lambda/core/async-invocation.ts) and the poll it expects next. */
+export interface AsyncInvocationState {
+  invocationArn: string;
+  startedAt: string;
+  /** The folder given to Bedrock for the output. */
+  outputUri: string;
+  /** The number of the poll message the job waits for; only that message (or the last holder's) may claim it. */
+  polls: number;
 }
 
 export interface ResultLocation {
@@ -104,8 +122,10 @@ export interface Job {
   batchSeq?: number;
   /** Lines in the job's batch (how its tally knows when a shard is done). */
   batchTotal?: number;
-  /** Seconds after `createdAt` by which the job ends, if not the deployment's `resilience.jobDeadlineSeconds` (a batch's jobs). */
+  /** Seconds after `createdAt` by which the job ends, if not the deployment's `resilience.jobDeadlineSeconds` (a batch's or an async model's jobs). */
   deadlineSeconds?: number;
+  /** Set once the job's asynchronous invocation is started: the job is RUNNING, held by no one, between polls. */
+  asyncInvocation?: AsyncInvocationState;
   attempts: Attempt[];
   /** Times the job went back to the queue because no model could answer yet. */
   requeues?: number;
@@ -146,9 +166,11 @@ export function modelCalls(job: Pick<Job, 'attempts'>): number {
 
 export type JobView = Omit<
   Job,
-  'request' | 'requestHash' | 'lease' | 'resultLocation' | 'eventPublishedAt' | 'expiresAt' | 'tenant' | 'idempotencyKey' | 'requeues' | 'reservation' | 'lastMessageId' | 'sweepAt' | 'sweeps' | 'deadLetters' | 'modelNamed' | 'batchSeq' | 'batchTotal' | 'deadlineSeconds'
+  'request' | 'requestHash' | 'lease' | 'resultLocation' | 'eventPublishedAt' | 'expiresAt' | 'tenant' | 'idempotencyKey' | 'requeues' | 'reservation' | 'lastMessageId' | 'sweepAt' | 'sweeps' | 'deadLetters' | 'modelNamed' | 'batchSeq' | 'batchTotal' | 'deadlineSeconds' | 'asyncInvocation'
 > & {
   resultUrl?: string;
+  /** An async model's job once started: Bedrock's invocation (GetAsyncInvoke takes its ARN). */
+  invocation?: { invocationArn: string; startedAt: string };
 };
 
 /** A batch job's batch and line id, as every outside view of the job shows them (nothing for another job). */
@@ -167,6 +189,7 @@ export function jobView(job: Job, resultUrl?: string): JobView {
     modelId: job.modelId,
     attempts: job.attempts,
     ...(job.routing && { routing: job.routing }),
+    ...(job.asyncInvocation && { invocation: { invocationArn: job.asyncInvocation.invocationArn, startedAt: job.asyncInvocation.startedAt } }),
     ...(job.result && { result: job.result }),
     ...(resultUrl && { resultUrl }),
     ...(job.error && { error: job.error }),

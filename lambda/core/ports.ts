@@ -1,7 +1,7 @@
 import type { Batch, BatchCounts, BatchLine, TallyField, TallyShard } from './batch';
 import type { Routing } from './route-decision';
 import type { CallSample, RecentFigures } from './model-stats';
-import type { Attempt, Claimant, Job, JobError, JobResult, Reservation, ResultLocation, RunnableJob, Usage } from './job';
+import type { AsyncInvocationState, Attempt, Claimant, Job, JobError, JobResult, Reservation, ResultLocation, RunnableJob, Usage } from './job';
 import type { OutputBlock } from './converse-fields';
 import type { NormalizedJobRequest } from './job-request';
 import type { Conversation, ConversationMessage, PendingTurn } from './conversation';
@@ -24,14 +24,20 @@ export interface JobStore {
    * QUEUED -> RUNNING (or a takeover, see the adapter), only for a delivery of the job's own request: a message
    * carrying another `requestHash` (a conflicting replay's) never runs the job.
    */
-  claim(jobId: string, claimant: Claimant & { requestHash?: string }, lease: { expiresAt: number }, now: Date): Promise<Job | undefined>;
+  claim(jobId: string, claimant: Claimant & { requestHash?: string; poll?: number }, lease: { expiresAt: number }, now: Date): Promise<Job | undefined>;
+  /**
+   * An async job's invocation recorded and the job let go of between polls: it stays RUNNING with no live lease,
+   * and only the message for `asyncInvocation.polls` (or this one, redelivered) may claim it next.
+   */
+  awaitInvocation(jobId: string, owner: string, change: { asyncInvocation: AsyncInvocationState; attempts: Attempt[]; sweepAt: number }, now: Date): Promise<Job | undefined>;
   release(jobId: string, owner: string, change: { attempts: Attempt[]; reservation?: Reservation; sweepAt: number }, now: Date): Promise<Job | undefined>;
   markSucceeded(jobId: string, owner: string, outcome: { result: JobResult; resultLocation?: ResultLocation; attempts: Attempt[]; routing?: Routing }, now: Date): Promise<Job | undefined>;
   markFailed(jobId: string, owner: string, outcome: { error: JobError; attempts: Attempt[]; routing?: Routing }, now: Date): Promise<Job | undefined>;
   markAbandoned(jobId: string, error: JobError, sweepAt: number, now: Date): Promise<Job | undefined>;
   /** QUEUED -> CANCELLED, into the sweep index at `sweepAt` until its event is published; undefined if it was not QUEUED. */
   markCancelled(jobId: string, sweepAt: number, now: Date): Promise<Job | undefined>;
-  markDeadLetterRequeued(jobId: string, sweepAt: number, now: Date): Promise<Job | undefined>;
+  /** Counts a dead letter and lets the job wait for its new message: QUEUED, or (`running`: an async invocation in progress) RUNNING held by no one. */
+  markDeadLetterRequeued(jobId: string, sweepAt: number, now: Date, options?: { running?: boolean }): Promise<Job | undefined>;
   rescheduleSweep(jobId: string, expectedSweepAt: number, nextSweepAt: number, requeued: boolean): Promise<boolean>;
   markEventPublished(jobId: string, now: Date): Promise<void>;
   /** Many jobs by id (eventually consistent), as a map; absent and expired ones are missing from it. */
@@ -54,6 +60,8 @@ export interface JobMessage {
   /** The job's createdAt (ISO 8601): how a worker that finds no job tells a submit still under way from one that failed. */
   createdAt?: string;
   request?: NormalizedJobRequest;
+  /** An async invocation's poll this message is for (lambda/core/async-invocation.ts); absent on a job's first message. */
+  poll?: number;
 }
 
 export interface JobEnqueuer {
@@ -280,4 +288,22 @@ export interface BatchFiles {
 export interface BatchTally {
   started(job: Job): Promise<void>;
   ended(job: Job): Promise<void>;
+}
+
+/** Where an asynchronous invocation stands (GetAsyncInvoke). */
+export interface AsyncInvocationStatus {
+  status: 'InProgress' | 'Completed' | 'Failed';
+  failureMessage?: string;
+}
+
+/** Bedrock's asynchronous API (StartAsyncInvoke, GetAsyncInvoke) in a region. */
+export interface AsyncModelInvoker {
+  /** The invocation's ARN; the same token answers the invocation it started. */
+  start(request: { modelId: string; modelInput: Record<string, unknown>; outputUri: string; clientRequestToken: string }, region: string): Promise<string>;
+  get(invocationArn: string, region: string): Promise<AsyncInvocationStatus>;
+}
+
+/** The objects under an S3 folder URI (an async invocation's output). */
+export interface AsyncOutputLister {
+  list(uri: string): Promise<{ key: string; bytes: number }[]>;
 }

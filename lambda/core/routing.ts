@@ -25,9 +25,16 @@ export function routeFor(request: { route?: string; modelId?: string }, table: R
   const entry = table.routes[route];
   if (!entry) throw new UnknownRouteError(route, Object.keys(table.routes));
   if (request.modelId === undefined) return { route, modelId: entry.modelId };
+  const modelId = modelIdOf(request.modelId, table);
   const allowed = [...new Set([...Object.values(table.routes).flatMap(routeModels), ...Object.keys(table.models)])];
-  if (!allowed.includes(request.modelId)) throw new ModelNotAllowedError(request.modelId, allowed);
-  return { route, modelId: request.modelId, ...(entry.strategy !== 'static' && { modelNamed: true }) };
+  if (!allowed.includes(modelId)) throw new ModelNotAllowedError(request.modelId, allowed);
+  return { route, modelId, ...(entry.strategy !== 'static' && { modelNamed: true }) };
+}
+
+/** A model named by its key in the config (`nova-reel`) or by its id: the id. */
+export function modelIdOf(named: string, table: Pick<RoutingTable, 'models'>): string {
+  if (table.models[named]) return named;
+  return Object.entries(table.models).find(([, model]) => model.key === named)?.[0] ?? named;
 }
 
 /** The route a static path (an API Gateway resource such as /api/classify) submits to, if any. */

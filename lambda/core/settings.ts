@@ -38,6 +38,9 @@ export const ENV = {
  * What the functions know of routing, serialized into QUARRY_ROUTES: each route's model id, fallback chain (model
  * ids), static POST path and cache opt-in; and per model id its context window and failover regions.
  */
+/** A model's output limit when the config gives none (QUARRY_ROUTES leaves it out then). */
+export const DEFAULT_MAX_OUTPUT_TOKENS = 4096;
+
 /** A model and its fallback chain (model ids). */
 const chainSchema = z.object({ modelId: z.string(), fallback: z._default(z.array(z.string()), []) });
 
@@ -78,9 +81,13 @@ export const routingTableSchema = z.object({
         contextWindow: z.optional(z.number().check(z.int(), z.positive())),
         regions: z._default(z.array(z.string()), []),
         quota: z.optional(z.object({ requestsPerMinute: z.optional(z.number().check(z.positive())), tokensPerMinute: z.optional(z.number().check(z.positive())) })),
-        maxOutputTokens: z._default(z.number().check(z.int(), z.positive()), 4096),
+        maxOutputTokens: z._default(z.number().check(z.int(), z.positive()), DEFAULT_MAX_OUTPUT_TOKENS),
         /** USD per million input and output tokens (list price), for the cost objective. */
         price: z.optional(z.object({ in: z.number(), out: z.number() })),
+        /** `async`: served by StartAsyncInvoke only (jobs with modelInput, lambda/core/async-invocation.ts). Absent: sync. */
+        invocation: z.optional(z.enum(['sync', 'async'])),
+        /** An async model's deadline and poll intervals, where they differ from ASYNC_DEFAULTS. */
+        async: z.optional(z.object({ deadlineSeconds: z.optional(z.number()), firstPollSeconds: z.optional(z.number()), maxPollSeconds: z.optional(z.number()) })),
       }),
     ),
     {},

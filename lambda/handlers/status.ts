@@ -28,8 +28,10 @@ export const handler = instrumented(async (event: APIGatewayProxyEvent): Promise
     // Another tenant's job answers exactly like an unknown one.
     if (!job || job.tenant !== tenantOf(event, settings[ENV.tenants]).name) throw new JobNotFoundError(jobId);
     const resultUrl = job.resultLocation ? await ResultStore.presignedUrl(s3, job.resultLocation, settings[ENV.resultUrlSeconds]) : undefined;
+    const output = job.result?.output && (await ResultStore.presignedOutput(s3, job.result.output, settings[ENV.resultUrlSeconds]));
     const retryAfter = pollAfterSeconds(job, now, settings[ENV.resilience].sweepGraceSeconds);
-    return jsonResponse(200, jobView(job, resultUrl), retryAfter === undefined ? {} : { 'Retry-After': String(retryAfter) });
+    const shown = output ? { ...job, result: { ...job.result!, output } } : job;
+    return jsonResponse(200, jobView(shown, resultUrl), retryAfter === undefined ? {} : { 'Retry-After': String(retryAfter) });
   } catch (error) {
     return errorResponse(error);
   }

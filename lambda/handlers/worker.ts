@@ -1,7 +1,8 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { documentClient, s3Client, snsClient, sqsClient } from '../aws/clients';
+import { AsyncInvoker, AsyncOutputs } from '../aws/async-invoker';
+import { bedrockAsyncClient, documentClient, s3Client, snsClient, sqsClient } from '../aws/clients';
 import { JobEvents } from '../aws/job-events';
 import { JobQueue, jobMessageBodySchema } from '../aws/job-queue';
 import { JobRepository } from '../aws/job-repository';
@@ -28,6 +29,9 @@ const deps: ProcessingDeps = {
   resultInlineMaxBytes: settings[ENV.resultInlineMaxBytes],
   logText: settings[ENV.logPromptText],
   batches: batchTallyFor(table),
+  asyncModels: new AsyncInvoker((region) => tracer.captureAWSv3Client(bedrockAsyncClient(region))),
+  asyncOutputs: new AsyncOutputs(tracer.captureAWSv3Client(s3Client())),
+  asyncOutputBucket: settings[ENV.resultsBucket],
 };
 const processor = new BatchProcessor(EventType.SQS);
 
@@ -55,6 +59,7 @@ async function deliver(record: SQSRecord, receiveCount: number, context: Context
       ...(message.request && { request: message.request }),
       ...(message.requestHash !== undefined && { requestHash: message.requestHash }),
       ...(message.createdAt !== undefined && { createdAt: message.createdAt }),
+      ...(message.poll !== undefined && { poll: message.poll }),
       messageId: record.messageId,
       receiveCount,
       owner: `${record.messageId}:${receiveCount}:${context.awsRequestId}`,

@@ -2,6 +2,7 @@ import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { ASYNC_PREFIX } from '../../lambda/core/async-model';
 import { BATCHES_PREFIX } from '../../lambda/core/batch';
 
 /** Key prefix of result objects; the functions' S3 permissions stop at this prefix. */
@@ -53,6 +54,7 @@ export class ResultsBucket extends Construct {
       lifecycleRules: [
         { id: 'expire-results', prefix: RESULTS_PREFIX, expiration: Duration.days(props.expirationDays ?? 30) },
         { id: 'expire-batches', prefix: BATCHES_PREFIX, expiration: Duration.days(props.expirationDays ?? 30) },
+        { id: 'expire-async-output', prefix: ASYNC_PREFIX, expiration: Duration.days(props.expirationDays ?? 30) },
         { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
       ],
     });
@@ -81,5 +83,26 @@ export class ResultsBucket extends Construct {
   /** Status: read result objects (presigned URLs carry the signer's permissions). */
   public grantReadResults(grantee: iam.IGrantable): iam.Grant {
     return iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: [this.resultObjectsArn] });
+  }
+
+  /** Status: read async invocations' output, for the download links of GET /jobs/{jobId}. */
+  public grantReadAsyncOutput(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: [this.asyncObjectsArn] });
+  }
+
+  /** ARN pattern of every async invocation's output (a folder per job). */
+  public get asyncObjectsArn(): string {
+    return this.bucket.arnForObjects(`${ASYNC_PREFIX}*`);
+  }
+
+  /**
+   * Worker: Bedrock writes an async invocation's output as the caller (PutObject under ASYNC_PREFIX), and the
+   * worker lists the folder to report its files (ListBucket, for that prefix only).
+   */
+  public grantAsyncOutput(grantee: iam.IGrantable): void {
+    iam.Grant.addToPrincipal({ grantee, actions: ['s3:PutObject'], resourceArns: [this.asyncObjectsArn] });
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn], conditions: { StringLike: { 's3:prefix': [`${ASYNC_PREFIX}*`] } } }),
+    );
   }
 }

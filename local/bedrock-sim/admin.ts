@@ -73,7 +73,7 @@ function route(state: SimulatorState, method: string, path: string, body: Buffer
     case 'GET /_sim/models':
       return listModels(state);
     case 'GET /_sim/stats':
-      return state.stats.snapshot();
+      return { ...state.stats.snapshot(), asyncInvocations: state.asyncInvocations.started };
     case 'POST /_sim/reset':
       state.reset();
       return { reset: true, seed: state.seed };

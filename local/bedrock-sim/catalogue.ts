@@ -8,6 +8,8 @@ interface CatalogueEntry {
   profileOnly?: boolean;
   /** Largest max-tokens value the model accepts; beyond it Bedrock answers ValidationException. */
   maxOutputTokens: number;
+  /** Served only by StartAsyncInvoke (video generation): InvokeModel and Converse refuse it. */
+  asyncOnly?: boolean;
 }
 
 /** Foundation model ids (without cross-region prefix) the simulator knows out of the box. */
@@ -21,6 +23,8 @@ export const CATALOGUE: Readonly<Record<string, CatalogueEntry>> = {
   'amazon.nova-micro-v1:0': { family: 'nova', maxOutputTokens: 10000 },
   'amazon.nova-lite-v1:0': { family: 'nova', maxOutputTokens: 10000 },
   'amazon.nova-pro-v1:0': { family: 'nova', maxOutputTokens: 10000 },
+  'amazon.nova-reel-v1:0': { family: 'nova', maxOutputTokens: 0, asyncOnly: true },
+  'amazon.nova-reel-v1:1': { family: 'nova', maxOutputTokens: 0, asyncOnly: true },
   'meta.llama3-8b-instruct-v1:0': { family: 'llama', maxOutputTokens: 2048 },
   'meta.llama3-70b-instruct-v1:0': { family: 'llama', maxOutputTokens: 2048 },
 };
@@ -38,6 +42,8 @@ export interface ResolvedModel {
   maxOutputTokens?: number;
   /** A prompt router: its small and large model (it answers as one of them, README "Prompt routers"). */
   router?: { small: string; large: string };
+  /** Served only by StartAsyncInvoke. */
+  asyncOnly?: boolean;
 }
 
 /** The models a prompt router of each family routes between (the ids its trace reports). */
@@ -125,6 +131,6 @@ export class ModelRegistry {
         `Invocation of model ID ${modelId} with on-demand throughput isn't supported. Retry your request with the ID or ARN of an inference profile that contains this model.`,
       );
     }
-    return { modelId, baseId, family: entry.family, maxOutputTokens: entry.maxOutputTokens };
+    return { modelId, baseId, family: entry.family, maxOutputTokens: entry.maxOutputTokens, ...(entry.asyncOnly && { asyncOnly: true }) };
   }
 }

@@ -7,6 +7,7 @@ export type BedrockErrorCode =
   | 'ValidationException'
   | 'ResourceNotFoundException'
   | 'AccessDeniedException'
+  | 'ConflictException'
   | 'UnknownOperationException';
 
 const STATUS: Record<BedrockErrorCode, number> = {
@@ -18,6 +19,7 @@ const STATUS: Record<BedrockErrorCode, number> = {
   ValidationException: 400,
   ResourceNotFoundException: 404,
   AccessDeniedException: 403,
+  ConflictException: 409,
   UnknownOperationException: 404,
 };
 
@@ -48,6 +50,7 @@ export const MESSAGES = {
   streamError: 'The model encountered an error while streaming the response. Try your request again.',
   notFound: 'Could not resolve the foundation model from the provided model identifier.',
   accessDenied: "You don't have access to the model with the specified model ID.",
+  asyncOnly: 'This model is served only through StartAsyncInvoke (asynchronous invocation).',
 } as const;
 
 export const malformedInput = (detail: string): BedrockError =>

@@ -45,6 +45,7 @@ export async function handleInvocation(
     const model = state.registry.resolve(modelId);
     const settings = state.settings.effective(modelId, model.baseId);
     if (!settings.available) throw new BedrockError('AccessDeniedException', MESSAGES.accessDenied);
+    if (model.asyncOnly) throw new BedrockError('ValidationException', MESSAGES.asyncOnly);
 
     const family = FAMILIES[model.family];
     const json = parseJson(body, operation);

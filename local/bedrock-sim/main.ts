@@ -4,7 +4,9 @@ async function main(): Promise<void> {
   const port = Number(process.env.PORT ?? 4010);
   const host = process.env.HOST ?? '127.0.0.1';
   const seed = process.env.SIM_SEED === undefined ? undefined : Number(process.env.SIM_SEED);
-  const simulator = await startBedrockSimulator({ port, host, seed });
+  // Async invocations write their output to this S3 (e.g. the local runtime's); without it, StartAsyncInvoke is refused.
+  const s3Endpoint = process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
+  const simulator = await startBedrockSimulator({ port, host, seed, ...(s3Endpoint && { s3Endpoint }) });
   console.log(`Bedrock simulator listening on ${simulator.url}`);
   const shutdown = () => {
     simulator.stop().then(

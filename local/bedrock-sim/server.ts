@@ -3,6 +3,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { ADMIN_PREFIX, handleAdmin } from './admin';
+import { ASYNC_INVOKE_PATH, handleAsyncInvoke } from './async-api';
 import { BedrockError } from './errors';
 import type { Exchange } from './exchange';
 import { handleInvocation, OPERATIONS, type Operation } from './invocation';
@@ -73,10 +74,15 @@ function createExchange(response: Response): Exchange {
 async function handleRequest(state: SimulatorState, request: Request, response: Response): Promise<void> {
   const exchange = createExchange(response);
   const method = request.method ?? 'GET';
-  const path = (request.url ?? '/').split('?')[0];
+  const [path, search = ''] = (request.url ?? '/').split('?');
   const body = await readBody(request);
   if (path.startsWith(ADMIN_PREFIX)) {
     handleAdmin(state, method, path, body, exchange);
+    return;
+  }
+  const asyncInvoke = ASYNC_INVOKE_PATH.exec(path);
+  if (asyncInvoke) {
+    await handleAsyncInvoke(state, method, asyncInvoke[1], new URLSearchParams(search), body, exchange);
     return;
   }
   const invocation = INVOCATION_PATH.exec(path);

@@ -13,6 +13,8 @@ export interface ModelSettings {
   serviceTiers: string[];
   /** Probability that a flex request is throttled (flex capacity is what other traffic leaves). */
   flexThrottle: number;
+  /** StartAsyncInvoke: how long an invocation runs, the probability that it fails, and the failure's message. */
+  async: { durationMs: number; failure: number; failureMessage: string };
 }
 
 export const BUILT_IN_DEFAULTS: ModelSettings = {
@@ -23,6 +25,7 @@ export const BUILT_IN_DEFAULTS: ModelSettings = {
   available: true,
   serviceTiers: ['default', 'priority', 'flex'],
   flexThrottle: 0,
+  async: { durationMs: 3_000, failure: 0, failureMessage: 'The video could not be generated: the request was blocked by our content filters.' },
 };
 
 const probability = z.number().min(0).max(1);
@@ -43,6 +46,7 @@ export const settingsPatchSchema = z.strictObject({
   available: z.boolean().optional(),
   serviceTiers: z.array(z.enum(['default', 'priority', 'flex', 'reserved'])).optional(),
   flexThrottle: probability.optional(),
+  async: z.strictObject({ durationMs: z.number().int().min(0).max(3_600_000).optional(), failure: probability.optional(), failureMessage: z.string().min(1).max(2048).optional() }).optional(),
   family: z.enum(['anthropic', 'nova', 'llama']).optional(),
 });
 export type SettingsPatch = z.infer<typeof settingsPatchSchema>;
@@ -66,6 +70,7 @@ function merge(base: ModelSettings, patch: StoredPatch): ModelSettings {
     available: patch.available ?? base.available,
     serviceTiers: patch.serviceTiers ?? base.serviceTiers,
     flexThrottle: patch.flexThrottle ?? base.flexThrottle,
+    async: { ...base.async, ...stripUndefined(patch.async ?? {}) },
   };
 }
 
@@ -110,5 +115,6 @@ function mergePatch(previous: StoredPatch, next: StoredPatch): StoredPatch {
     latencyMs: { ...previous.latencyMs, ...stripUndefined(next.latencyMs ?? {}) },
     faults: { ...previous.faults, ...stripUndefined(next.faults ?? {}) },
     quota: { ...previous.quota, ...stripUndefined(next.quota ?? {}) },
+    async: { ...previous.async, ...stripUndefined(next.async ?? {}) },
   };
 }

@@ -1,3 +1,4 @@
+import { AsyncInvocations, type OutputStore } from './async-invoke';
 import { ModelRegistry } from './catalogue';
 import { FaultDice } from './faults';
 import { QuotaWindows } from './quota';
@@ -13,15 +14,20 @@ export class SimulatorState {
   readonly stats = new Stats();
   readonly quotas: QuotaWindows;
   readonly faults: FaultDice;
+  /** Where async invocations write their output (the local S3, once connected). */
+  readonly output: OutputStore = {};
+  readonly asyncInvocations: AsyncInvocations;
   private currentSeed: number;
 
   constructor(
     private readonly initialSeed: number = DEFAULT_SEED,
     now: () => number = Date.now,
+    region = 'us-east-1',
   ) {
     this.currentSeed = initialSeed;
     this.faults = new FaultDice(initialSeed);
     this.quotas = new QuotaWindows(now);
+    this.asyncInvocations = new AsyncInvocations(this.output, region, initialSeed);
   }
 
   get seed(): number {
@@ -31,6 +37,7 @@ export class SimulatorState {
   setSeed(seed: number): void {
     this.currentSeed = seed;
     this.faults.reseed(seed);
+    this.asyncInvocations.reseed(seed);
   }
 
   reset(): void {
@@ -38,6 +45,7 @@ export class SimulatorState {
     this.settings.clear();
     this.stats.clear();
     this.quotas.clear();
+    this.asyncInvocations.clear();
     this.setSeed(this.initialSeed);
   }
 }

@@ -16,10 +16,10 @@ function render(value: Cfn): string {
   throw new Error(`cannot render ${JSON.stringify(value)}`);
 }
 
-/** The worker's one Bedrock statement: its actions and its resources as text. */
-function workerBedrockGrant(template: Template, workerLogicalId: string): { actions: string[]; resources: string[] } {
+/** The worker's Bedrock statement for its routes' models (an async model has its own): its actions and resources as text. */
+function workerBedrockGrant(template: Template, workerLogicalId: string, sid = 'InvokeConfiguredModels'): { actions: string[]; resources: string[] } {
   const policy = workerLogicalId.replace(/Function[0-9A-F]{8}$/, 'Role');
-  const bedrock = statementsOf(template, policy).filter((s) => actionsOf(s).some((a) => a.startsWith('bedrock:')));
+  const bedrock = statementsOf(template, policy).filter((s) => s.Sid === sid);
   expect(bedrock).toHaveLength(1);
   const resources = Array.isArray(bedrock[0].Resource) ? bedrock[0].Resource : [bedrock[0].Resource];
   return { actions: actionsOf(bedrock[0]).sort(), resources: (resources as Cfn[]).map(render).sort() };
@@ -40,6 +40,15 @@ describe('worker Bedrock grant', () => {
   it('allows InvokeModel and InvokeModelWithResponseStream (which also cover Converse and ConverseStream), nothing more', () => {
     const { template, build } = synth();
     expect(workerBedrockGrant(template, build.functions.worker.logicalId).actions).toEqual(['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream']);
+  });
+
+  it('lets the worker start an async model\'s invocations (InvokeModel on it alone) and follow them (GetAsyncInvoke), and not converse with it', () => {
+    const { template, build } = synth();
+    const reel = fm(here, 'amazon.nova-reel-v1:1');
+    expect(workerBedrockGrant(template, build.functions.worker.logicalId, 'StartAsyncInvocations')).toEqual({ actions: ['bedrock:InvokeModel'], resources: [reel] });
+    expect(workerBedrockGrant(template, build.functions.worker.logicalId, 'FollowAsyncInvocations')).toEqual({ actions: ['bedrock:GetAsyncInvoke'], resources: [`arn:\${AWS::Partition}:bedrock:${here}:\${AWS::AccountId}:async-invoke/*`] });
+    // The statement POST /invoke and the streaming function share: the synchronous models only.
+    expect(workerBedrockGrant(template, build.functions.worker.logicalId).resources).not.toContain(reel);
   });
 
   it('grants a foundation model id in the stack region only', () => {

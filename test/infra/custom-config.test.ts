@@ -110,14 +110,14 @@ describe('a stack built from a custom configuration', () => {
     expect(JSON.parse(env('submit')[ENV.routes])).toEqual({
       defaultRoute: 'chat',
       routes: {
-        summarize: { modelId: 'amazon.nova-lite-v1:0', path: '/v2/summarize', fallback: [], cacheResponses: false, fallbackWhenBusy: false },
-        chat: { modelId: 'global.anthropic.claude-sonnet-4-20250514-v1:0', fallback: [], cacheResponses: false, fallbackWhenBusy: false },
-        tuned: { modelId: 'arn:aws:bedrock:eu-west-1:123456789012:application-inference-profile/abc123', fallback: [], cacheResponses: false, fallbackWhenBusy: false },
+        summarize: { modelId: 'amazon.nova-lite-v1:0', path: '/v2/summarize' },
+        chat: { modelId: 'global.anthropic.claude-sonnet-4-20250514-v1:0' },
+        tuned: { modelId: 'arn:aws:bedrock:eu-west-1:123456789012:application-inference-profile/abc123' },
       },
       models: {
-        'amazon.nova-lite-v1:0': { key: 'nova', contextWindow: 200000, regions: [], maxOutputTokens: 4096 },
-        'global.anthropic.claude-sonnet-4-20250514-v1:0': { key: 'sonnet', contextWindow: 200000, regions: [], maxOutputTokens: 4096 },
-        'arn:aws:bedrock:eu-west-1:123456789012:application-inference-profile/abc123': { key: 'tuned', contextWindow: 200000, regions: [], maxOutputTokens: 4096 },
+        'amazon.nova-lite-v1:0': { key: 'nova', contextWindow: 200000 },
+        'global.anthropic.claude-sonnet-4-20250514-v1:0': { key: 'sonnet', contextWindow: 200000 },
+        'arn:aws:bedrock:eu-west-1:123456789012:application-inference-profile/abc123': { key: 'tuned', contextWindow: 200000 },
       },
     });
   });

@@ -394,6 +394,7 @@ describe('IAM', () => {
         return { actions: actionsOf(s).sort(), resource: s.Resource, ...(prefixes !== undefined && { items: prefixes }) };
       });
   const resultObjects = () => ({ 'Fn::Join': ['', [arnOf(build.resources.resultsBucket), '/results/*']] });
+  const asyncObjects = () => ({ 'Fn::Join': ['', [arnOf(build.resources.resultsBucket), '/async/*']] });
   const inputObjects = () => ({ 'Fn::Join': ['', [arnOf(build.resources.inputsBucket), '/*']] });
   const items = (kind: keyof typeof ITEM_KINDS, ...actions: string[]) => ({ actions: actions.map((a) => `dynamodb:${a}`), resource: arnOf(build.resources.jobsTable), items: [`${ITEM_KINDS[kind]}*`] });
   const keyArn = () => arnOf(resourceNamed(template, 'AWS::KMS::Key', 'EventsKey').id);
@@ -420,7 +421,7 @@ describe('IAM', () => {
       { actions: ['dynamodb:Query'], resource: { 'Fn::Join': ['', [arnOf(build.resources.jobsTable), `/index/${TENANT_INDEX.name}`]] } },
       // GET /jobs?batchId=: the batch, to know its tenant and size.
       items('batch', 'GetItem'),
-      { actions: ['s3:GetObject'], resource: resultObjects() },
+      { actions: ['s3:GetObject'], resource: [asyncObjects(), resultObjects()] },
     ]);
   });
 
@@ -435,11 +436,15 @@ describe('IAM', () => {
       items('cache', 'GetItem', 'PutItem'),
       items('breaker', 'GetItem', 'UpdateItem'),
       items('bucket', 'GetItem', 'UpdateItem'),
-      { actions: ['s3:PutObject'], resource: resultObjects() },
+      { actions: ['s3:PutObject'], resource: [asyncObjects(), resultObjects()] },
       ...publish(),
       { actions: ['s3:GetObject'], resource: inputObjects() },
+      // To report an async invocation's files: the bucket's listing, under async/ only.
+      { actions: ['s3:ListBucket'], resource: arnOf(build.resources.resultsBucket) },
       ...tally(),
     ]);
+    const listing = statements('worker').find((s) => actionsOf(s).includes('s3:ListBucket'));
+    expect(listing?.Condition).toEqual({ StringLike: { 's3:prefix': ['async/*'] } });
   });
 
   it('lets cancel read and move jobs and publish their events, nothing else', () => {
@@ -492,7 +497,8 @@ describe('IAM', () => {
   });
 
   it('lets the worker invoke exactly the configured models and their inference-profile destinations', () => {
-    const bedrock = statements('worker').filter((s) => actionsOf(s).some((a) => a.startsWith('bedrock:')));
+    // The async model's statements are their own (test/infra/cross-region.test.ts).
+    const bedrock = statements('worker').filter((s) => actionsOf(s).some((a) => a.startsWith('bedrock:')) && s.Sid === 'InvokeConfiguredModels');
     expect(bedrock).toHaveLength(1);
     expect(actionsOf(bedrock[0]).sort()).toEqual(['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream']);
     const resources = (bedrock[0].Resource as unknown[]).map((r) => build.stack.resolve(r)).map((r) => JSON.stringify(r));

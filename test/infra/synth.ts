@@ -26,7 +26,7 @@ export function resourceNamed(template: Template, type: string, prefix: string):
 }
 
 /** The statements of the default policy of a function's role, by logical id prefix of the policy. */
-export function statementsOf(template: Template, policyPrefix: string): { Action: string | string[]; Resource: unknown; Effect: string }[] {
+export function statementsOf(template: Template, policyPrefix: string): { Sid?: string; Action: string | string[]; Resource: unknown; Effect: string; Condition?: unknown }[] {
   return resourceNamed(template, 'AWS::IAM::Policy', policyPrefix).resource.Properties.PolicyDocument.Statement;
 }
 

@@ -3,7 +3,7 @@ import http2 from 'node:http2';
 import path from 'node:path';
 import { BedrockRuntimeClient, ConverseCommand, InvokeModelCommand } from '@aws-sdk/client-bedrock-runtime';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { startBedrockSimulator, type BedrockSimulator } from '../../local/bedrock-sim';
+import { BUILT_IN_DEFAULTS, startBedrockSimulator, type BedrockSimulator } from '../../local/bedrock-sim';
 
 let sim: BedrockSimulator;
 let client: BedrockRuntimeClient;
@@ -84,6 +84,7 @@ describe('admin API', () => {
       available: true,
       serviceTiers: ['default', 'priority', 'flex'],
       flexThrottle: 0,
+      async: BUILT_IN_DEFAULTS.async,
     });
     // a cross-region profile of the model inherits the base model's settings
     const profile = await admin('GET', `/_sim/models/${encodeURIComponent('us.amazon.nova-lite-v1:0')}`);
@@ -138,7 +139,7 @@ describe('admin API', () => {
     await converse('acme.other-v1', 'hi');
     expect((await admin('GET', '/_sim/stats')).json.models['acme.other-v1'].ok).toBe(1);
     expect((await admin('POST', '/_sim/reset')).status).toBe(200);
-    expect((await admin('GET', '/_sim/stats')).json).toEqual({ models: {} });
+    expect((await admin('GET', '/_sim/stats')).json).toEqual({ models: {}, asyncInvocations: 0 });
     expect(await outcome(converse('acme.other-v1', 'hi'))).toBe('ResourceNotFoundException');
     expect(await outcome(converse('amazon.nova-micro-v1:0', 'hi'))).toBe('ok');
   });
@@ -183,7 +184,7 @@ describe('admin API', () => {
         stream.on('end', () => resolve(data));
         stream.on('error', reject);
       });
-      expect(JSON.parse(body)).toEqual({ models: {} });
+      expect(JSON.parse(body)).toEqual({ models: {}, asyncInvocations: 0 });
     } finally {
       session.close();
     }
@@ -262,7 +263,7 @@ describe('lifecycle', () => {
       child.on('exit', (code) => reject(new Error(`exited early with ${code}`)));
     });
     const stats = await fetch(`${url}/_sim/stats`);
-    expect(await stats.json()).toEqual({ models: {} });
+    expect(await stats.json()).toEqual({ models: {}, asyncInvocations: 0 });
     const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     child.kill('SIGTERM');
     expect(await exit).toBe(0);
