@@ -18,5 +18,6 @@ export function responseCacheKey(job: Pick<Job, 'tenant' | 'route' | 'modelId' |
  * key (an attachment in the inputs bucket may be overwritten under the same URI; a native body is not a Converse one).
  */
 export function isCacheable(work: { route: string; request?: NormalizedJobRequest; native?: unknown }, routing: Pick<RoutingTable, 'routes'>): boolean {
-  return routing.routes[work.route]?.cacheResponses === true && work.native === undefined && !(work.request && referencesInputs(work.request.messages));
+  // An async model's job has an output folder, not an answer to serve again.
+  return routing.routes[work.route]?.cacheResponses === true && work.native === undefined && work.request?.modelInput === undefined && !(work.request && referencesInputs(work.request.messages));
 }

@@ -13,7 +13,8 @@ let events: Awaited<ReturnType<typeof subscribeQueue>>;
 const as = (tenant: string) => ({ 'x-api-key': runtime.apiKeys[tenant] });
 
 beforeAll(async () => {
-  runtime = await startPipeline({ tenants: { default: {}, acme: {}, globex: {} } });
+  // A failed batch message runs again after 1-2 s (not minutes): the fan-out fault test waits for it.
+  runtime = await startPipeline({ tenants: { default: {}, acme: {}, globex: {} }, resilience: { redelivery: { baseDelaySeconds: 1, maxDelaySeconds: 2 } } });
   events = await subscribeQueue(runtime, 'batch-events');
 }, 120_000);
 afterAll(() => runtime?.stop());
@@ -74,6 +75,25 @@ it('runs a 500-request batch to a results file whose lines match the inputs, in 
   const jobEvents = (await events.drain()).map((m) => JSON.parse(m.Body!)).filter((e) => e.batchId === batchId && e.type === 'job.succeeded');
   expect(jobEvents.find((e) => e.customId === 'row-3')).toMatchObject({ jobId: lines[3].jobId });
   process.stdout.write(`500-request batch: ${Date.now() - started} ms\n`);
+}, 180_000);
+
+it('resumes a fan-out whose sends failed mid-way (SQS refusing them) without a duplicate or a missing job', async () => {
+  // The second step's SendMessageBatch call that carries line 150 fails (every SDK attempt): that step has written
+  // its jobs and sent some of their messages, not its cursor. The batch message runs again and carries on.
+  const marker = `fanout-fault-${Date.now()}`;
+  const rule = runtime.faults.add({ service: 'sqs', operations: ['SendMessageBatch'], bodyIncludes: [marker], error: 'internal', count: 3 });
+  const requests = Array.from({ length: 400 }, (_, i) => ({ customId: `r${i}`, prompt: i === 150 ? `Say ${i} ${marker}` : `Say ${i}` }));
+  const before = await modelRequests(runtime, MODELS.sonnet);
+  const accepted = await http(runtime, 'POST', '/batches', { requests }, as('acme'));
+  expect(accepted.status).toBe(202);
+  const done = await finishedBatch('acme', accepted.json.batchId);
+  expect(runtime.faults.rules().find((r) => r.id === rule)).toMatchObject({ injected: 3 });
+  expect(done).toMatchObject({ status: 'COMPLETED', counts: { succeeded: 400, failed: 0, cancelled: 0 } });
+  const lines = await resultsOf(done.resultsUrl);
+  expect(lines.map((l) => l.customId)).toEqual(requests.map((r) => r.customId));
+  expect(new Set(lines.map((l) => l.jobId)).size).toBe(400);
+  // Every line reached the model once: no job was created twice or ran twice.
+  expect((await modelRequests(runtime, MODELS.sonnet)) - before).toBe(400);
 }, 180_000);
 
 it('refuses a batch with bad requests, naming each by position, and keeps nothing', async () => {
