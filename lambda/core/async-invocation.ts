@@ -1,8 +1,9 @@
 import { asyncOutputUri, asyncPollDelaySeconds, asyncRequestToken, asyncSettingsOf, type AsyncModelSettings } from './async-model';
-import { deadlineOf, sweepAtFor } from './job-lifecycle';
+import { deadlineOf, deadlineSecondsOf, secondsToDeadline, sweepAtFor } from './job-lifecycle';
 import type { AsyncInvocationState, AsyncOutput, Attempt, RunnableJob } from './job';
 import { classifyModelError } from './model-errors';
-import { finishFailed, finishSucceeded, messageOf, persistently } from './job-settlement';
+import { finishFailed, finishSucceeded, messageOf, persistently, requeue } from './job-settlement';
+import type { AsyncInvocationStatus } from './ports';
 import type { Delivery, DeliveryOutcome, ProcessingDeps } from './job-processing';
 import { requeueDelaySeconds } from './retry-policy';
 
@@ -49,7 +50,7 @@ async function startInvocation(job: RunnableJob, attempts: Attempt[], delivery: 
 
 async function pollInvocation(job: RunnableJob, invocation: AsyncInvocationState, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps): Promise<DeliveryOutcome> {
   const settings = asyncSettingsOf(deps.routing, job.modelId);
-  let state: Awaited<ReturnType<NonNullable<ProcessingDeps['asyncModels']>['get']>>;
+  let state: AsyncInvocationStatus;
   try {
     state = await deps.asyncModels!.get(invocation.invocationArn, deps.homeRegion);
   } catch (error) {
@@ -71,39 +72,36 @@ async function pollInvocation(job: RunnableJob, invocation: AsyncInvocationState
     return finishFailed(job, { code: 'ASYNC_INVOCATION_FAILED', message: state.failureMessage || `The asynchronous invocation ${invocation.invocationArn} failed.` }, attempts, delivery, deps);
   }
   if (deps.clock().getTime() >= deadlineOf(job, deps.policy)) {
-    const seconds = job.deadlineSeconds ?? deps.policy.jobDeadlineSeconds;
-    return finishFailed(job, { code: 'JOB_DEADLINE_EXCEEDED', message: `The invocation ${invocation.invocationArn} did not complete within ${seconds}s of submission (Bedrock may still write its output to ${invocation.outputUri}).` }, attempts, delivery, deps);
+    return finishFailed(job, { code: 'JOB_DEADLINE_EXCEEDED', message: `The invocation ${invocation.invocationArn} did not complete within ${deadlineSecondsOf(job, deps.policy)}s of submission (Bedrock may still write its output to ${invocation.outputUri}).` }, attempts, delivery, deps);
   }
   return awaitNextPoll(job, { ...invocation, polls: invocation.polls + 1 }, attempts, delivery, deps, settings);
 }
 
 /**
  * Records the invocation and the poll the job now expects, lets go of the job (it stays RUNNING: Bedrock is running
- * it), then sends that poll's message. If the send fails, the delivery fails and this message, which last held the
- * job, is redelivered and may take it again; a message superseded meanwhile is dropped at its claim.
+ * it), then sends that poll's message (never later than the deadline). A message superseded meanwhile is dropped at
+ * its claim.
  */
-async function awaitNextPoll(job: RunnableJob, invocation: AsyncInvocationState, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps, settings: AsyncModelSettings): Promise<DeliveryOutcome> {
+function awaitNextPoll(job: RunnableJob, invocation: AsyncInvocationState, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps, settings: AsyncModelSettings): Promise<DeliveryOutcome> {
   const now = deps.clock();
-  const secondsToDeadline = Math.max(1, Math.ceil((deadlineOf(job, deps.policy) - now.getTime()) / 1000));
-  const delaySeconds = Math.min(900, secondsToDeadline, asyncPollDelaySeconds(invocation.polls, settings));
+  const delaySeconds = Math.min(900, secondsToDeadline(job, deps.policy, now), asyncPollDelaySeconds(invocation.polls, settings));
   const sweepAt = sweepAtFor(now.getTime() + delaySeconds * 1000, deps.policy);
-  const recorded = await persistently('invocation record', () => deps.store.awaitInvocation(job.jobId, delivery.owner, { asyncInvocation: invocation, attempts, sweepAt }, now), delivery.remainingMillis, deps);
-  if (!recorded) return { kind: 'skipped', reason: 'lease-lost' };
-  await deps.requeuer.requeue({ ...messageOf(job), poll: invocation.polls }, delaySeconds);
-  deps.observer.observe({ type: 'requeued', delaySeconds });
-  deps.log.info('async invocation in progress', { jobId: job.jobId, invocationArn: invocation.invocationArn, nextPoll: invocation.polls, delaySeconds });
-  return { kind: 'requeued', delaySeconds };
+  return requeue({
+    record: { what: 'invocation record', write: () => deps.store.awaitInvocation(job.jobId, delivery.owner, { asyncInvocation: invocation, attempts, sweepAt }, now) },
+    message: { ...messageOf(job), poll: invocation.polls },
+    delaySeconds,
+    log: { message: 'async invocation in progress', fields: { jobId: job.jobId, invocationArn: invocation.invocationArn, nextPoll: invocation.polls } },
+  }, delivery, deps);
 }
 
 /** Bedrock could not start it now (throttled, unavailable, too many in progress): back to the queue, QUEUED, with a growing delay. */
-async function startLater(job: RunnableJob, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps): Promise<DeliveryOutcome> {
+function startLater(job: RunnableJob, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps): Promise<DeliveryOutcome> {
   const now = deps.clock();
-  const secondsToDeadline = Math.max(1, Math.ceil((deadlineOf(job, deps.policy) - now.getTime()) / 1000));
-  const delaySeconds = Math.max(1, Math.min(secondsToDeadline, requeueDelaySeconds(job.requeues ?? 0, deps.policy.requeue)));
-  const released = await persistently('release', () => deps.store.release(job.jobId, delivery.owner, { attempts, sweepAt: sweepAtFor(now.getTime() + delaySeconds * 1000, deps.policy) }, now), delivery.remainingMillis, deps);
-  if (!released) return { kind: 'skipped', reason: 'lease-lost' };
-  await deps.requeuer.requeue(messageOf(job), delaySeconds);
-  deps.observer.observe({ type: 'requeued', delaySeconds });
-  deps.log.info('async invocation not started; requeued', { jobId: job.jobId, lastError: attempts.at(-1)?.errorCode, delaySeconds });
-  return { kind: 'requeued', delaySeconds };
+  const delaySeconds = Math.min(secondsToDeadline(job, deps.policy, now), requeueDelaySeconds(job.requeues ?? 0, deps.policy.requeue));
+  return requeue({
+    record: { what: 'release', write: () => deps.store.release(job.jobId, delivery.owner, { attempts, sweepAt: sweepAtFor(now.getTime() + delaySeconds * 1000, deps.policy) }, now) },
+    message: messageOf(job),
+    delaySeconds,
+    log: { message: 'async invocation not started; requeued', fields: { jobId: job.jobId, lastError: attempts.at(-1)?.errorCode } },
+  }, delivery, deps);
 }

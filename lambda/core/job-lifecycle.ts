@@ -20,9 +20,28 @@ export function sweepAtFor(dueAt: number, policy: Pick<ResiliencePolicy, 'sweepG
   return dueAt + graceMs(policy);
 }
 
-/** Epoch ms at which a job that has not finished is failed (JOB_DEADLINE_EXCEEDED): its own deadline (a batch's), else the policy's. */
+/** A job's time from submission to its deadline: its own (a batch's, an async model's), else the policy's. */
+export function deadlineSecondsOf(job: Pick<Job, 'deadlineSeconds'>, policy: Pick<ResiliencePolicy, 'jobDeadlineSeconds'>): number {
+  return job.deadlineSeconds ?? policy.jobDeadlineSeconds;
+}
+
+/** Epoch ms at which a job that has not finished is failed (JOB_DEADLINE_EXCEEDED). */
 export function deadlineOf(job: Pick<Job, 'createdAt' | 'deadlineSeconds'>, policy: Pick<ResiliencePolicy, 'jobDeadlineSeconds'>): number {
-  return Date.parse(job.createdAt) + (job.deadlineSeconds ?? policy.jobDeadlineSeconds) * 1000;
+  return Date.parse(job.createdAt) + deadlineSecondsOf(job, policy) * 1000;
+}
+
+/** Whole seconds (at least 1) from `now` to the job's deadline: the longest a delay before its next step may be. */
+export function secondsToDeadline(job: Pick<Job, 'createdAt' | 'deadlineSeconds'>, policy: Pick<ResiliencePolicy, 'jobDeadlineSeconds'>, now: Date): number {
+  return Math.max(1, Math.ceil((deadlineOf(job, policy) - now.getTime()) / 1000));
+}
+
+/**
+ * Whether a job claimed at `now` is too late to run: past its deadline, it fails without a model call. Except an
+ * async invocation Bedrock is already running: its output may be ready, so its poll looks once more first
+ * (lambda/core/async-invocation.ts), then fails it if not.
+ */
+export function tooLateToRun(job: Pick<Job, 'createdAt' | 'deadlineSeconds' | 'asyncInvocation'>, now: Date, policy: Pick<ResiliencePolicy, 'jobDeadlineSeconds'>): boolean {
+  return job.asyncInvocation === undefined && now.getTime() >= deadlineOf(job, policy);
 }
 
 /**

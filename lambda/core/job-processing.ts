@@ -1,9 +1,9 @@
 import { leaseExpiry } from './delivery';
 import { answerFromChain, type ChainOutcome } from './chain-walk';
-import { deadlineOf, sweepAtFor } from './job-lifecycle';
+import { deadlineOf, deadlineSecondsOf, secondsToDeadline, sweepAtFor, tooLateToRun } from './job-lifecycle';
 import { modelCalls, type Attempt, type Job, type JobResult, type Reservation, type RunnableJob } from './job';
 import type { NormalizedJobRequest } from './job-request';
-import { finishFailed, finishSucceeded, messageOf, persistently, settleRefusedClaim } from './job-settlement';
+import { finishFailed, finishSucceeded, messageOf, persistently, requeue, settleRefusedClaim } from './job-settlement';
 import type { AsyncModelInvoker, AsyncOutputLister, BatchTally, CapacityGate, CircuitBreaker, Clock, JobLog, JobRequeuer, JobStore, LargeResultStore, ModelCallObserver, ModelInvoker, ResponseCache, TerminalEventPublisher } from './ports';
 import { isCacheable, responseCacheKey } from './response-cache-key';
 import { requeueDelaySeconds } from './retry-policy';
@@ -130,10 +130,9 @@ export async function processDelivery(delivery: Delivery, deps: ProcessingDeps):
 
   const attempts: Attempt[] = [];
   try {
-    // An async job Bedrock is running has its own deadline check at each poll.
-    if (!claimed.asyncInvocation && claimedAt.getTime() >= deadlineOf(claimed, policy)) {
+    if (tooLateToRun(claimed, claimedAt, policy)) {
       // Held in a backlog (or by delays) past its deadline: say so now rather than answer late.
-      return await finishFailed(claimed, { code: 'JOB_DEADLINE_EXCEEDED', message: `The job was not picked up within ${policy.jobDeadlineSeconds}s of submission.` }, attempts, delivery, deps);
+      return await finishFailed(claimed, { code: 'JOB_DEADLINE_EXCEEDED', message: `The job was not picked up within ${deadlineSecondsOf(claimed, policy)}s of submission.` }, attempts, delivery, deps);
     }
     return await runClaimed({ ...claimed, request }, attempts, delivery, deps);
   } catch (error) {
@@ -181,41 +180,41 @@ async function retryLater(job: RunnableJob, outcome: Extract<ChainOutcome, { kin
   const { clock, log, policy } = deps;
   const now = clock();
   const calls = modelCalls(job) + modelCalls({ attempts });
-  const deadline = deadlineOf(job, policy);
-  const pastDeadline = now.getTime() >= deadline;
+  const pastDeadline = now.getTime() >= deadlineOf(job, policy);
   if (pastDeadline || calls >= policy.maxModelCalls) {
-    const why = pastDeadline ? `within ${policy.jobDeadlineSeconds}s of submission` : `in ${calls} model calls`;
+    const why = pastDeadline ? `within ${deadlineSecondsOf(job, policy)}s of submission` : `in ${calls} model calls`;
     const last = outcome.lastError ? ` (last error: ${outcome.lastError.code})` : '';
     return finishFailed(job, { code: 'ALL_MODELS_UNAVAILABLE', message: `No model of route "${job.route}" could answer ${why}${last}.` }, attempts, delivery, deps);
   }
 
   // Never sleep past the deadline: a job that cannot be answered in time should say so when its time is up.
-  const secondsToDeadline = Math.ceil((deadline - now.getTime()) / 1000) || Infinity;
-  const delaySeconds = Math.max(1, Math.min(secondsToDeadline, requeueDelaySeconds(job.requeues ?? 0, policy.requeue, outcome.retryAt ? { now: now.getTime(), at: outcome.retryAt } : undefined)));
-  const released = await persistently('release', () => deps.store.release(job.jobId, delivery.owner, { attempts, sweepAt: sweepAtFor(now.getTime() + delaySeconds * 1000, policy) }, now), delivery.remainingMillis, deps);
-  if (!released) return { kind: 'skipped', reason: 'lease-lost' };
+  const delaySeconds = Math.min(secondsToDeadline(job, policy, now), requeueDelaySeconds(job.requeues ?? 0, policy.requeue, outcome.retryAt ? { now: now.getTime(), at: outcome.retryAt } : undefined));
+  const release = { what: 'release', write: () => deps.store.release(job.jobId, delivery.owner, { attempts, sweepAt: sweepAtFor(now.getTime() + delaySeconds * 1000, policy) }, now) };
   if (policy.requeue.mode === 'redeliver') {
+    if (!(await persistently(release.what, release.write, delivery.remainingMillis, deps))) return { kind: 'skipped', reason: 'lease-lost' };
     log.info('job left to SQS redelivery', { jobId: job.jobId, lastError: outcome.lastError?.code, receiveCount: delivery.receiveCount });
     throw new RedeliverLater(outcome.lastError?.code ?? 'UNAVAILABLE');
   }
-  await deps.requeuer.requeue(messageOf(job), delaySeconds);
-  deps.observer.observe({ type: 'requeued', delaySeconds });
-  log.info('job requeued', { jobId: job.jobId, delaySeconds, lastError: outcome.lastError?.code, outOfTime: outcome.outOfTime, requeues: (job.requeues ?? 0) + 1 });
-  return { kind: 'requeued', delaySeconds };
+  return requeue({
+    record: release,
+    message: messageOf(job),
+    delaySeconds,
+    log: { message: 'job requeued', fields: { jobId: job.jobId, lastError: outcome.lastError?.code, outOfTime: outcome.outOfTime, requeues: (job.requeues ?? 0) + 1 } },
+  }, delivery, deps);
 }
 
 /** No capacity now: back to the queue until the reserved slot (or until capacity may free up), without a model call. */
 async function waitForCapacity(job: RunnableJob, waiting: { waitMs: number; reservation?: Reservation }, attempts: Attempt[], delivery: Delivery, deps: ProcessingDeps): Promise<DeliveryOutcome> {
   const now = deps.clock();
   if (now.getTime() + waiting.waitMs >= deadlineOf(job, deps.policy)) {
-    return finishFailed(job, { code: 'ALL_MODELS_UNAVAILABLE', message: `No capacity on the quota of route "${job.route}" within ${deps.policy.jobDeadlineSeconds}s of submission.` }, attempts, delivery, deps);
+    return finishFailed(job, { code: 'ALL_MODELS_UNAVAILABLE', message: `No capacity on the quota of route "${job.route}" within ${deadlineSecondsOf(job, deps.policy)}s of submission.` }, attempts, delivery, deps);
   }
   const delaySeconds = Math.min(900, Math.max(1, Math.ceil(waiting.waitMs / 1000)));
   const sweepAt = sweepAtFor(now.getTime() + delaySeconds * 1000, deps.policy);
-  const released = await persistently('release', () => deps.store.release(job.jobId, delivery.owner, { attempts, reservation: waiting.reservation, sweepAt }, now), delivery.remainingMillis, deps);
-  if (!released) return { kind: 'skipped', reason: 'lease-lost' };
-  await deps.requeuer.requeue(messageOf(job), delaySeconds);
-  deps.observer.observe({ type: 'requeued', delaySeconds });
-  deps.log.info('job waiting for capacity', { jobId: job.jobId, modelId: waiting.reservation?.modelId, delaySeconds, reserved: waiting.reservation !== undefined });
-  return { kind: 'requeued', delaySeconds };
+  return requeue({
+    record: { what: 'release', write: () => deps.store.release(job.jobId, delivery.owner, { attempts, reservation: waiting.reservation, sweepAt }, now) },
+    message: messageOf(job),
+    delaySeconds,
+    log: { message: 'job waiting for capacity', fields: { jobId: job.jobId, modelId: waiting.reservation?.modelId, reserved: waiting.reservation !== undefined } },
+  }, delivery, deps);
 }

@@ -125,6 +125,29 @@ export async function settleRefusedClaim(delivery: Delivery, existing: Job | und
   }
 }
 
+/** A step that puts a job back on the queue: what it records while the delivery holds the job, then the message it sends. */
+export interface Requeue {
+  /** The write that lets go of the job ("release", "invocation record"): falsy when the lease was lost. */
+  record: { what: string; write: () => Promise<unknown> };
+  message: JobMessage;
+  delaySeconds: number;
+  /** The log line saying why. */
+  log: { message: string; fields: Record<string, unknown> };
+}
+
+/**
+ * Records the job as let go of, then sends the message that carries it on after the delay. If the send fails, the
+ * delivery fails and this message, which last held the job, is redelivered and may take it again.
+ */
+export async function requeue(step: Requeue, delivery: Delivery, deps: ProcessingDeps): Promise<DeliveryOutcome> {
+  const recorded = await persistently(step.record.what, step.record.write, delivery.remainingMillis, deps);
+  if (!recorded) return { kind: 'skipped', reason: 'lease-lost' };
+  await deps.requeuer.requeue(step.message, step.delaySeconds);
+  deps.observer.observe({ type: 'requeued', delaySeconds: step.delaySeconds });
+  deps.log.info(step.log.message, { ...step.log.fields, delaySeconds: step.delaySeconds });
+  return { kind: 'requeued', delaySeconds: step.delaySeconds };
+}
+
 /** The queue message that carries a delivery's job on (the same job, request and fingerprint). */
 export function messageOf(delivery: Pick<Delivery, 'jobId' | 'tenant' | 'request' | 'requestHash' | 'createdAt'> & Pick<Partial<Delivery>, 'poll'>): JobMessage {
   return {

@@ -43,7 +43,7 @@ const ACCOUNT = '123456789012';
 /** The smallest thing that reads as an MP4: its `ftyp` box. */
 const MP4_HEADER = Buffer.from('00000018667479706d70343200000000697336366d703432', 'hex');
 
-export function parseS3Uri(uri: string): { bucket: string; prefix: string } | undefined {
+function parseS3Uri(uri: string): { bucket: string; prefix: string } | undefined {
   const match = S3_URI.exec(uri);
   if (!match) return undefined;
   const path = (match[2] ?? '').replace(/^\/+/, '');

@@ -1,5 +1,5 @@
 import type { Job } from '../../../lambda/core/job';
-import { afterDeadLetter, deadlineOf, decideSweep, redeliveryDelaySeconds, sweepAtFor } from '../../../lambda/core/job-lifecycle';
+import { afterDeadLetter, deadlineOf, deadlineSecondsOf, decideSweep, redeliveryDelaySeconds, secondsToDeadline, sweepAtFor, tooLateToRun } from '../../../lambda/core/job-lifecycle';
 import { DEFAULT_RESILIENCE } from '../../../lambda/core/settings';
 
 const now = new Date('2026-11-25T10:00:00Z');
@@ -68,5 +68,28 @@ describe('what the dead-letter handler does', () => {
   });
   it('leaves a terminal job as it is', () => {
     expect(afterDeadLetter(job({ status: 'SUCCEEDED' }), now, policy)).toEqual({ kind: 'settled' });
+  });
+});
+
+describe('deadlines', () => {
+  const invocation = { invocationArn: 'arn:aws:bedrock:us-east-1:1:async-invoke/x', startedAt: now.toISOString(), outputUri: 's3://b/async/j/', polls: 3 };
+
+  it("takes the job's own deadline (a batch's, an async model's) over the policy's", () => {
+    expect(deadlineSecondsOf(job(), policy)).toBe(3600);
+    expect(deadlineSecondsOf(job({ deadlineSeconds: 86_400 }), policy)).toBe(86_400);
+    expect(deadlineOf(job({ deadlineSeconds: 60 }), policy)).toBe(t - 600_000 + 60_000);
+  });
+
+  it('bounds a delay by the whole seconds left, never less than one', () => {
+    expect(secondsToDeadline(job(), policy, now)).toBe(3000);
+    expect(secondsToDeadline(job(), policy, new Date(t + 2_999_500))).toBe(1);
+    expect(secondsToDeadline(job(), policy, new Date(t + 4_000_000))).toBe(1);
+  });
+
+  it('refuses to run a job claimed past its deadline, but lets a started async invocation be looked at once more', () => {
+    const late = new Date(t + 3_000_000);
+    expect(tooLateToRun(job(), new Date(t + 2_999_000), policy)).toBe(false);
+    expect(tooLateToRun(job(), late, policy)).toBe(true);
+    expect(tooLateToRun(job({ status: 'RUNNING', asyncInvocation: invocation }), late, policy)).toBe(false);
   });
 });
