@@ -239,7 +239,7 @@ export class QuarryStack extends Stack {
 
     this.models = new QuarryFunction(this, 'Models', {
       handler: 'models',
-      description: 'Quarry models: lists the configured models and the state of their circuit breakers',
+      description: 'Quarry models: lists the configured models and the state of their circuit breakers; serves the OpenAPI document',
       ...logs_,
       environment: {
         [ENV.jobsTable]: table.tableName,

@@ -39,6 +39,11 @@ export function buildProxyEvent(request: IncomingApiRequest, route: MatchedRoute
     (multiValueHeaders[existing] ??= []).push(value);
     headers[existing] = value;
   }
+  // As API Gateway does: the scheme the caller used (here always plain HTTP on loopback).
+  if (!Object.keys(headers).some((k) => k.toLowerCase() === 'x-forwarded-proto')) {
+    headers['X-Forwarded-Proto'] = 'http';
+    multiValueHeaders['X-Forwarded-Proto'] = ['http'];
+  }
 
   const queryStringParameters: Record<string, string> = {};
   const multiValueQueryStringParameters: Record<string, string[]> = {};

@@ -55,6 +55,8 @@ function buildBodySchema() {
   });
 }
 let bodySchema: ReturnType<typeof buildBodySchema> | undefined;
+/** The body of POST /batches (each of `requests` is a job request with its `customId`), for the API's document too. */
+export const batchRequestSchema = () => (bodySchema ??= buildBodySchema());
 
 const openAiLineSchema = z.strictObject({
   custom_id: customIdSchema,

@@ -70,6 +70,8 @@ function buildSchemas() {
   };
 }
 let schemas: ReturnType<typeof buildSchemas> | undefined;
+/** The bodies of POST /conversations (`create`) and POST /conversations/{id}/messages (`turn`), for the API's document too. */
+export const conversationRequestSchemas = () => (schemas ??= buildSchemas());
 
 export type NewConversation = z.infer<ReturnType<typeof buildSchemas>['create']>;
 export type TurnRequest = z.infer<ReturnType<typeof buildSchemas>['turn']>;

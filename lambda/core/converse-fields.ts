@@ -112,8 +112,14 @@ const NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 /** Bedrock's rule for a document's name: letters, digits, single spaces, hyphens, parentheses and brackets. */
 const DOCUMENT_NAME = /^(?:[A-Za-z0-9\-()[\]]| (?! ))+$/;
 
-/** The schemas of the Converse fields, built on first use (zod schemas are a cold start's cost). */
+let converseFieldSchemas: ReturnType<typeof build> | undefined;
+
+/** The schemas of the Converse fields, built on first use (zod schemas are a cold start's cost), once. */
 export function buildConverseFieldSchemas() {
+  return (converseFieldSchemas ??= build());
+}
+
+function build() {
   const text = z.string().check(z.minLength(1), z.maxLength(MAX_TEXT_CHARS), z.refine(isWellFormedText, 'contains an unpaired UTF-16 surrogate'));
   const storable = (schema: z.ZodMiniNumber) =>
     schema.check(

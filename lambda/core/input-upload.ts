@@ -19,6 +19,8 @@ export interface UploadPlace {
 }
 
 let schema: ReturnType<typeof buildSchema> | undefined;
+/** The body of POST /inputs, for the API's document too. */
+export const uploadRequestSchema = () => (schema ??= buildSchema());
 function buildSchema() {
   return z.strictObject({
     contentType: z.optional(z.string().check(z.maxLength(200), z.regex(/^[a-z]+\/[a-z0-9.+-]+$/, 'a media type, e.g. image/png or application/pdf'))),

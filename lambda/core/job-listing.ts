@@ -28,7 +28,8 @@ export interface JobListQuery {
   batch?: { batchId: string; fromSeq: number };
 }
 
-const querySchema = z.strictObject({
+/** The query of GET /jobs. */
+export const jobListQuerySchema = z.strictObject({
   limit: z.optional(z.string().check(z.regex(/^\d{1,3}$/, `a whole number from 1 to ${MAX_PAGE_SIZE}`))),
   status: z.optional(z.enum(JOB_STATUSES)),
   nextToken: z.optional(z.string().check(z.maxLength(1024))),
@@ -75,7 +76,7 @@ function decodeCursor(token: string, tenant: string, batchId: string | undefined
 
 /** The listing a query string asks for, or the 400 that names each bad parameter. */
 export function parseListQuery(parameters: Record<string, string | undefined> | null | undefined, tenant: string): JobListQuery {
-  const result = querySchema.safeParse(Object.fromEntries(Object.entries(parameters ?? {}).filter(([, v]) => v !== undefined)));
+  const result = jobListQuerySchema.safeParse(Object.fromEntries(Object.entries(parameters ?? {}).filter(([, v]) => v !== undefined)));
   if (!result.success) throw new ValidationError('The query string is invalid.', requestIssues(result.error));
   const { limit, status, nextToken, batchId } = result.data;
   const size = limit === undefined ? DEFAULT_PAGE_SIZE : Number(limit);

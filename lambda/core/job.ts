@@ -166,8 +166,10 @@ export function modelCalls(job: Pick<Job, 'attempts'>): number {
 
 export type JobView = Omit<
   Job,
-  'request' | 'requestHash' | 'lease' | 'resultLocation' | 'eventPublishedAt' | 'expiresAt' | 'tenant' | 'idempotencyKey' | 'requeues' | 'reservation' | 'lastMessageId' | 'sweepAt' | 'sweeps' | 'deadLetters' | 'modelNamed' | 'batchSeq' | 'batchTotal' | 'deadlineSeconds' | 'asyncInvocation'
+  'request' | 'requestHash' | 'lease' | 'resultLocation' | 'eventPublishedAt' | 'expiresAt' | 'tenant' | 'idempotencyKey' | 'requeues' | 'reservation' | 'lastMessageId' | 'sweepAt' | 'sweeps' | 'deadLetters' | 'modelNamed' | 'batchSeq' | 'batchTotal' | 'deadlineSeconds' | 'asyncInvocation' | 'metadata'
 > & {
+  /** The job's metadata; `{}` when it has none. */
+  metadata: Record<string, unknown>;
   resultUrl?: string;
   /** An async model's job once started: Bedrock's invocation (GetAsyncInvoke takes its ARN). */
   invocation?: { invocationArn: string; startedAt: string };

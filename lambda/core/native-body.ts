@@ -24,6 +24,8 @@ function buildNativeRequestSchema() {
   });
 }
 let nativeRequestSchema: ReturnType<typeof buildNativeRequestSchema> | undefined;
+/** The body of POST /invoke and /invoke/stream with a native body, for the API's document too. */
+export const nativeBodyRequestSchema = () => (nativeRequestSchema ??= buildNativeRequestSchema());
 export type NativeRequest = z.infer<ReturnType<typeof buildNativeRequestSchema>>;
 
 /** Whether a request body is a native one (it has `nativeBody`), to be parsed by {@link parseNativeRequest}. */

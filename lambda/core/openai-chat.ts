@@ -40,6 +40,8 @@ function buildChatSchema() {
 }
 
 let chatSchema: ReturnType<typeof buildChatSchema> | undefined;
+/** The body of POST /chat/completions, for the API's document too. */
+export const chatRequestSchema = () => (chatSchema ??= buildChatSchema());
 export type ChatRequest = z.infer<ReturnType<typeof buildChatSchema>>;
 
 /** A parsed chat request, its Quarry body, and how the body's fields map back to the chat request's. */

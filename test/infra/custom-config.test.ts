@@ -138,10 +138,10 @@ describe('a stack built from a custom configuration', () => {
   it('throttles the stage, adds the static path and associates the web ACL', () => {
     template.hasResourceProperties('AWS::ApiGateway::Stage', { MethodSettings: [Match.objectLike({ ThrottlingRateLimit: 7, ThrottlingBurstLimit: 11 })] });
     template.hasResourceProperties('AWS::ApiGateway::Resource', { PathPart: 'summarize' });
-    // POST and GET /jobs, GET and DELETE /jobs/{jobId}, POST /batches, GET and DELETE /batches/{batchId}, POST /inputs, GET /models, POST /invoke, POST /invoke/stream, POST /chat/completions, the conversation paths and POST /api/summarize, each with its ANY (405) and OPTIONS answers.
+    // POST and GET /jobs, GET and DELETE /jobs/{jobId}, POST /batches, GET and DELETE /batches/{batchId}, POST /inputs, GET /models, GET /openapi.json, POST /invoke, POST /invoke/stream, POST /chat/completions, the conversation paths and POST /api/summarize, each with its ANY (405) and OPTIONS answers.
     const methods = Object.values(template.findResources('AWS::ApiGateway::Method')).map((m) => `${m.Properties.HttpMethod} ${m.Properties.Integration.Type}`);
-    expect(methods.filter((m) => m.endsWith('AWS_PROXY'))).toHaveLength(17);
-    expect(methods.filter((m) => m.endsWith('MOCK')).sort()).toEqual([...Array(13).fill('ANY MOCK'), ...Array(13).fill('OPTIONS MOCK')]);
+    expect(methods.filter((m) => m.endsWith('AWS_PROXY'))).toHaveLength(18);
+    expect(methods.filter((m) => m.endsWith('MOCK')).sort()).toEqual([...Array(14).fill('ANY MOCK'), ...Array(14).fill('OPTIONS MOCK')]);
     template.hasResourceProperties('AWS::WAFv2::WebACLAssociation', { WebACLArn: webAclArn });
   });
 

@@ -600,6 +600,7 @@ describe('REST API', () => {
       'GET /jobs',
       'GET /jobs/{jobId}',
       'GET /models',
+      'GET /openapi.json',
       'POST /api/analyze',
       'POST /api/classify',
       'POST /api/generate',
@@ -626,6 +627,7 @@ describe('REST API', () => {
       '/jobs': "'GET, POST, OPTIONS'",
       '/jobs/{jobId}': "'DELETE, GET, OPTIONS'",
       '/models': "'GET, OPTIONS'",
+      '/openapi.json': "'GET, OPTIONS'",
       '/api/classify': "'POST, OPTIONS'",
       '/api/generate': "'POST, OPTIONS'",
       '/api/analyze': "'POST, OPTIONS'",
@@ -641,7 +643,7 @@ describe('REST API', () => {
     };
     expect(byPath('ANY')).toEqual(expected);
     expect(byPath('OPTIONS')).toEqual(expected);
-    expect(mocks).toHaveLength(30);
+    expect(mocks).toHaveLength(32);
     for (const mock of mocks) {
       const status = mock.HttpMethod === 'ANY' ? '405' : '204';
       // Every content type the template maps answers the status; any other is refused (415), never passed to the mock.
