@@ -117,7 +117,7 @@ async function waitWithStatus(quarry: Quarry, jobId: string, globals: GlobalOpti
     return await quarry.jobs.waitFor(jobId, {
       timeoutMs: timeoutSeconds === undefined ? undefined : timeoutSeconds * 1000,
       onStatus: (job, elapsed) => {
-        line.update(`${jobId} ${job.status} ${seconds(elapsed)}`);
+        line.update(`${jobId} ${job.status}`);
         if (!interactive(globals) && !globals.json && job.status !== last) note(`job ${jobId} ${job.status} (${seconds(elapsed)})`);
         last = job.status;
       },
@@ -304,8 +304,8 @@ export function program(): Command {
       try {
         done = await quarry.batches.waitFor(submitted.batchId, {
           timeoutMs: flags.timeout === undefined ? undefined : flags.timeout * 1000,
-          onProgress: (b, elapsed) => {
-            line.update(`${b.batchId} ${progressBar(b.counts, b.total)}  ${seconds(elapsed)}`);
+          onProgress: (b) => {
+            line.update(`${b.batchId} ${progressBar(b.counts, b.total)}`);
             const plain = `batch ${b.batchId} ${b.status}  ${countsLine(b.counts)}`;
             if (!interactive(globals) && !globals.json && plain !== last) note(plain);
             last = plain;

@@ -2,11 +2,12 @@ import type { BatchCounts } from '../types';
 
 const FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 
-/** One status line on an interactive terminal, redrawn in place; nothing at all when `enabled` is false. */
+/** One status line on an interactive terminal, redrawn in place with the time elapsed; nothing at all when `enabled` is false. */
 export class StatusLine {
   private frame = 0;
   private text = '';
   private timer?: NodeJS.Timeout;
+  private readonly started = Date.now();
 
   constructor(private readonly stream: NodeJS.WriteStream, private readonly enabled: boolean) {}
 
@@ -28,7 +29,7 @@ export class StatusLine {
   }
 
   private draw(): void {
-    this.stream.write(`\r\x1b[2K${FRAMES[this.frame++ % FRAMES.length]} ${this.text}`);
+    this.stream.write(`\r\x1b[2K${FRAMES[this.frame++ % FRAMES.length]} ${this.text}  ${seconds(Date.now() - this.started)}`);
   }
 }
 
