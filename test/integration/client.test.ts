@@ -45,15 +45,20 @@ async function collect(events: AsyncIterable<StreamEvent>): Promise<StreamEvent[
 
 const textOf = (events: StreamEvent[]) => events.flatMap((e) => (e.event === 'delta' ? [e.data.text] : [])).join('');
 
-/** A fetch that counts the calls it passes on, and fails the first `failFirst` of them as a dropped connection would. */
-function countingFetch(failFirst = 0) {
+/**
+ * A fetch that counts the calls it passes on, and fails the first `failFirst` of them as a dropped connection
+ * would: before the request reached the API, or (`afterSending`) once the API had answered, the answer lost.
+ */
+function countingFetch(failFirst = 0, afterSending = false) {
   const calls: string[] = [];
+  const lost: unknown[] = [];
   const fetchLike: FetchLike = async (input, init) => {
     calls.push(`${init.method} ${new URL(input).pathname}`);
-    if (calls.length <= failFirst) throw new TypeError('fetch failed', { cause: new Error('socket hang up') });
-    return fetch(input, init);
+    if (calls.length > failFirst) return fetch(input, init);
+    if (afterSending) lost.push(await (await fetch(input, init)).json());
+    throw new TypeError('fetch failed', { cause: new Error('socket hang up') });
   };
-  return { calls, fetch: fetchLike };
+  return { calls, lost, fetch: fetchLike };
 }
 
 describe('jobs', () => {
@@ -102,10 +107,12 @@ describe('jobs', () => {
   });
 
   it('retries a submit (its default Idempotency-Key makes it safe) and a read after a dropped connection', async () => {
-    const flaky = countingFetch(1);
+    // The API accepted the job but its answer was lost: the retry (same Idempotency-Key) gets that job, not a second one.
+    const flaky = countingFetch(1, true);
     const client = new Quarry({ baseUrl: runtime.apiUrl, apiKey: runtime.apiKey, fetch: flaky.fetch, backoff: { baseDelayMs: 10 } });
     const { jobId } = await client.jobs.submit({ prompt: 'through a flaky network' });
     expect(flaky.calls).toEqual(['POST /jobs', 'POST /jobs']);
+    expect(flaky.lost).toEqual([expect.objectContaining({ jobId })]);
     const flakyRead = countingFetch(2);
     const reader = new Quarry({ baseUrl: runtime.apiUrl, apiKey: runtime.apiKey, fetch: flakyRead.fetch, backoff: { baseDelayMs: 10 } });
     expect((await reader.jobs.get(jobId)).jobId).toBe(jobId);
