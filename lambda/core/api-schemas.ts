@@ -19,7 +19,7 @@ import type { Routing } from './route-decision';
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const same = <A, B>(check: Same<A, B>) => check;
 
-/** A schema with a description (and other JSON Schema keywords) in the document. */
+/** A schema with a description (and other JSON Schema keywords) in the document: give it a schema of its own, never a shared one. */
 export function described<T extends z.ZodMiniType>(schema: T, description: string, extra: Record<string, unknown> = {}): T {
   z.globalRegistry.add(schema, { description, ...extra });
   return schema;
@@ -222,7 +222,7 @@ export const modelsSchema = z.object({ models: z.array(modelStatus) });
 export const streamEventSchemas = {
   start: z.object({ route: z.string(), modelId: z.string(), routing }),
   delta: z.object({ text: z.string() }),
-  chunk: described(jsonObjectOut, "A native body's stream chunk, as the model gave it"),
+  chunk: described(z.record(z.string(), z.unknown()), "A native body's stream chunk, as the model gave it"),
   fallback: z.object({ from: z.string(), to: z.string(), reason: z.string() }),
   stop: z.object({
     stopReason: z.string(),
