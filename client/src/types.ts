@@ -168,7 +168,7 @@ export interface InvokeResponse {
   routing: Routing;
   attempts: Attempt[];
   latencyMs: number;
-  servedFrom?: 'cache';
+  servedFrom?: 'model' | 'cache';
   /** Only on a conversation's synchronous turn. */
   turn?: number;
 }
@@ -179,7 +179,7 @@ export type StreamEvent =
   | { event: 'delta'; data: { text: string } }
   | { event: 'chunk'; data: unknown }
   | { event: 'fallback'; data: { from: string; to: string; reason: string } }
-  | { event: 'stop'; data: { stopReason: string; usage: Usage; modelId: string; routing?: Routing; latencyMs: number; servedFrom?: 'cache'; turn?: number } }
+  | { event: 'stop'; data: { stopReason: string; usage: Usage; modelId: string; routing?: Routing; latencyMs: number; servedFrom?: 'model' | 'cache'; turn?: number } }
   | { event: 'error'; data: { code: string; message: string; incomplete: boolean; retryAfterSeconds?: number } };
 
 export type StreamEventName = StreamEvent['event'];

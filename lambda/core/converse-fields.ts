@@ -84,12 +84,15 @@ export const CONVERSE_OPTION_KEYS = ['inferenceConfig', 'toolConfig', 'guardrail
 
 /** An object whose keys are a Bedrock union's members: exactly one of them is given. */
 function exactlyOne<T extends Record<string, unknown>>(shape: z.ZodMiniObject, members: readonly string[]): z.ZodMiniType<T> {
-  return shape.check(
+  const one = shape.check(
     z.superRefine((value: Record<string, unknown>, ctx) => {
       const given = members.filter((m) => value[m] !== undefined);
       if (given.length !== 1) ctx.addIssue({ code: 'custom', message: `give exactly one of ${members.map((m) => `"${m}"`).join(', ')}${given.length > 1 ? `; got ${given.join(', ')}` : ''}` });
     }),
   ) as unknown as z.ZodMiniType<T>;
+  // The API's document (lambda/core/openapi.ts) says it too: the object is closed, so one property is exactly one member.
+  z.globalRegistry.add(one, { override: ({ jsonSchema }: { jsonSchema: Record<string, unknown> }) => Object.assign(jsonSchema, { minProperties: 1, maxProperties: 1 }) });
+  return one;
 }
 
 /** Free-form JSON (a tool's schema or input, model-specific fields): an object within `limits`, storable as given. */
